@@ -1,0 +1,86 @@
+"""Load the YAML configuration: ``${VAR:-default}`` interpolation, then validation."""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from config.models import Settings
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the reason."""
+
+
+def interpolate(text: str, environ: dict[str, str] | None = None) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` with environment values.
+
+    Full-line YAML comments are left alone, so they can show the syntax.
+    """
+    env = os.environ if environ is None else environ
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"environment variable {name} is not set and has no default")
+
+    return "".join(
+        line if line.lstrip().startswith("#") else _VAR.sub(replace, line)
+        for line in text.splitlines(keepends=True)
+    )
+
+
+def demo_config_path() -> Path:
+    """The packaged configuration used when no --config is given."""
+    return Path(str(resources.files("config") / "demo.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(interpolate(text))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``key.path: reason``."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate a configuration file.
+
+    Without ``path``: the file named by ``ONEMAP_CONFIG_FILE``, else the embedded demo.
+    """
+    named = os.environ.get("ONEMAP_CONFIG_FILE")
+    source = path or (Path(named) if named else demo_config_path())
+    data = _read_yaml(source)
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}:\n{format_validation_error(exc)}") from exc

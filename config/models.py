@@ -1,0 +1,143 @@
+"""Pydantic models of the YAML configuration (validated once, at start)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+Language = Literal["zh-CN", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
+
+# A text shown to users: one string for every language, or one per language.
+I18nText = str | dict[Language, str]
+
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    """Process-level settings of the HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    base_url: str | None = Field(
+        None, description="Public URL when behind a proxy, e.g. https://gis.example.cn/onemap"
+    )
+    title: I18nText = {"zh-CN": "自然资源一张图服务", "en": "OneMap natural-resources service"}
+    description: I18nText = {
+        "zh-CN": "自然资源一张图 OGC API 服务：要素、瓦片与处理。",
+        "en": "The natural-resources one-map OGC API service: features, tiles and processes.",
+    }
+    default_language: Language = "zh-CN"
+    cors_origins: list[str] = ["*"]
+    default_limit: int = Field(10, ge=1)
+    max_limit: int = Field(10000, ge=1, le=100000)
+    cache_max_age: int = Field(60, ge=0, description="Cache-Control max-age of public reads (s)")
+    workers: int = Field(1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _limits(self) -> Self:
+        if self.default_limit > self.max_limit:
+            raise ValueError("default_limit must not exceed max_limit")
+        return self
+
+
+class GeoPackageSource(_Strict):
+    """A feature table in a GeoPackage file."""
+
+    type: Literal["geopackage"] = "geopackage"
+    path: Path = Field(description="GeoPackage file; relative paths are under data_dir")
+    layer: Identifier
+    id_field: Identifier | None = Field(
+        None, description="Column used as the feature id (default: the table's primary key)"
+    )
+
+
+class TemporalConfig(_Strict):
+    """Properties that the `datetime` parameter is matched against."""
+
+    start: Identifier
+    end: Identifier | None = None
+
+
+class CollectionConfig(_Strict):
+    """One published feature collection."""
+
+    title: I18nText
+    description: I18nText = ""
+    keywords: list[str] = []
+    source: GeoPackageSource
+    crs: list[str] | None = Field(
+        None,
+        description="Output CRS URIs; default CRS84, 4490, 4326, 3857 and the CGCS2000 "
+        "Gauss-Kruger zones that cover the data",
+    )
+    temporal: TemporalConfig | None = None
+    properties: list[Identifier] | None = Field(
+        None, description="Published properties (default: every column)"
+    )
+    property_titles: dict[str, I18nText] = {}
+    classification: Literal["public", "internal", "secret"] = "public"
+
+
+class DiscoverConfig(_Strict):
+    """A folder whose GeoPackage tables are published as collections (import target)."""
+
+    directory: Path
+
+
+class Settings(BaseSettings):
+    """Everything the server needs, from YAML plus ``ONEMAP_*`` environment overrides."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ONEMAP_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Path("data")
+    server: ServerConfig = ServerConfig()
+    collections: dict[Identifier, CollectionConfig] = {}
+    discover: list[DiscoverConfig] = []
+    generate_demo: bool = Field(
+        False, description="Generate the demo data into data_dir on start when missing"
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    def resolve(self, path: Path) -> Path:
+        """Resolve a path from the config against the data directory."""
+        path = path.expanduser()
+        return path if path.is_absolute() else (self.data_dir / path).resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables override the YAML file (passed as init values)."""
+        return (env_settings, init_settings)
+
+
+def text_for(text: I18nText, lang: str) -> str:
+    """Pick the text of one language, falling back to any available one."""
+    if isinstance(text, str):
+        return text
+    return text.get(lang) or text.get("zh-CN") or next(iter(text.values()), "")  # type: ignore[call-overload]
+
+

@@ -1,0 +1,1 @@
+"""The OpenAPI document: post-processing of FastAPI's output and its snapshot."""

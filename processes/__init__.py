@@ -1,0 +1,1 @@
+"""OGC API - Processes: the process registry and durable jobs (planned, see CHANGELOG)."""

@@ -1,0 +1,1 @@
+"""Feature and raster sources behind one Protocol (GeoPackage now; PostGIS next)."""

@@ -1,0 +1,149 @@
+"""The provider Protocol every feature source implements, and the values it exchanges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+import shapely
+
+from config.models import I18nText
+from providers.crs import CrsRef
+
+FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+
+
+@dataclass(frozen=True)
+class AccessScope:
+    """What the caller may read; every provider applies it inside its query.
+
+    ``None`` means unrestricted for that aspect. Security never depends on filtering
+    results afterwards: a provider that cannot apply an aspect must refuse the call.
+    """
+
+    collections: frozenset[str] | None = None
+    region: shapely.Geometry | None = None  # allowed area, CRS84 (lon/lat)
+    properties: frozenset[str] | None = None  # attribute-level grant
+    attribute_filter: str | None = None  # CQL2 text applied in the query
+
+    def sees(self, collection_id: str) -> bool:
+        """Whether the collection exists for this caller."""
+        return self.collections is None or collection_id in self.collections
+
+    def allows_property(self, name: str) -> bool:
+        """Whether the caller may see (and filter or sort on) a property."""
+        return self.properties is None or name in self.properties
+
+
+UNRESTRICTED = AccessScope()
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One published property of a collection."""
+
+    name: str
+    type: FieldType
+    title: I18nText | None = None
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a provider knows about one collection, read once at start."""
+
+    id: str
+    fields: tuple[FieldInfo, ...]
+    id_field: str
+    geometry_type: str
+    storage_crs: CrsRef
+    extent: tuple[float, float, float, float] | None  # CRS84
+    temporal_extent: tuple[str | None, str | None] | None
+    feature_count: int
+
+    def field(self, name: str) -> FieldInfo | None:
+        """The field of that name, if published."""
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A bbox parameter: x/y-ordered bounds in ``crs``."""
+
+    bounds: tuple[float, float, float, float]
+    crs: CrsRef
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A datetime parameter: closed interval, either end open (None)."""
+
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One sortby key."""
+
+    name: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ItemsQuery:
+    """A validated items request."""
+
+    limit: int
+    offset: int = 0
+    crs: CrsRef | None = None  # output CRS; None = CRS84
+    bbox: BBox | None = None
+    datetime: Interval | None = None
+    properties: tuple[str, ...] | None = None
+    sortby: tuple[SortKey, ...] = ()
+    equals: tuple[tuple[str, str], ...] = ()  # property=value query parameters
+    count: bool = True
+
+
+@dataclass
+class ItemPage:
+    """One page of features, streamed: ``has_more`` is known once iteration ends."""
+
+    features: AsyncIterator[bytes]
+    number_matched: int | None
+    number_returned: int = 0
+    has_more: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class FeatureProvider(Protocol):
+    """A source of feature collections."""
+
+    def collections(self) -> dict[str, CollectionInfo]:
+        """The collections this provider serves, by id."""
+        ...
+
+    def version(self, collection_id: str) -> str:
+        """A token that changes whenever the collection's data changes."""
+        ...
+
+    async def items(
+        self, collection_id: str, query: ItemsQuery, scope: AccessScope
+    ) -> ItemPage:
+        """A page of features as encoded GeoJSON Feature objects."""
+        ...
+
+    async def item(
+        self,
+        collection_id: str,
+        feature_id: str,
+        crs: CrsRef | None,
+        scope: AccessScope,
+    ) -> bytes | None:
+        """One encoded GeoJSON Feature, or None when absent (or outside the scope)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,470 @@
+"""GeoPackage feature provider: the embedded default store (SQLite + GPKG R-tree).
+
+Pages are read in chunks from SQLite in worker threads and encoded chunk by chunk, so
+a response streams and never holds more than a chunk of rows; bbox and region filters
+use the GeoPackage R-tree first and GEOS only on the candidates.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import shapely
+from anyio import to_thread
+
+from config.models import GeoPackageSource, I18nText
+from providers.base import (
+    AccessScope,
+    CollectionInfo,
+    FieldInfo,
+    FieldType,
+    ItemPage,
+    ItemsQuery,
+)
+from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds, transform_geometries
+from providers.geojson import encode_features
+from providers.gpkg_geometry import sqlite_intersects, wkb_of
+
+CHUNK_ROWS = 500
+
+_TYPES: dict[str, FieldType] = {
+    "TEXT": "string",
+    "INTEGER": "integer",
+    "INT": "integer",
+    "MEDIUMINT": "integer",
+    "SMALLINT": "integer",
+    "TINYINT": "integer",
+    "REAL": "number",
+    "FLOAT": "number",
+    "DOUBLE": "number",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "DATETIME": "datetime",
+}
+
+
+class GeoPackageError(Exception):
+    """A configured GeoPackage source cannot be served (message says why)."""
+
+
+def _ident(name: str) -> str:
+    """Quote an identifier that was checked against the file's own catalog."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class _Table:
+    path: Path
+    name: str
+    geometry_column: str
+    pk: str
+    rtree: str | None
+    temporal: str | None
+    info: CollectionInfo
+
+
+class _Pool:
+    """A few read-only SQLite connections to one file, shared by worker threads."""
+
+    def __init__(self, path: Path, size: int = 4) -> None:
+        self.path = path
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._size = size
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            f"{self.path.as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+        conn.create_function("onemap_intersects", 2, sqlite_intersects, deterministic=True)
+        self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            if len(self._all) > self._size * 4:
+                conn.close()
+                self._all.remove(conn)
+            else:
+                self._idle.put(conn)
+
+    def close(self) -> None:
+        for conn in self._all:
+            conn.close()
+        self._all.clear()
+
+
+def _storage_crs(conn: sqlite3.Connection, srs_id: int) -> CrsRef:
+    row = conn.execute(
+        "SELECT organization, organization_coordsys_id FROM gpkg_spatial_ref_sys "
+        "WHERE srs_id = ?",
+        (srs_id,),
+    ).fetchone()
+    if row is None or str(row[0]).upper() != "EPSG":
+        raise GeoPackageError(f"SRS {srs_id} is not an EPSG code")
+    return epsg_crs(int(row[1]))
+
+
+def _introspect(
+    conn: sqlite3.Connection,
+    path: Path,
+    collection_id: str,
+    source: GeoPackageSource,
+    properties: list[str] | None,
+    titles: dict[str, I18nText],
+    temporal: str | None,
+) -> _Table:
+    layer = source.layer
+    row = conn.execute(
+        "SELECT g.column_name, g.geometry_type_name, g.srs_id FROM gpkg_geometry_columns g "
+        "JOIN gpkg_contents c ON c.table_name = g.table_name "
+        "WHERE g.table_name = ? AND c.data_type = 'features'",
+        (layer,),
+    ).fetchone()
+    if row is None:
+        raise GeoPackageError(f"{path.name}: no feature table {layer!r}")
+    geom_col, geom_type, srs_id = row
+    storage = _storage_crs(conn, srs_id)
+    columns = conn.execute(f"PRAGMA table_info({_ident(layer)})").fetchall()
+    pk = next((c[1] for c in columns if c[5]), None)
+    if pk is None:
+        raise GeoPackageError(f"{path.name}: table {layer!r} has no primary key")
+    fields: list[FieldInfo] = []
+    for _cid, name, decl, _notnull, _default, is_pk in columns:
+        base = str(decl).upper().split("(")[0].strip()
+        if is_pk or name == geom_col or base not in _TYPES:
+            continue
+        if properties is None or name in properties:
+            fields.append(FieldInfo(name, _TYPES[base], titles.get(name)))
+    known = {f.name for f in fields}
+    missing = [p for p in properties or [] if p not in known]
+    if missing:
+        raise GeoPackageError(f"{path.name}:{layer}: unknown properties {missing}")
+    id_field = source.id_field or pk
+    if id_field != pk and id_field not in known:
+        raise GeoPackageError(f"{path.name}:{layer}: unknown id_field {id_field!r}")
+    if temporal is not None and temporal not in known:
+        raise GeoPackageError(f"{path.name}:{layer}: unknown temporal property {temporal!r}")
+
+    rtree_name = f"rtree_{layer}_{geom_col}"
+    has_rtree = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (rtree_name,)
+    ).fetchone()
+    rtree = rtree_name if has_rtree else None
+    extent = _extent(conn, layer, rtree, storage)
+    temporal_extent = None
+    if temporal is not None:
+        t = _ident(temporal)
+        lo, hi = conn.execute(f"SELECT min({t}), max({t}) FROM {_ident(layer)}").fetchone()  # noqa: S608
+        temporal_extent = (lo, hi)
+    (count,) = conn.execute(f"SELECT count(*) FROM {_ident(layer)}").fetchone()  # noqa: S608
+    info = CollectionInfo(
+        id=collection_id,
+        fields=tuple(fields),
+        id_field=id_field,
+        geometry_type=str(geom_type).title().replace("multi", "Multi"),
+        storage_crs=storage,
+        extent=extent,
+        temporal_extent=temporal_extent,
+        feature_count=int(count),
+    )
+    return _Table(path, layer, geom_col, pk, rtree, temporal, info)
+
+
+def _extent(
+    conn: sqlite3.Connection, layer: str, rtree: str | None, storage: CrsRef
+) -> tuple[float, float, float, float] | None:
+    if rtree is not None:
+        sql = f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {_ident(rtree)}"  # noqa: S608
+        row = conn.execute(sql).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
+            (layer,),
+        ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return transform_bounds(tuple(float(v) for v in row), storage, CRS84)  # type: ignore[arg-type]
+
+
+def _julian(value: datetime) -> str:
+    """ISO text SQLite's julianday() reads (UTC, no offset)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds")
+
+
+def _coerce(value: str, kind: FieldType) -> Any:
+    """Turn a validated query-parameter value into the column's SQLite type."""
+    if kind == "integer":
+        return int(value)
+    if kind == "number":
+        return float(value)
+    if kind == "boolean":
+        return 1 if value.lower() == "true" else 0
+    return value
+
+
+class _Where:
+    """WHERE clause pieces and parameters, built only from catalog-checked names."""
+
+    def __init__(self, table: _Table, query: ItemsQuery, scope: AccessScope) -> None:
+        self.table = table
+        self.joins = ""
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+        storage = table.info.storage_crs
+        areas: list[shapely.Geometry] = []
+        if query.bbox is not None:
+            box = shapely.box(*query.bbox.bounds)
+            box = shapely.segmentize(box, _segment(query.bbox.bounds))
+            areas.append(transform_geometries(box, query.bbox.crs, storage))
+        if scope.region is not None:
+            areas.append(transform_geometries(scope.region, CRS84, storage))
+        self._spatial(areas)
+        if query.datetime is not None and table.temporal is not None:
+            self._temporal(query, table.temporal)
+        for name, value in query.equals:
+            field = table.info.field(name)
+            if field is not None:
+                self.clauses.append(f"t.{_ident(name)} = ?")
+                self.params.append(_coerce(value, field.type))
+
+    def _spatial(self, areas: list[shapely.Geometry]) -> None:
+        if not areas:
+            return
+        t = self.table
+        envelope = shapely.intersection_all([shapely.box(*a.bounds) for a in areas])
+        if envelope.is_empty:
+            self.clauses.append("0")
+            return
+        minx, miny, maxx, maxy = envelope.bounds
+        if t.rtree is not None:
+            self.joins = f" JOIN {_ident(t.rtree)} AS r ON r.id = t.{_ident(t.pk)}"
+            self.clauses.append("r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
+            self.params += [maxx, minx, maxy, miny]
+        for area in areas:
+            self.clauses.append(f"onemap_intersects(t.{_ident(t.geometry_column)}, ?)")
+            self.params.append(shapely.to_wkb(area))
+
+    def _temporal(self, query: ItemsQuery, name: str) -> None:
+        assert query.datetime is not None
+        column = f"julianday(t.{_ident(name)})"
+        if query.datetime.start is not None:
+            self.clauses.append(f"{column} >= julianday(?)")
+            self.params.append(_julian(query.datetime.start))
+        if query.datetime.end is not None:
+            self.clauses.append(f"{column} <= julianday(?)")
+            self.params.append(_julian(query.datetime.end))
+
+    def sql(self) -> str:
+        where = " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
+        return f" FROM {_ident(self.table.name)} AS t{self.joins}{where}"  # noqa: S608
+
+
+def _segment(bounds: tuple[float, float, float, float]) -> float:
+    """Edge length that densifies a bbox to ~20 points per side before reprojection."""
+    return max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / 20 or 1.0
+
+
+class GeoPackageProvider:
+    """Serves feature tables of GeoPackage files."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, _Table] = {}
+        self._pools: dict[Path, _Pool] = {}
+
+    def add(
+        self,
+        collection_id: str,
+        path: Path,
+        source: GeoPackageSource,
+        *,
+        properties: list[str] | None = None,
+        titles: dict[str, I18nText] | None = None,
+        temporal: str | None = None,
+    ) -> CollectionInfo:
+        """Open a table (blocking: call from a worker thread at start-up)."""
+        if not path.is_file():
+            raise GeoPackageError(f"{path}: file not found")
+        pool = self._pools.setdefault(path, _Pool(path))
+        with pool.connection() as conn:
+            table = _introspect(
+                conn, path, collection_id, source, properties, titles or {}, temporal
+            )
+        self._tables[collection_id] = table
+        return table.info
+
+    def collections(self) -> dict[str, CollectionInfo]:
+        """The collections this provider serves, by id."""
+        return {cid: t.info for cid, t in self._tables.items()}
+
+    def version(self, collection_id: str) -> str:
+        """File size and modification times (the WAL too): change on every write."""
+        path = self._tables[collection_id].path
+        parts = []
+        for p in (path, path.with_name(path.name + "-wal")):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            parts.append(f"{st.st_mtime_ns:x}.{st.st_size:x}")
+        return "-".join(parts)
+
+    def _columns(self, table: _Table, query_props: tuple[str, ...] | None) -> list[str]:
+        names = [f.name for f in table.info.fields]
+        if query_props is not None:
+            names = [n for n in names if n in query_props]
+        return names
+
+    def _select(self, table: _Table, names: list[str]) -> str:
+        cols = [table.info.id_field, table.geometry_column, *names]
+        return "SELECT " + ", ".join(f"t.{_ident(c)}" for c in cols)
+
+    def _order(self, table: _Table, query: ItemsQuery) -> str:
+        keys = [f"t.{_ident(k.name)} {'DESC' if k.descending else 'ASC'}" for k in query.sortby]
+        keys.append(f"t.{_ident(table.pk)} ASC")
+        return " ORDER BY " + ", ".join(keys)
+
+    async def items(
+        self, collection_id: str, query: ItemsQuery, scope: AccessScope
+    ) -> ItemPage:
+        """A page of features, streamed in chunks."""
+        _check_scope(scope)
+        table = self._tables[collection_id]
+        where = _Where(table, query, scope)
+        names = self._columns(table, _visible(query.properties, scope))
+        sql = (
+            self._select(table, names)
+            + where.sql()
+            + self._order(table, query)
+            + " LIMIT ? OFFSET ?"
+        )
+        params = [*where.params, query.limit + 1, query.offset]
+        pool = self._pools[table.path]
+
+        matched = None
+        if query.count:
+            matched = await to_thread.run_sync(
+                self._count, pool, "SELECT count(*)" + where.sql(), where.params
+            )
+        page = ItemPage(features=_empty(), number_matched=matched)
+        page.features = self._stream(page, pool, table, names, sql, params, query)
+        return page
+
+    @staticmethod
+    def _count(pool: _Pool, sql: str, params: list[Any]) -> int:
+        with pool.connection() as conn:
+            return int(conn.execute(sql, params).fetchone()[0])
+
+    async def _stream(
+        self,
+        page: ItemPage,
+        pool: _Pool,
+        table: _Table,
+        names: list[str],
+        sql: str,
+        params: list[Any],
+        query: ItemsQuery,
+    ) -> AsyncIterator[bytes]:
+        with pool.connection() as conn:
+            cursor = await to_thread.run_sync(conn.execute, sql, params)
+            try:
+                remaining = query.limit
+                while remaining > 0:
+                    rows = await to_thread.run_sync(cursor.fetchmany, CHUNK_ROWS)
+                    if not rows:
+                        break
+                    if len(rows) > remaining:
+                        page.has_more = True
+                        rows = rows[:remaining]
+                    remaining -= len(rows)
+                    encoded = await to_thread.run_sync(
+                        _encode, rows, names, table, query
+                    )
+                    page.number_returned += len(encoded)
+                    for feature in encoded:
+                        yield feature
+                if remaining == 0 and not page.has_more:
+                    page.has_more = bool(await to_thread.run_sync(cursor.fetchone))
+            finally:
+                cursor.close()
+
+    async def item(
+        self,
+        collection_id: str,
+        feature_id: str,
+        crs: CrsRef | None,
+        scope: AccessScope,
+    ) -> bytes | None:
+        """One feature by id, or None (absent or outside the caller's region)."""
+        _check_scope(scope)
+        table = self._tables[collection_id]
+        id_type = table.info.field(table.info.id_field)
+        try:
+            key = _coerce(feature_id, id_type.type if id_type else "integer")
+        except ValueError:
+            return None
+        where = _Where(table, ItemsQuery(limit=1), scope)
+        where.clauses.append(f"t.{_ident(table.info.id_field)} = ?")
+        where.params.append(key)
+        names = self._columns(table, _visible(None, scope))
+        sql = self._select(table, names) + where.sql() + " LIMIT 1"
+        query = ItemsQuery(limit=1, crs=crs)
+
+        def run() -> list[bytes]:
+            with self._pools[table.path].connection() as conn:
+                rows = conn.execute(sql, where.params).fetchall()
+            return _encode(rows, names, table, query) if rows else []
+
+        found = await to_thread.run_sync(run)
+        return found[0] if found else None
+
+    async def close(self) -> None:
+        """Close every connection."""
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+def _check_scope(scope: AccessScope) -> None:
+    if scope.attribute_filter is not None:
+        # Fail closed: CQL2 attribute filters need the CQL2 translator (Part 3).
+        raise PermissionError("attribute filters are not supported by this provider")
+
+
+def _visible(
+    requested: tuple[str, ...] | None, scope: AccessScope
+) -> tuple[str, ...] | None:
+    if scope.properties is None:
+        return requested
+    allowed = tuple(p for p in (requested or scope.properties) if p in scope.properties)
+    return allowed
+
+
+def _encode(
+    rows: list[tuple[Any, ...]], names: list[str], table: _Table, query: ItemsQuery
+) -> list[bytes]:
+    ids = [r[0] for r in rows]
+    wkbs = [None if r[1] is None else wkb_of(r[1]) for r in rows]
+    props = [dict(zip(names, r[2:], strict=True)) for r in rows]
+    return encode_features(ids, wkbs, props, table.info.storage_crs, query.crs)
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator

@@ -1,0 +1,1 @@
+"""OneMap Server: the HTTP application (routes, errors, negotiation, HTML)."""

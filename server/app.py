@@ -1,0 +1,102 @@
+"""The application factory: ``create_app(settings)`` builds everything, imports do nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+
+from anyio import to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from config import Settings, load_settings
+from config.models import text_for
+from openapi.customize import customize
+from providers.base import UNRESTRICTED
+from server.access import anonymous_scope
+from server.catalog import build_catalog
+from server.errors import add_exception_handlers
+from server.links import base_url
+from server.responses import json_bytes, make_environment
+from server.routes import common, features
+
+log = logging.getLogger("onemap")
+
+STATIC = Path(__file__).parent / "static"
+VERSION = "0.1.0"
+
+
+def ensure_demo_data(settings: Settings) -> None:
+    """Generate the demo data into the data dir when the configuration asks for it."""
+    if settings.generate_demo:
+        from server.demo import generate_demo
+
+        generate_demo(settings.data_dir)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the sources at start, close them at stop."""
+    settings: Settings = app.state.settings
+    await to_thread.run_sync(ensure_demo_data, settings)
+    catalog = await to_thread.run_sync(build_catalog, settings)
+    app.state.catalog = catalog
+    ids = [c.id for c in catalog.visible(UNRESTRICTED)]
+    app.state.anonymous_scope = anonymous_scope(settings, ids)
+    log.info("serving %d collections from %s", len(ids), settings.data_dir)
+    try:
+        yield
+    finally:
+        await catalog.close()
+
+
+def _openapi_factory(app: FastAPI, settings: Settings) -> Callable[[], bytes]:
+    @cache
+    def build() -> bytes:
+        lang = settings.server.default_language
+        document = customize(
+            app.openapi(),
+            title=text_for(settings.server.title, lang),
+            description=text_for(settings.server.description, lang),
+        )
+        return json_bytes(document)
+
+    return build
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI application (uvicorn --factory calls it with no argument)."""
+    settings = settings or load_settings()
+    app = FastAPI(
+        title="OneMap Server",
+        version=VERSION,
+        openapi_url=None,  # served at /api as OpenAPI 3.0
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.jinja = make_environment()
+    app.state.base_url = base_url
+    app.state.map_available = (STATIC / "vendor" / "maplibre-gl.js").is_file()
+    app.state.conformance = set()
+    for module in (common, features):
+        app.include_router(module.build_router())
+        app.state.conformance |= module.CONFORMANCE
+    app.state.openapi_bytes = _openapi_factory(app, settings)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_exception_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.server.cors_origins,
+        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["ETag", "Content-Crs", "Content-Language", "Location"],
+    )
+    return app

@@ -1,0 +1,145 @@
+"""One exception tree for every user-facing error, rendered as OGC exception JSON.
+
+Each error carries a message id and parameters; the text is chosen in the caller's
+language when the response is written. 5xx responses never carry exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from server.i18n import translate
+
+log = logging.getLogger("onemap.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ServiceError(Exception):
+    """Base of every error shown to a client."""
+
+    status = 500
+    code = "ServerError"
+    title_id = "title.server_error"
+
+    def __init__(self, message_id: str, parameter: str | None = None, **params: Any) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
+        self.parameter = parameter
+        self.params = params
+        self.headers: dict[str, str] = {}
+
+    def body(self, lang: str) -> dict[str, Any]:
+        """The OGC / RFC 7807 exception body."""
+        detail = translate(self.message_id, lang, **self.params)
+        if self.parameter is not None:
+            detail = f"{self.parameter}: {detail}"
+        body: dict[str, Any] = {
+            "type": f"urn:onemap:error:{self.code}",
+            "title": translate(self.title_id, lang),
+            "status": self.status,
+            "detail": detail,
+            "code": self.code,
+        }
+        if self.parameter is not None:
+            body["parameter"] = self.parameter
+        return body
+
+
+class InvalidParameterError(ServiceError):
+    """A query parameter, header or body value is not acceptable (400)."""
+
+    status = 400
+    code = "InvalidParameterValue"
+    title_id = "title.invalid_parameter"
+
+
+class NotFoundError(ServiceError):
+    """An unknown collection, feature or path (404)."""
+
+    status = 404
+    code = "NotFound"
+    title_id = "title.not_found"
+
+
+class NotAcceptableError(ServiceError):
+    """No representation matches the Accept header (406)."""
+
+    status = 406
+    code = "NotAcceptable"
+    title_id = "title.not_acceptable"
+
+
+class MethodNotAllowedError(ServiceError):
+    """The path exists but not with this method (405)."""
+
+    status = 405
+    code = "MethodNotAllowed"
+    title_id = "title.method_not_allowed"
+
+
+class InternalError(ServiceError):
+    """An unexpected failure; the detail carries only a request id."""
+
+
+def error_response(request: Request, exc: ServiceError) -> Response:
+    """Render an error in the format and language the client asked for."""
+    from server.negotiation import language_of, wants_html
+    from server.responses import html_error, json_response
+
+    lang = language_of(request)
+    body = exc.body(lang)
+    if wants_html(request):
+        return html_error(request, body, exc.status, exc.headers)
+    headers = {"Content-Language": lang, "Cache-Control": "no-store", **exc.headers}
+    return json_response(body, status=exc.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        err: ServiceError = NotFoundError("err.not_found_path", path=request.url.path)
+    elif exc.status_code == 405:
+        err = MethodNotAllowedError("err.method", method=request.method)
+        err.headers = dict(exc.headers or {})
+    else:
+        err = ServiceError("err.server", request_id="-")
+        err.status = exc.status_code
+    return error_response(request, err)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "header")]
+    name = ".".join(loc) or "request"
+    return error_response(
+        request, InvalidParameterError("err.property_value", name, value="", name=name, type="")
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    request_id = uuid.uuid4().hex[:12]
+    log.error("unhandled error %s on %s %s", request_id, request.method, request.url.path,
+              exc_info=exc)
+    return error_response(request, InternalError("err.server", request_id=request_id))
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Install the handlers: our tree, Starlette's HTTP errors, validation, the rest."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

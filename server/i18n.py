@@ -1,0 +1,190 @@
+"""User-facing messages in zh-CN and en, and language negotiation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.models import LANGUAGES, Language
+
+# Every message a user can see, by id. Placeholders use str.format names.
+MESSAGES: dict[str, dict[Language, str]] = {
+    # errors: titles
+    "title.invalid_parameter": {"en": "Invalid parameter", "zh-CN": "参数无效"},
+    "title.not_found": {"en": "Not found", "zh-CN": "未找到"},
+    "title.not_acceptable": {"en": "Not acceptable", "zh-CN": "无法提供所请求的格式"},
+    "title.server_error": {"en": "Server error", "zh-CN": "服务器错误"},
+    "title.method_not_allowed": {"en": "Method not allowed", "zh-CN": "不允许的请求方法"},
+    "title.unavailable": {"en": "Service unavailable", "zh-CN": "服务暂不可用"},
+    # errors: details
+    "err.server": {
+        "en": "The server could not answer this request; it has been logged (id {request_id}).",
+        "zh-CN": "服务器无法处理该请求，已记录（编号 {request_id}）。",
+    },
+    "err.not_found_path": {"en": "No resource at {path}.", "zh-CN": "路径 {path} 不存在。"},
+    "err.method": {
+        "en": "Method {method} is not allowed here.",
+        "zh-CN": "此处不允许 {method} 方法。",
+    },
+    "err.unknown_collection": {
+        "en": "Collection '{id}' does not exist.",
+        "zh-CN": "要素集合“{id}”不存在。",
+    },
+    "err.unknown_feature": {
+        "en": "Feature '{id}' does not exist in collection '{collection}'.",
+        "zh-CN": "要素集合“{collection}”中不存在要素“{id}”。",
+    },
+    "err.unknown_param": {
+        "en": "Unknown query parameter '{name}'.",
+        "zh-CN": "未知的查询参数“{name}”。",
+    },
+    "err.repeated_param": {
+        "en": "Parameter '{name}' is given more than once.",
+        "zh-CN": "参数“{name}”重复出现。",
+    },
+    "err.format": {
+        "en": "Unsupported format '{value}'; use one of: {allowed}.",
+        "zh-CN": "不支持的格式“{value}”，可用：{allowed}。",
+    },
+    "err.not_acceptable": {
+        "en": "None of the media types in Accept can be served; available: {allowed}.",
+        "zh-CN": "无法提供 Accept 中的任何媒体类型，可用：{allowed}。",
+    },
+    "err.lang": {
+        "en": "Unsupported language '{value}'; use zh-CN or en.",
+        "zh-CN": "不支持的语言“{value}”，可用 zh-CN 或 en。",
+    },
+    "err.integer": {
+        "en": "'{value}' is not a whole number.",
+        "zh-CN": "“{value}”不是整数。",
+    },
+    "err.limit_range": {
+        "en": "limit must be between 1 and {max}, got {value}.",
+        "zh-CN": "limit 必须在 1 到 {max} 之间，实际为 {value}。",
+    },
+    "err.offset_range": {
+        "en": "offset must be 0 or more, got {value}.",
+        "zh-CN": "offset 不能为负数，实际为 {value}。",
+    },
+    "err.bbox_count": {
+        "en": "bbox needs 4 or 6 numbers, got {count}.",
+        "zh-CN": "bbox 需要 4 个或 6 个数值，实际为 {count} 个。",
+    },
+    "err.bbox_number": {
+        "en": "bbox value '{value}' is not a finite number.",
+        "zh-CN": "bbox 中的“{value}”不是有限数值。",
+    },
+    "err.bbox_order": {
+        "en": "bbox lower {axis} ({low}) is greater than upper {axis} ({high}).",
+        "zh-CN": "bbox 的{axis}下限（{low}）大于上限（{high}）。",
+    },
+    "err.bbox_latitude": {
+        "en": "bbox latitude {value} is outside -90..90.",
+        "zh-CN": "bbox 纬度 {value} 超出 -90 至 90 的范围。",
+    },
+    "err.crs_unknown": {
+        "en": "CRS '{value}' is not supported here; supported: {allowed}.",
+        "zh-CN": "不支持坐标参考系“{value}”，可用：{allowed}。",
+    },
+    "err.datetime": {
+        "en": "'{value}' is not an RFC 3339 date-time or interval (start/end, '..' open).",
+        "zh-CN": "“{value}”不是 RFC 3339 日期时间或区间（起/止，“..”表示不限）。",
+    },
+    "err.datetime_order": {
+        "en": "datetime interval starts after it ends.",
+        "zh-CN": "datetime 区间的开始晚于结束。",
+    },
+    "err.unknown_property": {
+        "en": "Unknown property '{name}'.",
+        "zh-CN": "未知的属性“{name}”。",
+    },
+    "err.property_value": {
+        "en": "Value '{value}' does not fit property '{name}' ({type}).",
+        "zh-CN": "值“{value}”与属性“{name}”的类型（{type}）不符。",
+    },
+    "err.empty": {"en": "The value is empty.", "zh-CN": "取值为空。"},
+    # HTML and metadata
+    "ui.home": {"en": "Home", "zh-CN": "首页"},
+    "ui.collections": {"en": "Collections", "zh-CN": "数据集合"},
+    "ui.collection": {"en": "Collection", "zh-CN": "数据集合"},
+    "ui.items": {"en": "Features", "zh-CN": "要素"},
+    "ui.item": {"en": "Feature", "zh-CN": "要素"},
+    "ui.conformance": {"en": "Conformance", "zh-CN": "符合性声明"},
+    "ui.api": {"en": "API definition", "zh-CN": "接口定义"},
+    "ui.api_doc": {"en": "API documentation", "zh-CN": "接口文档"},
+    "ui.queryables": {"en": "Queryables", "zh-CN": "可查询属性"},
+    "ui.this_document": {"en": "This document", "zh-CN": "本文档"},
+    "ui.as_json": {"en": "This document as JSON", "zh-CN": "本文档（JSON）"},
+    "ui.as_html": {"en": "This document as HTML", "zh-CN": "本文档（HTML）"},
+    "ui.as_geojson": {"en": "This document as GeoJSON", "zh-CN": "本文档（GeoJSON）"},
+    "ui.items_json": {"en": "Features as GeoJSON", "zh-CN": "要素（GeoJSON）"},
+    "ui.items_html": {"en": "Features as HTML", "zh-CN": "要素（HTML）"},
+    "ui.queryables_json": {"en": "Queryables as JSON Schema", "zh-CN": "可查询属性（JSON Schema）"},
+    "ui.next": {"en": "Next page", "zh-CN": "下一页"},
+    "ui.prev": {"en": "Previous page", "zh-CN": "上一页"},
+    "ui.collection_link": {"en": "The collection", "zh-CN": "所属数据集合"},
+    "ui.conformance_json": {"en": "Conformance classes", "zh-CN": "符合性类别"},
+    "ui.api_json": {"en": "API definition (OpenAPI 3.0)", "zh-CN": "接口定义（OpenAPI 3.0）"},
+    "ui.api_html": {"en": "API documentation (HTML)", "zh-CN": "接口文档（HTML）"},
+    "ui.data": {"en": "Data collections", "zh-CN": "数据集合"},
+    "ui.extent": {"en": "Extent", "zh-CN": "范围"},
+    "ui.temporal": {"en": "Time span", "zh-CN": "时间范围"},
+    "ui.count": {"en": "Features", "zh-CN": "要素数量"},
+    "ui.crs": {"en": "Coordinate reference systems", "zh-CN": "坐标参考系"},
+    "ui.storage_crs": {"en": "Storage CRS", "zh-CN": "存储坐标参考系"},
+    "ui.property": {"en": "Property", "zh-CN": "属性"},
+    "ui.value": {"en": "Value", "zh-CN": "值"},
+    "ui.type": {"en": "Type", "zh-CN": "类型"},
+    "ui.title": {"en": "Title", "zh-CN": "名称"},
+    "ui.returned": {
+        "en": "{returned} features shown of {matched}, from {start}",
+        "zh-CN": "共 {matched} 个要素，显示 {returned} 个，自第 {start} 个起",
+    },
+    "ui.returned_nocount": {
+        "en": "{returned} features shown, from {start}",
+        "zh-CN": "显示 {returned} 个要素，自第 {start} 个起",
+    },
+    "ui.map_missing": {
+        "en": "The map library is not installed (run the set-up command).",
+        "zh-CN": "地图库未安装（请运行安装命令）。",
+    },
+    "ui.language": {"en": "中文", "zh-CN": "English"},
+    "ui.error": {"en": "Error", "zh-CN": "错误"},
+    "ui.keywords": {"en": "Keywords", "zh-CN": "关键词"},
+}
+
+
+def translate(message_id: str, lang: str, **params: Any) -> str:
+    """The message in ``lang`` (falling back to zh-CN), with its placeholders filled."""
+    entry = MESSAGES[message_id]
+    text = entry.get(lang) or entry["zh-CN"]  # type: ignore[call-overload]
+    return text.format(**params) if params else text
+
+
+def normalise_language(tag: str) -> Language | None:
+    """Map a language tag (zh, zh-CN, zh-Hans, en-US...) onto a supported language."""
+    primary = tag.strip().replace("_", "-").lower()
+    if primary.startswith("zh"):
+        return "zh-CN"
+    if primary.split("-")[0] == "en":
+        return "en"
+    return None
+
+
+def from_accept_language(header: str, default: Language) -> Language:
+    """The best supported language of an Accept-Language header."""
+    best: tuple[float, Language] | None = None
+    for part in header.split(","):
+        tag, _, params = part.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                continue
+        lang = normalise_language(tag)
+        if lang is not None and q > 0 and (best is None or q > best[0]):
+            best = (q, lang)
+    return best[1] if best else default
+
+
+__all__ = ["LANGUAGES", "from_accept_language", "normalise_language", "translate"]

@@ -1,0 +1,44 @@
+"""Links of OGC API documents: absolute URLs that keep the request's parameters."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+HTML = "text/html"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+
+
+def base_url(request: Request) -> str:
+    """The public root URL of the API, without a trailing slash."""
+    configured = request.app.state.settings.server.base_url
+    if configured:
+        return str(configured).rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def url_for(request: Request, path: str, **params: str | int | None) -> str:
+    """An absolute URL under the API root with the given query parameters."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return base_url(request) + path + ("?" + query if query else "")
+
+
+def same_query(request: Request, **changes: str | int | None) -> str:
+    """The current URL with some query parameters replaced (None removes one)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    params += [(k, str(v)) for k, v in changes.items() if v is not None]
+    query = urlencode(params)
+    return base_url(request) + request.url.path.removeprefix(
+        request.scope.get("root_path", "")
+    ) + ("?" + query if query else "")
+
+
+def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    """One link object."""
+    result = {"href": href, "rel": rel, "type": type_}
+    if title:
+        result["title"] = title
+    return result

@@ -1,0 +1,219 @@
+"""Parse and validate query parameters into provider values (400 naming the parameter)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from starlette.datastructures import QueryParams
+
+from providers.base import AccessScope, BBox, CollectionInfo, Interval, SortKey
+from providers.crs import CRS84, CrsRef, UnknownCrsError, parse_crs
+from server.errors import InvalidParameterError
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def single(params: QueryParams, name: str) -> str | None:
+    """A parameter that may appear at most once."""
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise InvalidParameterError("err.repeated_param", name, name=name)
+    return values[0] if values else None
+
+
+def check_known(params: QueryParams, allowed: set[str], info: CollectionInfo | None = None,
+                scope: AccessScope | None = None) -> list[tuple[str, str]]:
+    """Reject unknown parameters; return property=value pairs (Features Part 1 filters)."""
+    equals: list[tuple[str, str]] = []
+    for name in params:
+        if name in allowed:
+            continue
+        field = info.field(name) if info is not None else None
+        if field is None or (scope is not None and not scope.allows_property(name)):
+            raise InvalidParameterError("err.unknown_param", name[:64], name=name[:64])
+        value = single(params, name) or ""
+        _check_value(name, value, field.type)
+        equals.append((name, value))
+    return equals
+
+
+def _check_value(name: str, value: str, kind: str) -> None:
+    try:
+        if kind == "integer":
+            int(value)
+        elif kind == "number" and not math.isfinite(float(value)):
+            raise ValueError(value)
+        elif kind == "boolean" and value.lower() not in ("true", "false"):
+            raise ValueError(value)
+    except ValueError:
+        raise InvalidParameterError(
+            "err.property_value", name, value=value[:40], name=name, type=kind
+        ) from None
+
+
+def parse_int(name: str, text: str | None, default: int) -> int:
+    """A whole number, or the default when absent."""
+    if text is None:
+        return default
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise InvalidParameterError("err.integer", name, value=text[:40]) from None
+
+
+def parse_limit(text: str | None, default: int, maximum: int) -> int:
+    """``limit``: 1..maximum."""
+    value = parse_int("limit", text, default)
+    if not 1 <= value <= maximum:
+        raise InvalidParameterError("err.limit_range", "limit", value=value, max=maximum)
+    return value
+
+
+def parse_offset(text: str | None) -> int:
+    """``offset``: 0 or more."""
+    value = parse_int("offset", text, 0)
+    if value < 0 or value > 2**53:
+        raise InvalidParameterError("err.offset_range", "offset", value=value)
+    return value
+
+
+def parse_crs_param(name: str, text: str | None, supported: list[str]) -> CrsRef | None:
+    """``crs`` / ``bbox-crs``: one of the collection's CRS URIs (None when absent)."""
+    if text is None:
+        return None
+    try:
+        crs = parse_crs(text)
+    except UnknownCrsError:
+        crs = None
+    if crs is None or crs.uri not in supported:
+        raise InvalidParameterError(
+            "err.crs_unknown", name, value=text[:120], allowed=", ".join(supported)
+        )
+    return crs
+
+
+def parse_bbox(text: str | None, crs: CrsRef | None) -> BBox | None:
+    """``bbox`` in ``crs`` axis order (CRS84 when None), returned x/y-ordered."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) not in (4, 6):
+        raise InvalidParameterError("err.bbox_count", "bbox", count=len(parts))
+    numbers = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InvalidParameterError("err.bbox_number", "bbox", value=part[:40])
+        numbers.append(value)
+    if len(numbers) == 6:  # 3D bbox: drop the heights
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    crs = crs or CRS84
+    a1, b1, a2, b2 = numbers
+    if crs.swap_xy:
+        a1, b1, a2, b2 = b1, a1, b2, a2
+    minx, miny, maxx, maxy = a1, b1, a2, b2
+    if miny > maxy:
+        raise InvalidParameterError(
+            "err.bbox_order", "bbox", axis=_axis(crs, "y"), low=miny, high=maxy
+        )
+    if minx > maxx:
+        raise InvalidParameterError(
+            "err.bbox_order", "bbox", axis=_axis(crs, "x"), low=minx, high=maxx
+        )
+    if crs.geographic:
+        for lat in (miny, maxy):
+            if not -90 <= lat <= 90:
+                raise InvalidParameterError("err.bbox_latitude", "bbox", value=lat)
+    return BBox((minx, miny, maxx, maxy), crs)
+
+
+def _axis(crs: CrsRef, axis: str) -> str:
+    if crs.geographic:
+        return "latitude" if axis == "y" else "longitude"
+    return "northing" if axis == "y" else "easting"
+
+
+def _instant(text: str, *, end: bool) -> datetime | None:
+    if text in ("..", ""):
+        return None
+    if _DATE_ONLY.match(text):
+        day = date.fromisoformat(text)
+        moment = datetime.combine(day, time(), UTC)
+        return moment + timedelta(days=1, microseconds=-1000) if end else moment
+    if "T" not in text.upper():
+        raise ValueError(text)
+    value = datetime.fromisoformat(text.upper())
+    if value.tzinfo is None:
+        raise ValueError(text)  # RFC 3339 requires an offset
+    return value
+
+
+def parse_datetime(text: str | None) -> Interval | None:
+    """``datetime``: an instant or a closed interval with open ends ('..' or empty)."""
+    if text is None:
+        return None
+    try:
+        if "/" in text:
+            start_text, end_text = text.split("/", 1)
+            if start_text in ("..", "") and end_text in ("..", ""):
+                if start_text == end_text == "":
+                    raise ValueError(text)
+                return Interval(None, None)
+            start = _instant(start_text, end=False)
+            end = _instant(end_text, end=True)
+        else:
+            if text in ("..", ""):
+                raise ValueError(text)
+            start = _instant(text, end=False)
+            end = _instant(text, end=True)
+    except ValueError:
+        raise InvalidParameterError("err.datetime", "datetime", value=text[:80]) from None
+    if start is not None and end is not None and start > end:
+        raise InvalidParameterError("err.datetime_order", "datetime")
+    return Interval(start, end)
+
+
+def _names(text: str, param: str) -> list[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not names or any(not n for n in names):
+        raise InvalidParameterError("err.empty", param)
+    return names
+
+
+def _check_property(name: str, param: str, info: CollectionInfo, scope: AccessScope) -> None:
+    # A property the caller may not see answers exactly like an unknown one.
+    if info.field(name) is None or not scope.allows_property(name):
+        raise InvalidParameterError("err.unknown_property", param, name=name[:64])
+
+
+def parse_properties(
+    text: str | None, info: CollectionInfo, scope: AccessScope
+) -> tuple[str, ...] | None:
+    """``properties``: names of published properties to return."""
+    if text is None:
+        return None
+    if text == "":
+        return ()
+    names = _names(text, "properties")
+    for name in names:
+        _check_property(name, "properties", info, scope)
+    return tuple(dict.fromkeys(names))
+
+
+def parse_sortby(text: str | None, info: CollectionInfo, scope: AccessScope) -> tuple[SortKey, ...]:
+    """``sortby``: ``name``, ``+name`` or ``-name``, comma separated."""
+    if text is None:
+        return ()
+    keys = []
+    for raw in _names(text, "sortby"):
+        descending = raw.startswith("-")
+        name = raw[1:] if raw[:1] in "+-" else raw
+        name = name.strip()
+        _check_property(name, "sortby", info, scope)
+        keys.append(SortKey(name, descending))
+    return tuple(keys)

@@ -1,0 +1,114 @@
+"""OGC API - Common: landing page, conformance, API definition."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from config.models import text_for
+from server.caching import cache_headers, etag_of, not_modified
+from server.i18n import translate
+from server.links import HTML, JSON, OPENAPI, link, url_for
+from server.negotiation import check_language, format_of, language_of
+from server.params import check_known
+from server.responses import json_bytes, render_html
+
+CONFORMANCE = {
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/landing-page",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/oas30",
+}
+
+F = Annotated[str | None, Query(description="Output format: json or html")]
+LANG = Annotated[str | None, Query(description="Language: zh-CN or en")]
+_BASIC = {"f", "lang"}
+
+
+def respond(
+    request: Request,
+    data: dict[str, Any],
+    template: str,
+    *,
+    media_type: str = JSON,
+    context: dict[str, Any] | None = None,
+) -> Response:
+    """Send a small document as JSON or HTML, with a strong ETag and conditional GET."""
+    fmt = format_of(request)
+    lang = language_of(request)
+    headers = cache_headers(request)
+    if fmt == "html":
+        page = render_html(request, template, {"data": data, **(context or {})})
+        body, media_type = bytes(page.body), page.media_type or HTML
+    else:
+        body = json_bytes(data)
+    etag = etag_of(body)
+    headers = {**headers, "ETag": etag, "Content-Language": lang}
+    cached = not_modified(request, etag, headers)
+    if cached is not None:
+        return cached
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _doc_links(request: Request, path: str, lang: str) -> list[dict[str, str]]:
+    return [
+        link(url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)),
+        link(url_for(request, path, f="html"), "alternate", HTML, translate("ui.as_html", lang)),
+    ]
+
+
+def build_router() -> APIRouter:
+    """Routes of OGC API - Common Part 1."""
+    router = APIRouter(tags=["Common"])
+
+    @router.get("/", summary="Landing page", name="landing")
+    async def landing(request: Request, f: F = None, lang: LANG = None) -> Response:
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        language = language_of(request)
+        server = request.app.state.settings.server
+        links = _doc_links(request, "/", language) + [
+            link(url_for(request, "/api"), "service-desc", OPENAPI,
+                 translate("ui.api_json", language)),
+            link(url_for(request, "/api", f="html"), "service-doc", HTML,
+                 translate("ui.api_html", language)),
+            link(url_for(request, "/conformance"), "conformance", JSON,
+                 translate("ui.conformance_json", language)),
+            link(url_for(request, "/collections"), "data", JSON, translate("ui.data", language)),
+        ]
+        data = {
+            "title": text_for(server.title, language),
+            "description": text_for(server.description, language),
+            "links": links,
+        }
+        return respond(request, data, "landing.html", context={"title": data["title"]})
+
+    @router.get("/conformance", summary="Conformance classes", name="conformance")
+    async def conformance(request: Request, f: F = None, lang: LANG = None) -> Response:
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        data = {
+            "conformsTo": sorted(request.app.state.conformance),
+            "links": _doc_links(request, "/conformance", language_of(request)),
+        }
+        title = translate("ui.conformance", language_of(request))
+        return respond(request, data, "conformance.html", context={"title": title})
+
+    @router.get("/api", summary="API definition (OpenAPI 3.0)", name="api")
+    async def api(request: Request, f: F = None, lang: LANG = None) -> Response:
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        if format_of(request) == "html":
+            title = translate("ui.api_doc", language_of(request))
+            return render_html(request, "api.html", {"title": title, "links": []},
+                               headers=cache_headers(request))
+        body: bytes = request.app.state.openapi_bytes()
+        etag = etag_of(body)
+        headers = {**cache_headers(request), "ETag": etag}
+        cached = not_modified(request, etag, headers)
+        return cached or Response(body, media_type=OPENAPI, headers=headers)
+
+    return router

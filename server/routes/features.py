@@ -1,0 +1,346 @@
+"""OGC API - Features Part 1 (core) and Part 2 (CRS by reference)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from config.models import text_for
+from providers.base import AccessScope, ItemPage, ItemsQuery
+from providers.crs import CRS84_URI
+from providers.geojson import with_links
+from server.access import get_scope
+from server.caching import cache_headers, etag_of, not_modified
+from server.catalog import Collection
+from server.errors import NotFoundError
+from server.i18n import translate
+from server.links import GEOJSON, HTML, JSON, link, same_query, url_for
+from server.negotiation import check_language, format_of, language_of
+from server.params import (
+    check_known,
+    parse_bbox,
+    parse_crs_param,
+    parse_datetime,
+    parse_limit,
+    parse_offset,
+    parse_properties,
+    parse_sortby,
+    single,
+)
+from server.responses import json_bytes, render_html
+from server.routes.common import F, LANG, respond
+
+CONFORMANCE = {
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
+}
+
+SCHEMA_JSON = "application/schema+json"
+_BASIC = {"f", "lang"}
+_ITEMS_PARAMS = _BASIC | {
+    "bbox", "bbox-crs", "datetime", "limit", "offset", "properties", "sortby", "crs",
+}
+_ITEM_PARAMS = _BASIC | {"crs"}
+_FLUSH_BYTES = 1 << 16
+
+CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
+Scope = Annotated[AccessScope, Depends(get_scope)]
+
+
+@dataclass
+class ItemsParams:
+    """Query parameters of /items (declared for the API definition; parsed in params)."""
+
+    bbox: Annotated[
+        str | None,
+        Query(description="minx,miny,maxx,maxy in bbox-crs axis order (default CRS84)"),
+    ] = None
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS of bbox")] = None
+    datetime: Annotated[
+        str | None, Query(description="RFC 3339 instant or interval (start/end, '..')")
+    ] = None
+    limit: Annotated[str | None, Query(description="Page size (1 to the maximum)")] = None
+    offset: Annotated[str | None, Query(description="Features to skip")] = None
+    properties: Annotated[
+        str | None, Query(description="Comma-separated properties to return")
+    ] = None
+    sortby: Annotated[
+        str | None, Query(description="Comma-separated properties, prefix - to descend")
+    ] = None
+    crs: Annotated[str | None, Query(description="Output CRS (one of the collection's)")] = None
+
+
+def _catalog_get(request: Request, collection_id: str, scope: AccessScope) -> Collection:
+    collection: Collection = request.app.state.catalog.get(collection_id, scope)
+    return collection
+
+
+def collection_document(request: Request, c: Collection, lang: str) -> dict[str, Any]:
+    """The JSON description of one collection."""
+    path = f"/collections/{c.id}"
+    info = c.info
+    doc: dict[str, Any] = {
+        "id": c.id,
+        "title": text_for(c.title, lang),
+        "description": text_for(c.description, lang),
+        "keywords": list(c.keywords),
+        "itemType": "feature",
+        "crs": list(c.crs),
+        "storageCrs": info.storage_crs.uri,
+        "links": [
+            link(url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)),
+            link(url_for(request, path, f="html"), "alternate", HTML,
+                 translate("ui.as_html", lang)),
+            link(url_for(request, path + "/items", f="json"), "items", GEOJSON,
+                 translate("ui.items_json", lang)),
+            link(url_for(request, path + "/items", f="html"), "items", HTML,
+                 translate("ui.items_html", lang)),
+            link(url_for(request, path + "/queryables", f="json"),
+                 "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_JSON,
+                 translate("ui.queryables_json", lang)),
+        ],
+    }
+    extent: dict[str, Any] = {}
+    if info.extent is not None:
+        extent["spatial"] = {"bbox": [list(info.extent)], "crs": CRS84_URI}
+    if info.temporal_extent is not None:
+        extent["temporal"] = {
+            "interval": [list(info.temporal_extent)],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        }
+    if extent:
+        doc["extent"] = extent
+    return doc
+
+
+def _queryables(request: Request, c: Collection, scope: AccessScope, lang: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "geometry": {
+            "title": "geometry",
+            "format": f"geometry-{c.info.geometry_type.lower()}",
+            "x-ogc-role": "primary-geometry",
+        }
+    }
+    for field in c.info.fields:
+        if not scope.allows_property(field.name):
+            continue
+        schema: dict[str, Any] = {"title": text_for(field.title or field.name, lang)}
+        if field.type in ("date", "datetime"):
+            schema |= {"type": "string", "format": "date" if field.type == "date" else "date-time"}
+        else:
+            schema["type"] = field.type
+        properties[field.name] = schema
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": url_for(request, f"/collections/{c.id}/queryables"),
+        "type": "object",
+        "title": text_for(c.title, lang),
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def _items_links(
+    request: Request, c: Collection, query: ItemsQuery, page: ItemPage, lang: str
+) -> list[dict[str, str]]:
+    links = [
+        link(same_query(request, f="json"), "self", GEOJSON, translate("ui.as_geojson", lang)),
+        link(same_query(request, f="html"), "alternate", HTML, translate("ui.as_html", lang)),
+        link(url_for(request, f"/collections/{c.id}"), "collection", JSON,
+             translate("ui.collection_link", lang)),
+    ]
+    if page.has_more:
+        links.append(link(same_query(request, offset=query.offset + query.limit, f="json"),
+                          "next", GEOJSON, translate("ui.next", lang)))
+    if query.offset > 0:
+        prev = max(query.offset - query.limit, 0)
+        links.append(link(same_query(request, offset=prev or None, f="json"), "prev", GEOJSON,
+                          translate("ui.prev", lang)))
+    return links
+
+
+async def _feature_collection(
+    request: Request, c: Collection, query: ItemsQuery, page: ItemPage, lang: str
+) -> AsyncIterator[bytes]:
+    """Stream a FeatureCollection: features as they come, then counts and links."""
+    buffer = bytearray(b'{"type":"FeatureCollection","features":[')
+    first = True
+    async for feature in page.features:
+        if not first:
+            buffer += b","
+        buffer += feature
+        first = False
+        if len(buffer) >= _FLUSH_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    tail: dict[str, Any] = {"numberReturned": page.number_returned}
+    if page.number_matched is not None:
+        tail["numberMatched"] = page.number_matched
+    tail["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    tail["links"] = _items_links(request, c, query, page, lang)
+    buffer += b"]," + json_bytes(tail)[1:]
+    yield bytes(buffer)
+
+
+def _items_query(
+    request: Request, c: Collection, scope: AccessScope, params: ItemsParams
+) -> ItemsQuery:
+    qp = request.query_params
+    equals = check_known(qp, _ITEMS_PARAMS, c.info, scope)
+    for name in _ITEMS_PARAMS:
+        single(qp, name)
+    server = request.app.state.settings.server
+    bbox_crs = parse_crs_param("bbox-crs", params.bbox_crs, list(c.crs))
+    return ItemsQuery(
+        limit=parse_limit(params.limit, server.default_limit, server.max_limit),
+        offset=parse_offset(params.offset),
+        crs=parse_crs_param("crs", params.crs, list(c.crs)),
+        bbox=parse_bbox(params.bbox, bbox_crs),
+        datetime=parse_datetime(params.datetime),
+        properties=parse_properties(params.properties, c.info, scope),
+        sortby=parse_sortby(params.sortby, c.info, scope),
+        equals=tuple(equals),
+    )
+
+
+def build_router() -> APIRouter:
+    """Routes of OGC API - Features Parts 1 and 2."""
+    router = APIRouter(tags=["Features"])
+
+    @router.get("/collections", summary="Feature collections", name="collections")
+    async def collections(request: Request, scope: Scope, f: F = None, lang: LANG = None
+                          ) -> Response:
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        language = language_of(request)
+        visible = request.app.state.catalog.visible(scope)
+        data = {
+            "links": [
+                link(url_for(request, "/collections", f="json"), "self", JSON,
+                     translate("ui.as_json", language)),
+                link(url_for(request, "/collections", f="html"), "alternate", HTML,
+                     translate("ui.as_html", language)),
+            ],
+            "collections": [collection_document(request, c, language) for c in visible],
+        }
+        counts = {c.id: c.info.feature_count for c in visible}
+        title = translate("ui.collections", language)
+        return respond(request, data, "collections.html",
+                       context={"title": title, "counts": counts})
+
+    @router.get("/collections/{collectionId}", summary="One collection", name="collection")
+    async def collection(request: Request, collection_id: CollectionId, scope: Scope,
+                         f: F = None, lang: LANG = None) -> Response:
+        c = _catalog_get(request, collection_id, scope)
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        language = language_of(request)
+        data = collection_document(request, c, language)
+        return respond(request, data, "collection.html",
+                       context={"title": data["title"], "count": c.info.feature_count})
+
+    @router.get("/collections/{collectionId}/queryables", summary="Queryable properties",
+                name="queryables")
+    async def queryables(request: Request, collection_id: CollectionId, scope: Scope,
+                         f: F = None, lang: LANG = None) -> Response:
+        c = _catalog_get(request, collection_id, scope)
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        language = language_of(request)
+        data = _queryables(request, c, scope, language)
+        title = f"{text_for(c.title, language)} — {translate('ui.queryables', language)}"
+        return respond(request, data, "queryables.html", media_type=SCHEMA_JSON,
+                       context={"title": title, "collection": c})
+
+    @router.get("/collections/{collectionId}/items", summary="Features of a collection",
+                name="items", response_class=StreamingResponse,
+                responses={200: {"content": {GEOJSON: {}, HTML: {}}}})
+    async def items(request: Request, collection_id: CollectionId, scope: Scope,
+                    params: Annotated[ItemsParams, Depends()], f: F = None,
+                    lang: LANG = None) -> Response:
+        c = _catalog_get(request, collection_id, scope)
+        check_language(request)
+        query = _items_query(request, c, scope, params)
+        fmt = format_of(request)
+        language = language_of(request)
+        crs_uri = query.crs.uri if query.crs else CRS84_URI
+        headers = {
+            **cache_headers(request),
+            "Content-Crs": f"<{crs_uri}>",
+            "Content-Language": language,
+        }
+        version = c.provider.version(c.id)
+        headers["ETag"] = etag_of(version, str(request.url), fmt, language,
+                                  request.headers.get("accept", ""), weak=True)
+        cached = not_modified(request, headers["ETag"], headers)
+        if cached is not None:
+            return cached
+        page = await c.provider.items(c.id, query, scope)
+        if fmt == "html":
+            features = [orjson.loads(feature) async for feature in page.features]
+            return render_html(request, "items.html", {
+                "title": f"{text_for(c.title, language)} — {translate('ui.items', language)}",
+                "collection": c, "features": features, "page": page, "query": query,
+                "links": _items_links(request, c, query, page, language),
+            }, headers=headers)
+        return StreamingResponse(
+            _feature_collection(request, c, query, page, language),
+            media_type=GEOJSON, headers=headers,
+        )
+
+    @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
+                name="item", responses={200: {"content": {GEOJSON: {}, HTML: {}}}})
+    async def item(request: Request, collection_id: CollectionId,
+                   feature_id: Annotated[str, Path(alias="featureId")], scope: Scope,
+                   crs: Annotated[str | None, Query(description="Output CRS")] = None,
+                   f: F = None, lang: LANG = None) -> Response:
+        c = _catalog_get(request, collection_id, scope)
+        check_known(request.query_params, _ITEM_PARAMS)
+        check_language(request)
+        out = parse_crs_param("crs", crs, list(c.crs))
+        fmt = format_of(request)
+        language = language_of(request)
+        feature = await c.provider.item(c.id, feature_id, out, scope)
+        if feature is None:
+            raise NotFoundError("err.unknown_feature", id=feature_id[:80], collection=c.id)
+        path = f"/collections/{c.id}/items/{feature_id}"
+        links = [
+            link(same_query(request, f="json"), "self", GEOJSON,
+                 translate("ui.as_geojson", language)),
+            link(same_query(request, f="html"), "alternate", HTML,
+                 translate("ui.as_html", language)),
+            link(url_for(request, f"/collections/{c.id}"), "collection", JSON,
+                 translate("ui.collection_link", language)),
+        ]
+        headers = {
+            **cache_headers(request),
+            "Content-Crs": f"<{out.uri if out else CRS84_URI}>",
+            "Content-Language": language,
+        }
+        if fmt == "html":
+            page = render_html(request, "item.html", {
+                "title": f"{text_for(c.title, language)} — {feature_id}",
+                "collection": c, "feature": orjson.loads(feature), "links": links,
+                "item_path": path,
+            }, headers=headers)
+            body, media = bytes(page.body), HTML
+        else:
+            body, media = with_links(feature, links), GEOJSON
+        headers["ETag"] = etag_of(body)
+        cached = not_modified(request, headers["ETag"], headers)
+        return cached or Response(body, media_type=media, headers=headers)
+
+    return router

@@ -1,0 +1,74 @@
+"""Small real GeoPackages written by the tests (no committed binaries)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import shapely
+
+# A 20 x 15 grid of 0.005 degree squares in EPSG:4490 near Guigang.
+GRID_COLS, GRID_ROWS, CELL = 20, 15, 0.005
+GRID_ORIGIN = (109.50, 23.00)
+CLASSES = [("0101", "水田"), ("0103", "旱地"), ("0301", "乔木林地"), ("1101", "河流水面"),
+           ("0702", "农村宅基地")]
+
+
+def parcel_grid() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Geometries and attributes of the grid, row-major from the south-west corner."""
+    geoms, fields = [], {k: [] for k in ("BSM", "DLBM", "DLMC", "TBMJ", "SJNF", "GXSJ")}
+    for row in range(GRID_ROWS):
+        for col in range(GRID_COLS):
+            i = row * GRID_COLS + col
+            x0 = GRID_ORIGIN[0] + col * CELL
+            y0 = GRID_ORIGIN[1] + row * CELL
+            geoms.append(shapely.box(x0, y0, x0 + CELL, y0 + CELL))
+            code, name = CLASSES[i % len(CLASSES)]
+            fields["BSM"].append(f"450802{i:012d}")
+            fields["DLBM"].append(code)
+            fields["DLMC"].append(name)
+            fields["TBMJ"].append(round(250000.0 + i, 2))
+            fields["SJNF"].append(2020 + i % 4)
+            fields["GXSJ"].append(np.datetime64("2023-01-01") + np.timedelta64(i, "D"))
+    arrays = {
+        "BSM": np.array(fields["BSM"], dtype=object),
+        "DLBM": np.array(fields["DLBM"], dtype=object),
+        "DLMC": np.array(fields["DLMC"], dtype=object),
+        "TBMJ": np.array(fields["TBMJ"], dtype="float64"),
+        "SJNF": np.array(fields["SJNF"], dtype="int32"),
+        "GXSJ": np.array(fields["GXSJ"], dtype="datetime64[D]"),
+    }
+    return np.array(geoms, dtype=object), arrays
+
+
+def write_layer(
+    path: Path, layer: str, geoms: np.ndarray, fields: dict[str, np.ndarray], epsg: int,
+    geometry_type: str = "Polygon",
+) -> None:
+    """Write one layer with pyogrio (GDAL), spatial index included."""
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(geoms),
+        list(fields.values()),
+        list(fields.keys()),
+        layer=layer,
+        driver="GPKG",
+        crs=f"EPSG:{epsg}",
+        geometry_type=geometry_type,
+        append=path.exists(),
+    )
+
+
+def write_test_store(directory: Path) -> Path:
+    """parcels (4490), wells (points stored in GK zone EPSG:4526), secret (4490)."""
+    path = directory / "store.gpkg"
+    geoms, fields = parcel_grid()
+    write_layer(path, "parcels", geoms, fields, 4490)
+    # Points stored in a CGCS2000 3-degree Gauss-Kruger zone (CM 108, zone prefix 36).
+    wells = np.array([shapely.Point(36_540_000 + 500 * i, 2_550_000 + 700 * i)
+                      for i in range(7)], dtype=object)
+    write_layer(path, "wells", wells, {"NAME": np.array([f"井{i}" for i in range(7)],
+                                                         dtype=object)}, 4524, "Point")
+    write_layer(path, "secret", geoms[:5], {k: v[:5] for k, v in fields.items()}, 4490)
+    return path

@@ -1,0 +1,1 @@
+"""Tiles: tile matrix sets, COG and MVT tiles, MapProxy (planned, see CHANGELOG)."""
