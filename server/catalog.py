@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -69,7 +70,7 @@ def _discovered(directory: Path) -> dict[str, CollectionConfig]:
     found: dict[str, CollectionConfig] = {}
     for path in sorted(directory.glob("*.gpkg")):
         try:
-            with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
                 rows = conn.execute(
                     "SELECT table_name, identifier, description FROM gpkg_contents "
                     "WHERE data_type = 'features' ORDER BY table_name"

@@ -1,0 +1,125 @@
+"""The onemap command end to end: import with GDAL-written files, config check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from config import load_settings
+from server.app import create_app
+
+ONEMAP = [sys.executable, "-m", "server.cli"]
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ONEMAP, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120, check=False)
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "onemap.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}\ndiscover:\n  - directory: imported\n")
+    return cfg
+
+
+def _geojson(tmp_path: Path) -> Path:
+    path = tmp_path / "parcels.geojson"
+    features = [
+        {"type": "Feature",
+         "properties": {"地类编码": "0101", "地类名称": "水田", "TBMJ": 1000.5 + i},
+         "geometry": {"type": "Polygon", "coordinates": [[[109.5 + i * 0.01, 23.0],
+                      [109.51 + i * 0.01, 23.0], [109.51 + i * 0.01, 23.01],
+                      [109.5 + i * 0.01, 23.01], [109.5 + i * 0.01, 23.0]]]}}
+        for i in range(4)
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                               ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _shapefile(path: Path, crs: str | None) -> None:
+    if crs is None:  # a shapefile without .prj
+        _shapefile(path, "EPSG:4524")
+        path.with_suffix(".prj").unlink()
+        return
+    point = shapely.Point(36_540_000, 2_550_000)
+    pyogrio.raw.write(path, shapely.to_wkb(np.array([point], dtype=object)),
+                      [np.array(["A"], dtype=object)], ["NAME"], driver="ESRI Shapefile",
+                      crs=crs, geometry_type="Point")
+
+
+def test_import_geojson_then_serve(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    src = _geojson(tmp_path)
+    result = _run("import", str(src), "--collection", "parcels2024", "--title", "二〇二四地块",
+                  "--srs", "EPSG:4490", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "Imported 4 features" in result.stdout
+    with TestClient(create_app(load_settings(cfg))) as client:
+        coll = client.get("/collections/parcels2024").json()
+        assert coll["title"] == "二〇二四地块"
+        assert coll["storageCrs"].endswith("/4490")
+        items = client.get("/collections/parcels2024/items").json()
+        assert items["numberMatched"] == 4
+        # Chinese field aliases become the standard names
+        assert items["features"][0]["properties"]["DLBM"] == "0101"
+        assert items["features"][0]["properties"]["DLMC"] == "水田"
+    again = _run("import", str(src), "--collection", "parcels2024", "--config", str(cfg))
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_import_shapefile_in_gauss_kruger(tmp_path: Path) -> None:
+    shp = tmp_path / "wells.shp"
+    _shapefile(shp, "EPSG:4524")
+    cfg = _config(tmp_path)
+    result = _run("import", str(shp), "--collection", "wells", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "EPSG:4524" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--collection", "bad id"], "collection id"),
+        (["--collection", "ok", "--layer", "nope"], "cannot read"),
+    ],
+)
+def test_import_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    result = _run("import", str(_geojson(tmp_path)), *args, "--srs", "EPSG:4490",
+                  "--config", str(_config(tmp_path)))
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_import_without_crs(tmp_path: Path) -> None:
+    shp = tmp_path / "pts.shp"
+    _shapefile(shp, None)
+    result = _run("import", str(shp), "--collection", "pts", "--config", str(_config(tmp_path)))
+    assert result.returncode == 2 and "--srs" in result.stderr
+
+
+def test_import_missing_file(tmp_path: Path) -> None:
+    result = _run("import", str(tmp_path / "none.shp"), "--collection", "x", "--config",
+                  str(_config(tmp_path)))
+    assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_config_check(tmp_path: Path) -> None:
+    good = _run("config", "check", "config/example.yaml")
+    # example.yaml points at files that do not exist here: the check says which
+    assert good.returncode == 2 and "dltb_2023.gpkg" in good.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server: {port: 0}\n")
+    result = _run("config", "check", str(bad))
+    assert result.returncode == 2
+    assert "server.port" in result.stderr
+    ok = _run("config", "check", str(_config(tmp_path)))
+    assert ok.returncode == 0 and "OK, 0 collections" in ok.stdout

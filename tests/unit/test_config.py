@@ -1,0 +1,71 @@
+"""Configuration: interpolation, environment overrides, validation messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_settings
+from config.loader import interpolate
+
+
+def test_interpolation() -> None:
+    env = {"A": "1"}
+    assert interpolate("x: ${A}\ny: ${B:-two}\n", env) == "x: 1\ny: two\n"
+    assert interpolate("# ${NOT_SET} in a comment\n", env) == "# ${NOT_SET} in a comment\n"
+    with pytest.raises(ConfigError, match="NOT_SET"):
+        interpolate("x: ${NOT_SET}", env)
+
+
+def test_demo_config_is_valid() -> None:
+    settings = load_settings()
+    assert list(settings.collections) == ["dltb", "xzq", "stbhhx", "yjjbnt", "czkfbj"]
+    assert settings.generate_demo
+
+
+def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEMAP_DATA_DIR", "/srv/x")
+    settings = load_settings(Path("config/example.yaml"))
+    assert settings.data_dir == Path("/srv/x")
+    assert settings.collections["dltb"].source.id_field == "BSM"
+
+
+def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEMAP_SERVER__PORT", "9123")
+    settings = load_settings()
+    assert settings.server.port == 9123
+    assert settings.server.host == "127.0.0.1"  # the rest of the YAML section stays
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("server: {port: 70000}", "server.port"),
+        ("server: {default_limit: 50, max_limit: 10}", "server"),
+        ("collections: {a: {title: A}}", "collections.a.source"),
+        ("collections: {a: {title: A, source: {type: geopackage, path: x.gpkg, layer: 'bad name'}}}",
+         "collections.a.source.layer"),
+        ("collections: {a: {title: A, source: {path: x.gpkg, layer: t}, colour: red}}",
+         "collections.a.colour"),
+        ("nonsense: 1", "nonsense"),
+    ],
+)
+def test_invalid_config_names_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert f"{key}:" in str(err.value)
+
+
+def test_unreadable_and_malformed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(bad)
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(bad)
