@@ -44,7 +44,6 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["tojson_safe"] = lambda v: orjson.dumps(v).decode().replace("</", "<\\/")
     return env
 
 

@@ -34,6 +34,7 @@
         new maplibregl.Popup().setLngLat(e.lngLat).setText(rows.join("\n")).addTo(map);
       });
       el.dataset.ready = "true";
+      el.onemapMap = map;  // for tests and page scripts
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
