@@ -31,18 +31,25 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     base_url: str | None = Field(
-        None, description="Public URL when behind a proxy, e.g. https://gis.example.cn/onemap"
+        None,
+        description="Public URL when behind a proxy, e.g. https://gis.example.cn/onemap",
     )
-    title: I18nText = {"zh-CN": "自然资源一张图服务", "en": "OneMap natural-resources service"}
+    title: I18nText = {
+        "zh-CN": "自然资源一张图服务",
+        "en": "OneMap natural-resources service",
+    }
     description: I18nText = {
         "zh-CN": "自然资源一张图 OGC API 服务：要素、瓦片与处理。",
-        "en": "The natural-resources one-map OGC API service: features, tiles and processes.",
+        "en": "The natural-resources one-map OGC API service: "
+        "features, tiles and processes.",
     }
     default_language: Language = "zh-CN"
     cors_origins: list[str] = ["*"]
     default_limit: int = Field(10, ge=1)
     max_limit: int = Field(10000, ge=1, le=100000)
-    cache_max_age: int = Field(60, ge=0, description="Cache-Control max-age of public reads (s)")
+    cache_max_age: int = Field(
+        60, ge=0, description="Cache-Control max-age of public reads (s)"
+    )
     workers: int = Field(1, ge=1, le=64)
 
     @model_validator(mode="after")
@@ -59,7 +66,8 @@ class GeoPackageSource(_Strict):
     path: Path = Field(description="GeoPackage file; relative paths are under data_dir")
     layer: Identifier
     id_field: Identifier | None = Field(
-        None, description="Column used as the feature id (default: the table's primary key)"
+        None,
+        description="Column used as the feature id (default: the table's primary key)",
     )
 
 
@@ -139,5 +147,3 @@ def text_for(text: I18nText, lang: str) -> str:
     if isinstance(text, str):
         return text
     return text.get(lang) or text.get("zh-CN") or next(iter(text.values()), "")  # type: ignore[call-overload]
-
-

@@ -34,7 +34,9 @@ def _to_30(node: Any) -> Any:
     return node
 
 
-def customize(document: dict[str, Any], *, title: str, description: str) -> dict[str, Any]:
+def customize(
+    document: dict[str, Any], *, title: str, description: str
+) -> dict[str, Any]:
     """The API definition served at /api."""
     result: dict[str, Any] = _to_30(document)
     result["openapi"] = OPENAPI_VERSION

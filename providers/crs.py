@@ -92,12 +92,16 @@ CRS84 = CrsRef(uri=CRS84_URI, epsg=None, swap_xy=False, geographic=True)
 
 
 def _pyproj(crs: CrsRef) -> CRS:
-    return CRS.from_user_input("OGC:CRS84") if crs.epsg is None else CRS.from_epsg(crs.epsg)
+    return (
+        CRS.from_user_input("OGC:CRS84") if crs.epsg is None else CRS.from_epsg(crs.epsg)
+    )
 
 
 def is_identity(src: CrsRef, dst: CrsRef) -> bool:
     """True when coordinates need no transformation between the two CRSs."""
-    return src.epsg == dst.epsg or (src.epsg in _SAME_GEOGRAPHIC and dst.epsg in _SAME_GEOGRAPHIC)
+    return src.epsg == dst.epsg or (
+        src.epsg in _SAME_GEOGRAPHIC and dst.epsg in _SAME_GEOGRAPHIC
+    )
 
 
 @lru_cache(maxsize=256)
@@ -116,12 +120,14 @@ def transform_geometries(geoms: np.ndarray, src: CrsRef, dst: CrsRef) -> np.ndar
         x, y = trans.transform(coords[:, 0], coords[:, 1], errcheck=False)
         return np.column_stack([x, y])
 
-    return shapely.transform(geoms, apply)
+    result: np.ndarray = shapely.transform(geoms, apply)
+    return result
 
 
 def swap_axes(geoms: np.ndarray) -> np.ndarray:
     """Swap x and y of every coordinate (to write a northing-first CRS)."""
-    return shapely.transform(geoms, lambda coords: coords[:, ::-1])
+    result: np.ndarray = shapely.transform(geoms, lambda coords: coords[:, ::-1])
+    return result
 
 
 def transform_bounds(
@@ -153,11 +159,15 @@ def gauss_kruger_codes(min_lon: float, max_lon: float) -> list[int]:
     return sorted(codes)
 
 
-def default_crs_uris(storage: CrsRef, extent: tuple[float, float, float, float] | None) -> list[str]:
+def default_crs_uris(
+    storage: CrsRef, extent: tuple[float, float, float, float] | None
+) -> list[str]:
     """The CRS list of a collection: CRS84, 4490, 4326, 3857, storage and GK zones."""
     uris = [CRS84_URI] + [EPSG_URI.format(code=c) for c in (4490, 4326, 3857)]
     if storage.uri not in uris:
         uris.append(storage.uri)
     if extent is not None:
-        uris += [EPSG_URI.format(code=c) for c in gauss_kruger_codes(extent[0], extent[2])]
+        uris += [
+            EPSG_URI.format(code=c) for c in gauss_kruger_codes(extent[0], extent[2])
+        ]
     return list(dict.fromkeys(uris))

@@ -83,7 +83,9 @@ class _Pool:
         conn = sqlite3.connect(
             f"{self.path.as_uri()}?mode=ro", uri=True, check_same_thread=False
         )
-        conn.create_function("onemap_intersects", 2, sqlite_intersects, deterministic=True)
+        conn.create_function(
+            "onemap_intersects", 2, sqlite_intersects, deterministic=True
+        )
         self._all.append(conn)
         return conn
 
@@ -130,7 +132,8 @@ def _introspect(
 ) -> _Table:
     layer = source.layer
     row = conn.execute(
-        "SELECT g.column_name, g.geometry_type_name, g.srs_id FROM gpkg_geometry_columns g "
+        "SELECT g.column_name, g.geometry_type_name, g.srs_id "
+        "FROM gpkg_geometry_columns g "
         "JOIN gpkg_contents c ON c.table_name = g.table_name "
         "WHERE g.table_name = ? AND c.data_type = 'features'",
         (layer,),
@@ -158,7 +161,9 @@ def _introspect(
     if id_field != pk and id_field not in known:
         raise GeoPackageError(f"{path.name}:{layer}: unknown id_field {id_field!r}")
     if temporal is not None and temporal not in known:
-        raise GeoPackageError(f"{path.name}:{layer}: unknown temporal property {temporal!r}")
+        raise GeoPackageError(
+            f"{path.name}:{layer}: unknown temporal property {temporal!r}"
+        )
 
     rtree_name = f"rtree_{layer}_{geom_col}"
     has_rtree = conn.execute(
@@ -169,7 +174,8 @@ def _introspect(
     temporal_extent = None
     if temporal is not None:
         t = _ident(temporal)
-        lo, hi = conn.execute(f"SELECT min({t}), max({t}) FROM {_ident(layer)}").fetchone()  # noqa: S608
+        sql = f"SELECT min({t}), max({t}) FROM {_ident(layer)}"  # noqa: S608
+        lo, hi = conn.execute(sql).fetchone()
         temporal_extent = (lo, hi)
     (count,) = conn.execute(f"SELECT count(*) FROM {_ident(layer)}").fetchone()  # noqa: S608
     info = CollectionInfo(
@@ -188,17 +194,18 @@ def _introspect(
 def _extent(
     conn: sqlite3.Connection, layer: str, rtree: str | None, storage: CrsRef
 ) -> tuple[float, float, float, float] | None:
-    if rtree is not None:
+    # gpkg_contents holds the exact extent GDAL wrote; the R-tree's is float32-rounded.
+    row = conn.execute(
+        "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
+        (layer,),
+    ).fetchone()
+    if (row is None or row[0] is None) and rtree is not None:
         sql = f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {_ident(rtree)}"  # noqa: S608
         row = conn.execute(sql).fetchone()
-    else:
-        row = conn.execute(
-            "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
-            (layer,),
-        ).fetchone()
     if row is None or row[0] is None:
         return None
-    return transform_bounds(tuple(float(v) for v in row), storage, CRS84)  # type: ignore[arg-type]
+    bounds = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return transform_bounds(bounds, storage, CRS84)
 
 
 def _julian(value: datetime) -> str:
@@ -255,7 +262,9 @@ class _Where:
         minx, miny, maxx, maxy = envelope.bounds
         if t.rtree is not None:
             self.joins = f" JOIN {_ident(t.rtree)} AS r ON r.id = t.{_ident(t.pk)}"
-            self.clauses.append("r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
+            self.clauses.append(
+                "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
+            )
             self.params += [maxx, minx, maxy, miny]
         for area in areas:
             self.clauses.append(f"onemap_intersects(t.{_ident(t.geometry_column)}, ?)")
@@ -273,7 +282,7 @@ class _Where:
 
     def sql(self) -> str:
         where = " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
-        return f" FROM {_ident(self.table.name)} AS t{self.joins}{where}"  # noqa: S608
+        return f" FROM {_ident(self.table.name)} AS t{self.joins}{where}"
 
 
 def _segment(bounds: tuple[float, float, float, float]) -> float:
@@ -336,7 +345,10 @@ class GeoPackageProvider:
         return "SELECT " + ", ".join(f"t.{_ident(c)}" for c in cols)
 
     def _order(self, table: _Table, query: ItemsQuery) -> str:
-        keys = [f"t.{_ident(k.name)} {'DESC' if k.descending else 'ASC'}" for k in query.sortby]
+        keys = [
+            f"t.{_ident(k.name)} {'DESC' if k.descending else 'ASC'}"
+            for k in query.sortby
+        ]
         keys.append(f"t.{_ident(table.pk)} ASC")
         return " ORDER BY " + ", ".join(keys)
 
@@ -393,9 +405,7 @@ class GeoPackageProvider:
                         page.has_more = True
                         rows = rows[:remaining]
                     remaining -= len(rows)
-                    encoded = await to_thread.run_sync(
-                        _encode, rows, names, table, query
-                    )
+                    encoded = await to_thread.run_sync(_encode, rows, names, table, query)
                     page.number_returned += len(encoded)
                     for feature in encoded:
                         yield feature

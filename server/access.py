@@ -14,7 +14,11 @@ from providers.base import AccessScope
 
 def anonymous_scope(settings: Settings, collection_ids: list[str]) -> AccessScope:
     """What an unauthenticated caller may read."""
-    public = {cid for cid, conf in settings.collections.items() if conf.classification == "public"}
+    public = {
+        cid
+        for cid, conf in settings.collections.items()
+        if conf.classification == "public"
+    }
     configured = set(settings.collections)
     # Discovered (imported) collections have no classification of their own: public.
     discovered = {cid for cid in collection_ids if cid not in configured}

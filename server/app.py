@@ -1,4 +1,4 @@
-"""The application factory: ``create_app(settings)`` builds everything, imports do nothing."""
+"""The application factory: ``create_app(settings)`` builds everything at call time."""
 
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ class Collection:
 class Catalog:
     """Every collection, looked up through the caller's access scope."""
 
-    def __init__(self, collections: dict[str, Collection], providers: list[FeatureProvider]):
+    def __init__(
+        self, collections: dict[str, Collection], providers: list[FeatureProvider]
+    ):
         self._collections = collections
         self.providers = providers
 

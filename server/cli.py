@@ -23,7 +23,9 @@ app.add_typer(config_app, name="config")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML configuration (default: the embedded demo)"),
+    typer.Option(
+        "--config", "-c", help="YAML configuration (default: the embedded demo)"
+    ),
 ]
 DataDirOption = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (ONEMAP_DATA_DIR)")
@@ -72,11 +74,18 @@ def serve(
     url = f"http://{server.host}:{server.port}/"
     typer.secho(f"OneMap Server: {url}", fg=typer.colors.GREEN, bold=True)
     if server.workers > 1:
-        uvicorn.run("server.app:create_app", factory=True, host=server.host, port=server.port,
-                    workers=server.workers, access_log=False)
+        uvicorn.run(
+            "server.app:create_app",
+            factory=True,
+            host=server.host,
+            port=server.port,
+            workers=server.workers,
+            access_log=False,
+        )
     else:
-        uvicorn.run(create_app(settings), host=server.host, port=server.port,
-                    access_log=False)
+        uvicorn.run(
+            create_app(settings), host=server.host, port=server.port, access_log=False
+        )
 
 
 @app.command()
@@ -97,12 +106,18 @@ def demo(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="Any OGR-readable file: GPKG, SHP, GeoJSON, GDB")],
+    file: Annotated[
+        Path, typer.Argument(help="Any OGR-readable file: GPKG, SHP, GeoJSON, GDB")
+    ],
     collection: Annotated[str, typer.Option(help="Collection id to publish it as")],
     title: Annotated[str | None, typer.Option(help="Collection title")] = None,
     description: Annotated[str, typer.Option(help="Collection description")] = "",
-    layer: Annotated[str | None, typer.Option(help="Layer to read (default: first)")] = None,
-    srs: Annotated[str | None, typer.Option(help="CRS when the file has none, EPSG:n")] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Layer to read (default: first)")
+    ] = None,
+    srs: Annotated[
+        str | None, typer.Option(help="CRS when the file has none, EPSG:n")
+    ] = None,
     encoding: Annotated[str | None, typer.Option(help="Text encoding (e.g. GBK)")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing import")] = False,
     config: ConfigOption = None,
@@ -119,8 +134,15 @@ def import_(
         raise _fail(f"collection {collection!r} is already configured")
     try:
         result = import_file(
-            file, target, collection, title=title, description=description, layer=layer,
-            srs=srs, encoding=encoding, overwrite=overwrite,
+            file,
+            target,
+            collection,
+            title=title,
+            description=description,
+            layer=layer,
+            srs=srs,
+            encoding=encoding,
+            overwrite=overwrite,
         )
     except ImportError_ as exc:
         raise _fail(f"import failed: {exc}") from None
@@ -131,7 +153,9 @@ def import_(
 
 
 @config_app.command("check")
-def config_check(file: Annotated[Path, typer.Argument(help="YAML configuration")]) -> None:
+def config_check(
+    file: Annotated[Path, typer.Argument(help="YAML configuration")],
+) -> None:
     """Validate a configuration: syntax, schema, then every source opens."""
     import sqlite3
 

@@ -29,7 +29,9 @@ class ServiceError(Exception):
     code = "ServerError"
     title_id = "title.server_error"
 
-    def __init__(self, message_id: str, parameter: str | None = None, **params: Any) -> None:
+    def __init__(
+        self, message_id: str, parameter: str | None = None, **params: Any
+    ) -> None:
         super().__init__(message_id)
         self.message_id = message_id
         self.parameter = parameter
@@ -38,7 +40,12 @@ class ServiceError(Exception):
 
     def body(self, lang: str) -> dict[str, Any]:
         """The OGC / RFC 7807 exception body."""
-        detail = translate(self.message_id, lang, **self.params)
+        # A parameter given per language ({"en": ..., "zh-CN": ...}) is shown in ``lang``.
+        params = {
+            k: (v.get(lang) or v.get("en")) if isinstance(v, dict) else v
+            for k, v in self.params.items()
+        }
+        detail = translate(self.message_id, lang, **params)
         if self.parameter is not None:
             detail = f"{self.parameter}: {detail}"
         body: dict[str, Any] = {
@@ -99,7 +106,9 @@ def error_response(request: Request, exc: ServiceError) -> Response:
     if wants_html(request):
         return html_error(request, body, exc.status, exc.headers)
     headers = {"Content-Language": lang, "Cache-Control": "no-store", **exc.headers}
-    return json_response(body, status=exc.status, media_type=PROBLEM_JSON, headers=headers)
+    return json_response(
+        body, status=exc.status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 async def _service_error(request: Request, exc: Exception) -> Response:
@@ -126,14 +135,20 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "header")]
     name = ".".join(loc) or "request"
     return error_response(
-        request, InvalidParameterError("err.property_value", name, value="", name=name, type="")
+        request,
+        InvalidParameterError("err.property_value", name, value="", name=name, type=""),
     )
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     request_id = uuid.uuid4().hex[:12]
-    log.error("unhandled error %s on %s %s", request_id, request.method, request.url.path,
-              exc_info=exc)
+    log.error(
+        "unhandled error %s on %s %s",
+        request_id,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
     return error_response(request, InternalError("err.server", request_id=request_id))
 
 

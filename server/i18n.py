@@ -17,10 +17,14 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "title.unavailable": {"en": "Service unavailable", "zh-CN": "服务暂不可用"},
     # errors: details
     "err.server": {
-        "en": "The server could not answer this request; it has been logged (id {request_id}).",
+        "en": "The server could not answer this request; "
+        "it has been logged (id {request_id}).",
         "zh-CN": "服务器无法处理该请求，已记录（编号 {request_id}）。",
     },
-    "err.not_found_path": {"en": "No resource at {path}.", "zh-CN": "路径 {path} 不存在。"},
+    "err.not_found_path": {
+        "en": "No resource at {path}.",
+        "zh-CN": "路径 {path} 不存在。",
+    },
     "err.method": {
         "en": "Method {method} is not allowed here.",
         "zh-CN": "此处不允许 {method} 方法。",
@@ -86,7 +90,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh-CN": "不支持坐标参考系“{value}”，可用：{allowed}。",
     },
     "err.datetime": {
-        "en": "'{value}' is not an RFC 3339 date-time or interval (start/end, '..' open).",
+        "en": "'{value}' is not an RFC 3339 date-time or interval "
+        "(start/end, '..' open).",
         "zh-CN": "“{value}”不是 RFC 3339 日期时间或区间（起/止，“..”表示不限）。",
     },
     "err.datetime_order": {
@@ -118,12 +123,18 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "ui.as_geojson": {"en": "This document as GeoJSON", "zh-CN": "本文档（GeoJSON）"},
     "ui.items_json": {"en": "Features as GeoJSON", "zh-CN": "要素（GeoJSON）"},
     "ui.items_html": {"en": "Features as HTML", "zh-CN": "要素（HTML）"},
-    "ui.queryables_json": {"en": "Queryables as JSON Schema", "zh-CN": "可查询属性（JSON Schema）"},
+    "ui.queryables_json": {
+        "en": "Queryables as JSON Schema",
+        "zh-CN": "可查询属性（JSON Schema）",
+    },
     "ui.next": {"en": "Next page", "zh-CN": "下一页"},
     "ui.prev": {"en": "Previous page", "zh-CN": "上一页"},
     "ui.collection_link": {"en": "The collection", "zh-CN": "所属数据集合"},
     "ui.conformance_json": {"en": "Conformance classes", "zh-CN": "符合性类别"},
-    "ui.api_json": {"en": "API definition (OpenAPI 3.0)", "zh-CN": "接口定义（OpenAPI 3.0）"},
+    "ui.api_json": {
+        "en": "API definition (OpenAPI 3.0)",
+        "zh-CN": "接口定义（OpenAPI 3.0）",
+    },
     "ui.api_html": {"en": "API documentation (HTML)", "zh-CN": "接口文档（HTML）"},
     "ui.data": {"en": "Data collections", "zh-CN": "数据集合"},
     "ui.extent": {"en": "Extent", "zh-CN": "范围"},

@@ -16,7 +16,7 @@ from server.catalog import standard_field_titles
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
 
 
-class ImportError_(Exception):  # noqa: N801 - avoid shadowing the builtin ImportError
+class ImportError_(Exception):
     """The file cannot be imported; the message says why."""
 
 

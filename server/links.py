@@ -31,9 +31,11 @@ def same_query(request: Request, **changes: str | int | None) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
     params += [(k, str(v)) for k, v in changes.items() if v is not None]
     query = urlencode(params)
-    return base_url(request) + request.url.path.removeprefix(
-        request.scope.get("root_path", "")
-    ) + ("?" + query if query else "")
+    return (
+        base_url(request)
+        + request.url.path.removeprefix(request.scope.get("root_path", ""))
+        + ("?" + query if query else "")
+    )
 
 
 def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:

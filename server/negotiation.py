@@ -44,7 +44,9 @@ def language_of(request: Request) -> Language:
     cached: Language | None = getattr(request.state, "lang", None)
     if cached is not None:
         return cached
-    lang = normalise_language(request.query_params.get("lang", "")) or from_accept_language(
+    lang = normalise_language(
+        request.query_params.get("lang", "")
+    ) or from_accept_language(
         request.headers.get("accept-language", ""), _default_language(request)
     )
     request.state.lang = lang

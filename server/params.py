@@ -23,9 +23,13 @@ def single(params: QueryParams, name: str) -> str | None:
     return values[0] if values else None
 
 
-def check_known(params: QueryParams, allowed: set[str], info: CollectionInfo | None = None,
-                scope: AccessScope | None = None) -> list[tuple[str, str]]:
-    """Reject unknown parameters; return property=value pairs (Features Part 1 filters)."""
+def check_known(
+    params: QueryParams,
+    allowed: set[str],
+    info: CollectionInfo | None = None,
+    scope: AccessScope | None = None,
+) -> list[tuple[str, str]]:
+    """Reject unknown parameters; return property=value pairs (Part 1 filters)."""
     equals: list[tuple[str, str]] = []
     for name in params:
         if name in allowed:
@@ -43,8 +47,9 @@ def _check_value(name: str, value: str, kind: str) -> None:
     try:
         if kind == "integer":
             int(value)
-        elif kind == "number" and not math.isfinite(float(value)):
-            raise ValueError(value)
+        elif kind == "number":
+            if not math.isfinite(float(value)):
+                raise ValueError(value)
         elif kind == "boolean" and value.lower() not in ("true", "false"):
             raise ValueError(value)
     except ValueError:
@@ -98,20 +103,7 @@ def parse_bbox(text: str | None, crs: CrsRef | None) -> BBox | None:
     """``bbox`` in ``crs`` axis order (CRS84 when None), returned x/y-ordered."""
     if text is None:
         return None
-    parts = text.split(",")
-    if len(parts) not in (4, 6):
-        raise InvalidParameterError("err.bbox_count", "bbox", count=len(parts))
-    numbers = []
-    for part in parts:
-        try:
-            value = float(part)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise InvalidParameterError("err.bbox_number", "bbox", value=part[:40])
-        numbers.append(value)
-    if len(numbers) == 6:  # 3D bbox: drop the heights
-        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    numbers = _bbox_numbers(text)
     crs = crs or CRS84
     a1, b1, a2, b2 = numbers
     if crs.swap_xy:
@@ -132,10 +124,34 @@ def parse_bbox(text: str | None, crs: CrsRef | None) -> BBox | None:
     return BBox((minx, miny, maxx, maxy), crs)
 
 
-def _axis(crs: CrsRef, axis: str) -> str:
-    if crs.geographic:
-        return "latitude" if axis == "y" else "longitude"
-    return "northing" if axis == "y" else "easting"
+def _bbox_numbers(text: str) -> list[float]:
+    parts = text.split(",")
+    if len(parts) not in (4, 6):
+        raise InvalidParameterError("err.bbox_count", "bbox", count=len(parts))
+    numbers = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InvalidParameterError("err.bbox_number", "bbox", value=part[:40])
+        numbers.append(value)
+    if len(numbers) == 6:  # 3D bbox: drop the heights
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    return numbers
+
+
+_AXES = {
+    (True, "y"): {"en": "latitude", "zh-CN": "纬度"},
+    (True, "x"): {"en": "longitude", "zh-CN": "经度"},
+    (False, "y"): {"en": "northing", "zh-CN": "北坐标"},
+    (False, "x"): {"en": "easting", "zh-CN": "东坐标"},
+}
+
+
+def _axis(crs: CrsRef, axis: str) -> dict[str, str]:
+    return _AXES[(crs.geographic, axis)]
 
 
 def _instant(text: str, *, end: bool) -> datetime | None:
@@ -185,7 +201,9 @@ def _names(text: str, param: str) -> list[str]:
     return names
 
 
-def _check_property(name: str, param: str, info: CollectionInfo, scope: AccessScope) -> None:
+def _check_property(
+    name: str, param: str, info: CollectionInfo, scope: AccessScope
+) -> None:
     # A property the caller may not see answers exactly like an unknown one.
     if info.field(name) is None or not scope.allows_property(name):
         raise InvalidParameterError("err.unknown_property", param, name=name[:64])
@@ -205,7 +223,9 @@ def parse_properties(
     return tuple(dict.fromkeys(names))
 
 
-def parse_sortby(text: str | None, info: CollectionInfo, scope: AccessScope) -> tuple[SortKey, ...]:
+def parse_sortby(
+    text: str | None, info: CollectionInfo, scope: AccessScope
+) -> tuple[SortKey, ...]:
     """``sortby``: ``name``, ``+name`` or ``-name``, comma separated."""
     if text is None:
         return ()

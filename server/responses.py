@@ -33,7 +33,9 @@ def json_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """A JSON response from any orjson-serialisable value."""
-    return Response(json_bytes(data), status_code=status, media_type=media_type, headers=headers)
+    return Response(
+        json_bytes(data), status_code=status, media_type=media_type, headers=headers
+    )
 
 
 def make_environment() -> Environment:

@@ -11,8 +11,13 @@ import shapely
 # A 20 x 15 grid of 0.005 degree squares in EPSG:4490 near Guigang.
 GRID_COLS, GRID_ROWS, CELL = 20, 15, 0.005
 GRID_ORIGIN = (109.50, 23.00)
-CLASSES = [("0101", "水田"), ("0103", "旱地"), ("0301", "乔木林地"), ("1101", "河流水面"),
-           ("0702", "农村宅基地")]
+CLASSES = [
+    ("0101", "水田"),
+    ("0103", "旱地"),
+    ("0301", "乔木林地"),
+    ("1101", "河流水面"),
+    ("0702", "农村宅基地"),
+]
 
 
 def parcel_grid() -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -43,7 +48,11 @@ def parcel_grid() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def write_layer(
-    path: Path, layer: str, geoms: np.ndarray, fields: dict[str, np.ndarray], epsg: int,
+    path: Path,
+    layer: str,
+    geoms: np.ndarray,
+    fields: dict[str, np.ndarray],
+    epsg: int,
     geometry_type: str = "Polygon",
 ) -> None:
     """Write one layer with pyogrio (GDAL), spatial index included."""
@@ -66,9 +75,17 @@ def write_test_store(directory: Path) -> Path:
     geoms, fields = parcel_grid()
     write_layer(path, "parcels", geoms, fields, 4490)
     # Points stored in a CGCS2000 3-degree Gauss-Kruger zone (CM 108, zone prefix 36).
-    wells = np.array([shapely.Point(36_540_000 + 500 * i, 2_550_000 + 700 * i)
-                      for i in range(7)], dtype=object)
-    write_layer(path, "wells", wells, {"NAME": np.array([f"井{i}" for i in range(7)],
-                                                         dtype=object)}, 4524, "Point")
+    wells = np.array(
+        [shapely.Point(36_540_000 + 500 * i, 2_550_000 + 700 * i) for i in range(7)],
+        dtype=object,
+    )
+    write_layer(
+        path,
+        "wells",
+        wells,
+        {"NAME": np.array([f"井{i}" for i in range(7)], dtype=object)},
+        4524,
+        "Point",
+    )
     write_layer(path, "secret", geoms[:5], {k: v[:5] for k, v in fields.items()}, 4490)
     return path

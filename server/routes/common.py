@@ -55,8 +55,15 @@ def respond(
 
 def _doc_links(request: Request, path: str, lang: str) -> list[dict[str, str]]:
     return [
-        link(url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)),
-        link(url_for(request, path, f="html"), "alternate", HTML, translate("ui.as_html", lang)),
+        link(
+            url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)
+        ),
+        link(
+            url_for(request, path, f="html"),
+            "alternate",
+            HTML,
+            translate("ui.as_html", lang),
+        ),
     ]
 
 
@@ -70,14 +77,32 @@ def build_router() -> APIRouter:
         check_language(request)
         language = language_of(request)
         server = request.app.state.settings.server
-        links = _doc_links(request, "/", language) + [
-            link(url_for(request, "/api"), "service-desc", OPENAPI,
-                 translate("ui.api_json", language)),
-            link(url_for(request, "/api", f="html"), "service-doc", HTML,
-                 translate("ui.api_html", language)),
-            link(url_for(request, "/conformance"), "conformance", JSON,
-                 translate("ui.conformance_json", language)),
-            link(url_for(request, "/collections"), "data", JSON, translate("ui.data", language)),
+        links = [
+            *_doc_links(request, "/", language),
+            link(
+                url_for(request, "/api"),
+                "service-desc",
+                OPENAPI,
+                translate("ui.api_json", language),
+            ),
+            link(
+                url_for(request, "/api", f="html"),
+                "service-doc",
+                HTML,
+                translate("ui.api_html", language),
+            ),
+            link(
+                url_for(request, "/conformance"),
+                "conformance",
+                JSON,
+                translate("ui.conformance_json", language),
+            ),
+            link(
+                url_for(request, "/collections"),
+                "data",
+                JSON,
+                translate("ui.data", language),
+            ),
         ]
         data = {
             "title": text_for(server.title, language),
@@ -103,8 +128,12 @@ def build_router() -> APIRouter:
         check_language(request)
         if format_of(request) == "html":
             title = translate("ui.api_doc", language_of(request))
-            return render_html(request, "api.html", {"title": title, "links": []},
-                               headers=cache_headers(request))
+            return render_html(
+                request,
+                "api.html",
+                {"title": title, "links": []},
+                headers=cache_headers(request),
+            )
         body: bytes = request.app.state.openapi_bytes()
         etag = etag_of(body)
         headers = {**cache_headers(request), "ETag": etag}

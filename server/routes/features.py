@@ -34,7 +34,7 @@ from server.params import (
     single,
 )
 from server.responses import json_bytes, render_html
-from server.routes.common import F, LANG, respond
+from server.routes.common import LANG, F, respond
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
@@ -51,7 +51,14 @@ CONFORMANCE = {
 SCHEMA_JSON = "application/schema+json"
 _BASIC = {"f", "lang"}
 _ITEMS_PARAMS = _BASIC | {
-    "bbox", "bbox-crs", "datetime", "limit", "offset", "properties", "sortby", "crs",
+    "bbox",
+    "bbox-crs",
+    "datetime",
+    "limit",
+    "offset",
+    "properties",
+    "sortby",
+    "crs",
 }
 _ITEM_PARAMS = _BASIC | {"crs"}
 _FLUSH_BYTES = 1 << 16
@@ -68,7 +75,9 @@ class ItemsParams:
         str | None,
         Query(description="minx,miny,maxx,maxy in bbox-crs axis order (default CRS84)"),
     ] = None
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS of bbox")] = None
+    bbox_crs: Annotated[
+        str | None, Query(alias="bbox-crs", description="CRS of bbox")
+    ] = None
     datetime: Annotated[
         str | None, Query(description="RFC 3339 instant or interval (start/end, '..')")
     ] = None
@@ -80,7 +89,9 @@ class ItemsParams:
     sortby: Annotated[
         str | None, Query(description="Comma-separated properties, prefix - to descend")
     ] = None
-    crs: Annotated[str | None, Query(description="Output CRS (one of the collection's)")] = None
+    crs: Annotated[
+        str | None, Query(description="Output CRS (one of the collection's)")
+    ] = None
 
 
 def _catalog_get(request: Request, collection_id: str, scope: AccessScope) -> Collection:
@@ -101,16 +112,36 @@ def collection_document(request: Request, c: Collection, lang: str) -> dict[str,
         "crs": list(c.crs),
         "storageCrs": info.storage_crs.uri,
         "links": [
-            link(url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)),
-            link(url_for(request, path, f="html"), "alternate", HTML,
-                 translate("ui.as_html", lang)),
-            link(url_for(request, path + "/items", f="json"), "items", GEOJSON,
-                 translate("ui.items_json", lang)),
-            link(url_for(request, path + "/items", f="html"), "items", HTML,
-                 translate("ui.items_html", lang)),
-            link(url_for(request, path + "/queryables", f="json"),
-                 "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_JSON,
-                 translate("ui.queryables_json", lang)),
+            link(
+                url_for(request, path, f="json"),
+                "self",
+                JSON,
+                translate("ui.as_json", lang),
+            ),
+            link(
+                url_for(request, path, f="html"),
+                "alternate",
+                HTML,
+                translate("ui.as_html", lang),
+            ),
+            link(
+                url_for(request, path + "/items", f="json"),
+                "items",
+                GEOJSON,
+                translate("ui.items_json", lang),
+            ),
+            link(
+                url_for(request, path + "/items", f="html"),
+                "items",
+                HTML,
+                translate("ui.items_html", lang),
+            ),
+            link(
+                url_for(request, path + "/queryables", f="json"),
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                SCHEMA_JSON,
+                translate("ui.queryables_json", lang),
+            ),
         ],
     }
     extent: dict[str, Any] = {}
@@ -126,7 +157,9 @@ def collection_document(request: Request, c: Collection, lang: str) -> dict[str,
     return doc
 
 
-def _queryables(request: Request, c: Collection, scope: AccessScope, lang: str) -> dict[str, Any]:
+def _queryables(
+    request: Request, c: Collection, scope: AccessScope, lang: str
+) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "geometry": {
             "title": "geometry",
@@ -139,7 +172,10 @@ def _queryables(request: Request, c: Collection, scope: AccessScope, lang: str) 
             continue
         schema: dict[str, Any] = {"title": text_for(field.title or field.name, lang)}
         if field.type in ("date", "datetime"):
-            schema |= {"type": "string", "format": "date" if field.type == "date" else "date-time"}
+            schema |= {
+                "type": "string",
+                "format": "date" if field.type == "date" else "date-time",
+            }
         else:
             schema["type"] = field.type
         properties[field.name] = schema
@@ -157,18 +193,44 @@ def _items_links(
     request: Request, c: Collection, query: ItemsQuery, page: ItemPage, lang: str
 ) -> list[dict[str, str]]:
     links = [
-        link(same_query(request, f="json"), "self", GEOJSON, translate("ui.as_geojson", lang)),
-        link(same_query(request, f="html"), "alternate", HTML, translate("ui.as_html", lang)),
-        link(url_for(request, f"/collections/{c.id}"), "collection", JSON,
-             translate("ui.collection_link", lang)),
+        link(
+            same_query(request, f="json"),
+            "self",
+            GEOJSON,
+            translate("ui.as_geojson", lang),
+        ),
+        link(
+            same_query(request, f="html"),
+            "alternate",
+            HTML,
+            translate("ui.as_html", lang),
+        ),
+        link(
+            url_for(request, f"/collections/{c.id}"),
+            "collection",
+            JSON,
+            translate("ui.collection_link", lang),
+        ),
     ]
     if page.has_more:
-        links.append(link(same_query(request, offset=query.offset + query.limit, f="json"),
-                          "next", GEOJSON, translate("ui.next", lang)))
+        links.append(
+            link(
+                same_query(request, offset=query.offset + query.limit, f="json"),
+                "next",
+                GEOJSON,
+                translate("ui.next", lang),
+            )
+        )
     if query.offset > 0:
         prev = max(query.offset - query.limit, 0)
-        links.append(link(same_query(request, offset=prev or None, f="json"), "prev", GEOJSON,
-                          translate("ui.prev", lang)))
+        links.append(
+            link(
+                same_query(request, offset=prev or None, f="json"),
+                "prev",
+                GEOJSON,
+                translate("ui.prev", lang),
+            )
+        )
     return links
 
 
@@ -189,7 +251,9 @@ async def _feature_collection(
     tail: dict[str, Any] = {"numberReturned": page.number_returned}
     if page.number_matched is not None:
         tail["numberMatched"] = page.number_matched
-    tail["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    tail["timeStamp"] = (
+        datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
     tail["links"] = _items_links(request, c, query, page, lang)
     buffer += b"]," + json_bytes(tail)[1:]
     yield bytes(buffer)
@@ -221,56 +285,99 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["Features"])
 
     @router.get("/collections", summary="Feature collections", name="collections")
-    async def collections(request: Request, scope: Scope, f: F = None, lang: LANG = None
-                          ) -> Response:
+    async def collections(
+        request: Request, scope: Scope, f: F = None, lang: LANG = None
+    ) -> Response:
         check_known(request.query_params, _BASIC)
         check_language(request)
         language = language_of(request)
         visible = request.app.state.catalog.visible(scope)
         data = {
             "links": [
-                link(url_for(request, "/collections", f="json"), "self", JSON,
-                     translate("ui.as_json", language)),
-                link(url_for(request, "/collections", f="html"), "alternate", HTML,
-                     translate("ui.as_html", language)),
+                link(
+                    url_for(request, "/collections", f="json"),
+                    "self",
+                    JSON,
+                    translate("ui.as_json", language),
+                ),
+                link(
+                    url_for(request, "/collections", f="html"),
+                    "alternate",
+                    HTML,
+                    translate("ui.as_html", language),
+                ),
             ],
             "collections": [collection_document(request, c, language) for c in visible],
         }
         counts = {c.id: c.info.feature_count for c in visible}
         title = translate("ui.collections", language)
-        return respond(request, data, "collections.html",
-                       context={"title": title, "counts": counts})
+        return respond(
+            request, data, "collections.html", context={"title": title, "counts": counts}
+        )
 
-    @router.get("/collections/{collectionId}", summary="One collection", name="collection")
-    async def collection(request: Request, collection_id: CollectionId, scope: Scope,
-                         f: F = None, lang: LANG = None) -> Response:
+    @router.get(
+        "/collections/{collectionId}", summary="One collection", name="collection"
+    )
+    async def collection(
+        request: Request,
+        collection_id: CollectionId,
+        scope: Scope,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
         c = _catalog_get(request, collection_id, scope)
         check_known(request.query_params, _BASIC)
         check_language(request)
         language = language_of(request)
         data = collection_document(request, c, language)
-        return respond(request, data, "collection.html",
-                       context={"title": data["title"], "count": c.info.feature_count})
+        return respond(
+            request,
+            data,
+            "collection.html",
+            context={"title": data["title"], "count": c.info.feature_count},
+        )
 
-    @router.get("/collections/{collectionId}/queryables", summary="Queryable properties",
-                name="queryables")
-    async def queryables(request: Request, collection_id: CollectionId, scope: Scope,
-                         f: F = None, lang: LANG = None) -> Response:
+    @router.get(
+        "/collections/{collectionId}/queryables",
+        summary="Queryable properties",
+        name="queryables",
+    )
+    async def queryables(
+        request: Request,
+        collection_id: CollectionId,
+        scope: Scope,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
         c = _catalog_get(request, collection_id, scope)
         check_known(request.query_params, _BASIC)
         check_language(request)
         language = language_of(request)
         data = _queryables(request, c, scope, language)
         title = f"{text_for(c.title, language)} — {translate('ui.queryables', language)}"
-        return respond(request, data, "queryables.html", media_type=SCHEMA_JSON,
-                       context={"title": title, "collection": c})
+        return respond(
+            request,
+            data,
+            "queryables.html",
+            media_type=SCHEMA_JSON,
+            context={"title": title, "collection": c},
+        )
 
-    @router.get("/collections/{collectionId}/items", summary="Features of a collection",
-                name="items", response_class=StreamingResponse,
-                responses={200: {"content": {GEOJSON: {}, HTML: {}}}})
-    async def items(request: Request, collection_id: CollectionId, scope: Scope,
-                    params: Annotated[ItemsParams, Depends()], f: F = None,
-                    lang: LANG = None) -> Response:
+    @router.get(
+        "/collections/{collectionId}/items",
+        summary="Features of a collection",
+        name="items",
+        response_class=StreamingResponse,
+        responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+    )
+    async def items(
+        request: Request,
+        collection_id: CollectionId,
+        scope: Scope,
+        params: Annotated[ItemsParams, Depends()],
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
         c = _catalog_get(request, collection_id, scope)
         check_language(request)
         query = _items_query(request, c, scope, params)
@@ -283,30 +390,55 @@ def build_router() -> APIRouter:
             "Content-Language": language,
         }
         version = c.provider.version(c.id)
-        headers["ETag"] = etag_of(version, str(request.url), fmt, language,
-                                  request.headers.get("accept", ""), weak=True)
+        headers["ETag"] = etag_of(
+            version,
+            str(request.url),
+            fmt,
+            language,
+            request.headers.get("accept", ""),
+            weak=True,
+        )
         cached = not_modified(request, headers["ETag"], headers)
         if cached is not None:
             return cached
         page = await c.provider.items(c.id, query, scope)
         if fmt == "html":
             features = [orjson.loads(feature) async for feature in page.features]
-            return render_html(request, "items.html", {
-                "title": f"{text_for(c.title, language)} — {translate('ui.items', language)}",
-                "collection": c, "features": features, "page": page, "query": query,
-                "links": _items_links(request, c, query, page, language),
-            }, headers=headers)
+            return render_html(
+                request,
+                "items.html",
+                {
+                    "title": f"{text_for(c.title, language)} — "
+                    f"{translate('ui.items', language)}",
+                    "collection": c,
+                    "features": features,
+                    "page": page,
+                    "query": query,
+                    "links": _items_links(request, c, query, page, language),
+                },
+                headers=headers,
+            )
         return StreamingResponse(
             _feature_collection(request, c, query, page, language),
-            media_type=GEOJSON, headers=headers,
+            media_type=GEOJSON,
+            headers=headers,
         )
 
-    @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
-                name="item", responses={200: {"content": {GEOJSON: {}, HTML: {}}}})
-    async def item(request: Request, collection_id: CollectionId,
-                   feature_id: Annotated[str, Path(alias="featureId")], scope: Scope,
-                   crs: Annotated[str | None, Query(description="Output CRS")] = None,
-                   f: F = None, lang: LANG = None) -> Response:
+    @router.get(
+        "/collections/{collectionId}/items/{featureId}",
+        summary="One feature",
+        name="item",
+        responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+    )
+    async def item(
+        request: Request,
+        collection_id: CollectionId,
+        feature_id: Annotated[str, Path(alias="featureId")],
+        scope: Scope,
+        crs: Annotated[str | None, Query(description="Output CRS")] = None,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
         c = _catalog_get(request, collection_id, scope)
         check_known(request.query_params, _ITEM_PARAMS)
         check_language(request)
@@ -315,15 +447,29 @@ def build_router() -> APIRouter:
         language = language_of(request)
         feature = await c.provider.item(c.id, feature_id, out, scope)
         if feature is None:
-            raise NotFoundError("err.unknown_feature", id=feature_id[:80], collection=c.id)
+            raise NotFoundError(
+                "err.unknown_feature", id=feature_id[:80], collection=c.id
+            )
         path = f"/collections/{c.id}/items/{feature_id}"
         links = [
-            link(same_query(request, f="json"), "self", GEOJSON,
-                 translate("ui.as_geojson", language)),
-            link(same_query(request, f="html"), "alternate", HTML,
-                 translate("ui.as_html", language)),
-            link(url_for(request, f"/collections/{c.id}"), "collection", JSON,
-                 translate("ui.collection_link", language)),
+            link(
+                same_query(request, f="json"),
+                "self",
+                GEOJSON,
+                translate("ui.as_geojson", language),
+            ),
+            link(
+                same_query(request, f="html"),
+                "alternate",
+                HTML,
+                translate("ui.as_html", language),
+            ),
+            link(
+                url_for(request, f"/collections/{c.id}"),
+                "collection",
+                JSON,
+                translate("ui.collection_link", language),
+            ),
         ]
         headers = {
             **cache_headers(request),
@@ -331,11 +477,18 @@ def build_router() -> APIRouter:
             "Content-Language": language,
         }
         if fmt == "html":
-            page = render_html(request, "item.html", {
-                "title": f"{text_for(c.title, language)} — {feature_id}",
-                "collection": c, "feature": orjson.loads(feature), "links": links,
-                "item_path": path,
-            }, headers=headers)
+            page = render_html(
+                request,
+                "item.html",
+                {
+                    "title": f"{text_for(c.title, language)} — {feature_id}",
+                    "collection": c,
+                    "feature": orjson.loads(feature),
+                    "links": links,
+                    "item_path": path,
+                },
+                headers=headers,
+            )
             body, media = bytes(page.body), HTML
         else:
             body, media = with_links(feature, links), GEOJSON

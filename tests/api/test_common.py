@@ -13,7 +13,14 @@ def test_landing_links(client: TestClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
     rels = {link["rel"]: link for link in r.json()["links"]}
-    for rel in ("self", "alternate", "service-desc", "service-doc", "conformance", "data"):
+    for rel in (
+        "self",
+        "alternate",
+        "service-desc",
+        "service-doc",
+        "conformance",
+        "data",
+    ):
         assert rel in rels, rel
     assert rels["data"]["href"] == "http://testserver/collections"
     assert rels["service-desc"]["type"].startswith("application/vnd.oai.openapi+json")
@@ -27,9 +34,9 @@ def test_landing_languages(client: TestClient) -> None:
     assert en.headers["content-language"] == "en"
     assert client.get("/?lang=en").json()["title"] == en.json()["title"]
     # lang= wins over the header
-    assert client.get("/?lang=zh-CN", headers={"Accept-Language": "en"}).json()["title"] == (
-        "自然资源一张图服务"
-    )
+    assert client.get("/?lang=zh-CN", headers={"Accept-Language": "en"}).json()[
+        "title"
+    ] == ("自然资源一张图服务")
 
 
 def test_landing_html(client: TestClient) -> None:
@@ -46,7 +53,10 @@ def test_conformance(client: TestClient) -> None:
     body = client.get("/conformance").json()
     assert FEATURES_CORE in body["conformsTo"]
     assert CRS_CLASS in body["conformsTo"]
-    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in body["conformsTo"]
+    assert (
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
+        in body["conformsTo"]
+    )
 
 
 def test_api_is_openapi_30(client: TestClient) -> None:
@@ -56,8 +66,10 @@ def test_api_is_openapi_30(client: TestClient) -> None:
     doc = r.json()
     assert doc["openapi"].startswith("3.0")
     assert "/collections/{collectionId}/items" in doc["paths"]
-    params = {p["name"] for p in doc["paths"]["/collections/{collectionId}/items"]["get"][
-        "parameters"]}
+    params = {
+        p["name"]
+        for p in doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    }
     assert {"bbox", "bbox-crs", "limit", "offset", "crs", "datetime", "sortby"} <= params
     # no OpenAPI 3.1 null types left
     assert '"type":"null"' not in r.text.replace(" ", "")
@@ -71,8 +83,14 @@ def test_api_html_page(client: TestClient) -> None:
 
 
 def test_etag_conditional_get(client: TestClient) -> None:
-    for url in ("/", "/collections", "/collections/parcels", "/collections/parcels/items",
-                "/collections/parcels/items/1", "/conformance"):
+    for url in (
+        "/",
+        "/collections",
+        "/collections/parcels",
+        "/collections/parcels/items",
+        "/collections/parcels/items/1",
+        "/conformance",
+    ):
         first = client.get(url)
         etag = first.headers["etag"]
         again = client.get(url, headers={"If-None-Match": etag})
@@ -92,7 +110,8 @@ def test_cors_and_gzip(client: TestClient) -> None:
     assert r.headers["content-encoding"] == "gzip"
     assert "ETag" in r.headers["access-control-expose-headers"]
     preflight = client.options(
-        "/collections", headers={"Origin": "https://a.cn", "Access-Control-Request-Method": "GET"}
+        "/collections",
+        headers={"Origin": "https://a.cn", "Access-Control-Request-Method": "GET"},
     )
     assert preflight.status_code == 200
 

@@ -9,7 +9,9 @@ from pyproj import Transformer
 from tests.fixtures import CELL, GRID_COLS, GRID_ORIGIN
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
-ITEM = "/collections/parcels/items/1"  # cell (0, 0): lon 109.500-109.505, lat 23.000-23.005
+ITEM = (
+    "/collections/parcels/items/1"  # cell (0, 0): lon 109.500-109.505, lat 23.000-23.005
+)
 
 
 def _ring(client: TestClient, url: str) -> list[list[float]]:
@@ -49,7 +51,8 @@ def test_crs_forms_accepted(client: TestClient) -> None:
 def test_bbox_crs_4490_lat_lon_order(client: TestClient) -> None:
     x = GRID_ORIGIN[0] + 3 * CELL + 0.001
     y = GRID_ORIGIN[1] + 0.001
-    url = f"/collections/parcels/items?bbox={y},{x},{y + 0.001},{x + 0.001}&bbox-crs={EPSG}4490"
+    bbox = f"{y},{x},{y + 0.001},{x + 0.001}"
+    url = f"/collections/parcels/items?bbox={bbox}&bbox-crs={EPSG}4490"
     body = client.get(url).json()
     assert [f["id"] for f in body["features"]] == [4]
 
@@ -69,16 +72,21 @@ def test_bbox_crs_projected(client: TestClient, code: int) -> None:
 def test_gk_stored_collection_to_crs84(client: TestClient) -> None:
     body = client.get("/collections/wells/items?limit=1").json()
     lon, lat = body["features"][0]["geometry"]["coordinates"]
-    expected = Transformer.from_crs(4524, 4490, always_xy=True).transform(36_540_000, 2_550_000)
+    expected = Transformer.from_crs(4524, 4490, always_xy=True).transform(
+        36_540_000, 2_550_000
+    )
     assert [lon, lat] == pytest.approx(list(expected), abs=1e-9)
     native = client.get(f"/collections/wells/items?limit=1&crs={EPSG}4524").json()
     assert native["features"][0]["geometry"]["coordinates"] == [2_550_000.0, 36_540_000.0]
 
 
 def test_gk_collection_bbox_in_crs84(client: TestClient) -> None:
-    lon, lat = Transformer.from_crs(4524, 4490, always_xy=True).transform(36_540_500, 2_550_700)
+    lon, lat = Transformer.from_crs(4524, 4490, always_xy=True).transform(
+        36_540_500, 2_550_700
+    )
     body = client.get(
-        f"/collections/wells/items?bbox={lon - 1e-5},{lat - 1e-5},{lon + 1e-5},{lat + 1e-5}"
+        "/collections/wells/items?bbox="
+        f"{lon - 1e-5},{lat - 1e-5},{lon + 1e-5},{lat + 1e-5}"
     ).json()
     assert [f["properties"]["NAME"] for f in body["features"]] == ["井1"]
 

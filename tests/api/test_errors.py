@@ -125,8 +125,14 @@ def test_method_not_allowed(client: TestClient) -> None:
 
 
 def test_unknown_parameter_on_other_endpoints(client: TestClient) -> None:
-    for url in ("/", "/conformance", "/collections", "/collections/parcels",
-                "/collections/parcels/items/1", "/collections/parcels/queryables"):
+    for url in (
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/parcels",
+        "/collections/parcels/items/1",
+        "/collections/parcels/queryables",
+    ):
         r = client.get(f"{url}?bogus=1")
         assert r.status_code == 400, url
         assert r.json()["parameter"] == "bogus"

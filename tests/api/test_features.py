@@ -28,8 +28,12 @@ def test_collections_document(client: TestClient) -> None:
     parcels = body["collections"][0]
     assert parcels["itemType"] == "feature"
     bbox = parcels["extent"]["spatial"]["bbox"][0]
-    expected = [GRID_ORIGIN[0], GRID_ORIGIN[1], GRID_ORIGIN[0] + GRID_COLS * CELL,
-                GRID_ORIGIN[1] + GRID_ROWS * CELL]
+    expected = [
+        GRID_ORIGIN[0],
+        GRID_ORIGIN[1],
+        GRID_ORIGIN[0] + GRID_COLS * CELL,
+        GRID_ORIGIN[1] + GRID_ROWS * CELL,
+    ]
     assert bbox == pytest.approx(expected)
     assert parcels["extent"]["temporal"]["interval"][0][0] == "2023-01-01"
     assert parcels["storageCrs"] == "http://www.opengis.net/def/crs/EPSG/0/4490"
@@ -99,8 +103,11 @@ def test_bbox_exact_intersection(client: TestClient) -> None:
     assert [f["id"] for f in body["features"]] == [1 * GRID_COLS + 2 + 1]
     assert body["numberMatched"] == 1
     # A bbox covering 3 x 2 cells (strictly inside their borders).
-    body = _items(client, f"bbox={x + 0.001},{y + 0.001},{x + 2 * CELL + 0.001},"
-                          f"{y + CELL + 0.001}&limit=100")
+    body = _items(
+        client,
+        f"bbox={x + 0.001},{y + 0.001},{x + 2 * CELL + 0.001},"
+        f"{y + CELL + 0.001}&limit=100",
+    )
     assert body["numberMatched"] == 6
     box = shapely.box(x + 0.001, y + 0.001, x + 2 * CELL + 0.001, y + CELL + 0.001)
     for f in body["features"]:
@@ -123,9 +130,15 @@ def test_datetime(client: TestClient) -> None:
     body = _items(client, "datetime=2023-01-05/2023-01-09&limit=100")
     assert [f["id"] for f in body["features"]] == [5, 6, 7, 8, 9]
     assert _items(client, "datetime=../2023-01-03")["numberMatched"] == 3
-    assert _items(client, "datetime=2023-10-01T00:00:00Z/..")["numberMatched"] == TOTAL - 273
-    assert _items(client, "datetime=2023-01-02T12:00:00%2B08:00/2023-01-03T00:00:00Z")[
-        "numberMatched"] == 1
+    assert (
+        _items(client, "datetime=2023-10-01T00:00:00Z/..")["numberMatched"] == TOTAL - 273
+    )
+    assert (
+        _items(client, "datetime=2023-01-02T12:00:00%2B08:00/2023-01-03T00:00:00Z")[
+            "numberMatched"
+        ]
+        == 1
+    )
 
 
 def test_properties_selection(client: TestClient) -> None:
@@ -177,7 +190,9 @@ def test_queryables(client: TestClient) -> None:
 
 def test_html_pages(client: TestClient) -> None:
     collections = client.get("/collections?f=html")
-    assert "地块" in collections.text and "/collections/parcels?f=html" in collections.text
+    assert (
+        "地块" in collections.text and "/collections/parcels?f=html" in collections.text
+    )
     collection = client.get("/collections/parcels?f=html&lang=en")
     assert "Parcels" in collection.text and 'id="map"' in collection.text
     items = client.get(f"{ITEMS}?f=html&limit=5")

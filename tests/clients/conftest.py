@@ -37,9 +37,19 @@ def live_url(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     port = _free_port()
     log = cfg.with_suffix(".log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", str(cfg), "--port",
-         str(port)],
-        stdout=log, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--config",
+            str(cfg),
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -50,7 +60,8 @@ def live_url(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             except OSError:
                 if proc.poll() is not None:
                     log.close()
-                    raise RuntimeError(f"server exited: {cfg.with_suffix('.log').read_text()}")
+                    output = cfg.with_suffix(".log").read_text()
+                    raise RuntimeError(f"server exited: {output}") from None
                 time.sleep(0.1)
         else:
             raise RuntimeError("server did not start in 20 s")

@@ -1,4 +1,4 @@
-"""The HTML pages in a real browser (Debian's chromium, headless, driven by Playwright)."""
+"""The HTML pages in a real browser: Debian's chromium, headless, driven by Playwright."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ from playwright.sync_api import Browser, sync_playwright
 pytestmark = pytest.mark.clients
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-quic", "--no-first-run",
+    "--no-sandbox",
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
 ]
 
 
@@ -49,9 +54,13 @@ def _rendered(browser: Browser, url: str, shot: Path) -> tuple[int, list[str], A
     return int(drawn), errors, lang
 
 
-def test_items_page_draws_the_features(browser: Browser, live_url: str, tmp_path: Path) -> None:
+def test_items_page_draws_the_features(
+    browser: Browser, live_url: str, tmp_path: Path
+) -> None:
     drawn, errors, lang = _rendered(
-        browser, f"{live_url}/collections/parcels/items?f=html&limit=100", tmp_path / "i.png"
+        browser,
+        f"{live_url}/collections/parcels/items?f=html&limit=100",
+        tmp_path / "i.png",
     )
     assert errors == []
     assert drawn >= 100
@@ -59,13 +68,17 @@ def test_items_page_draws_the_features(browser: Browser, live_url: str, tmp_path
     assert (tmp_path / "i.png").stat().st_size > 10_000
 
 
-def test_collection_page_fetches_items(browser: Browser, live_url: str, tmp_path: Path) -> None:
-    drawn, errors, _ = _rendered(browser, f"{live_url}/collections/parcels?f=html&lang=en",
-                                 tmp_path / "c.png")
+def test_collection_page_fetches_items(
+    browser: Browser, live_url: str, tmp_path: Path
+) -> None:
+    drawn, errors, _ = _rendered(
+        browser, f"{live_url}/collections/parcels?f=html&lang=en", tmp_path / "c.png"
+    )
     assert errors == [] and drawn > 0
 
 
 def test_item_page(browser: Browser, live_url: str, tmp_path: Path) -> None:
-    drawn, errors, _ = _rendered(browser, f"{live_url}/collections/parcels/items/7?f=html",
-                                 tmp_path / "one.png")
+    drawn, errors, _ = _rendered(
+        browser, f"{live_url}/collections/parcels/items/7?f=html", tmp_path / "one.png"
+    )
     assert errors == [] and drawn == 1

@@ -1,4 +1,4 @@
-"""GDAL/OGR as an OGC API - Features client: the ogrinfo/ogr2ogr commands and the library."""
+"""GDAL/OGR as an OGC API - Features client: ogrinfo, ogr2ogr and the library."""
 
 from __future__ import annotations
 
@@ -21,18 +21,26 @@ TOTAL = GRID_COLS * GRID_ROWS
 
 def _tool(name: str) -> str:
     path = shutil.which(name)
-    assert path is not None, f"{name} is missing: install gdal-bin (scripts/run test does)"
+    assert path is not None, (
+        f"{name} is missing: install gdal-bin (scripts/run test does)"
+    )
     return path
 
 
 def test_ogrinfo_feature_count_matches_geopackage(live_url: str, store: Path) -> None:
     served = subprocess.run(
         [_tool("ogrinfo"), "-so", f"OAPIF:{live_url}", "parcels"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     local = subprocess.run(
         [_tool("ogrinfo"), "-so", str(store), "parcels"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     count = re.search(r"Feature Count: (\d+)", served)
     assert count is not None and int(count.group(1)) == TOTAL
@@ -43,9 +51,20 @@ def test_ogrinfo_feature_count_matches_geopackage(live_url: str, store: Path) ->
 def test_ogr2ogr_downloads_every_feature(live_url: str, tmp_path: Path) -> None:
     out = tmp_path / "parcels.geojson"
     subprocess.run(
-        [_tool("ogr2ogr"), "-f", "GeoJSON", str(out), f"OAPIF:{live_url}", "parcels",
-         "-oo", "PAGE_SIZE=70"],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            _tool("ogr2ogr"),
+            "-f",
+            "GeoJSON",
+            str(out),
+            f"OAPIF:{live_url}",
+            "parcels",
+            "-oo",
+            "PAGE_SIZE=70",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     features = json.loads(out.read_text())["features"]
     assert len(features) == TOTAL
@@ -55,9 +74,23 @@ def test_ogr2ogr_downloads_every_feature(live_url: str, tmp_path: Path) -> None:
 def test_ogr2ogr_spatial_filter(live_url: str, tmp_path: Path) -> None:
     out = tmp_path / "subset.geojson"
     subprocess.run(
-        [_tool("ogr2ogr"), "-f", "GeoJSON", str(out), f"OAPIF:{live_url}", "parcels",
-         "-spat", "109.5101", "23.0101", "109.5149", "23.0149"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            _tool("ogr2ogr"),
+            "-f",
+            "GeoJSON",
+            str(out),
+            f"OAPIF:{live_url}",
+            "parcels",
+            "-spat",
+            "109.5101",
+            "23.0101",
+            "109.5149",
+            "23.0149",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     features = json.loads(out.read_text())["features"]
     assert [f["properties"]["BSM"] for f in features] == ["450802000000000042"]

@@ -14,15 +14,18 @@ def test_owslib_reads_collections_and_items(live_url: str) -> None:
     api = Features(live_url)
     ids = [c["id"] for c in api.collections()["collections"]]
     assert ids == ["parcels", "wells"]
-    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in (
-        api.conformance()["conformsTo"]
+    assert (
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+        in (api.conformance()["conformsTo"])
     )
     items = api.collection_items("parcels", limit=1000)
     assert items["numberMatched"] == GRID_COLS * GRID_ROWS == len(items["features"])
     crs = api.collection_items(
         "parcels", limit=1, crs="http://www.opengis.net/def/crs/EPSG/0/4490"
     )
-    assert crs["features"][0]["geometry"]["coordinates"][0][0] == pytest.approx([23.0, 109.505])
+    assert crs["features"][0]["geometry"]["coordinates"][0][0] == pytest.approx(
+        [23.0, 109.505]
+    )
     queryables = api.collection_queryables("parcels")
     assert queryables["properties"]["DLBM"]["type"] == "string"
     item = api.collection_item("parcels", "5")

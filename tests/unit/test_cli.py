@@ -20,8 +20,14 @@ ONEMAP = [sys.executable, "-m", "server.cli"]
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ONEMAP, *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [*ONEMAP, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
 
 
 def _config(tmp_path: Path) -> Path:
@@ -33,15 +39,30 @@ def _config(tmp_path: Path) -> Path:
 def _geojson(tmp_path: Path) -> Path:
     path = tmp_path / "parcels.geojson"
     features = [
-        {"type": "Feature",
-         "properties": {"地类编码": "0101", "地类名称": "水田", "TBMJ": 1000.5 + i},
-         "geometry": {"type": "Polygon", "coordinates": [[[109.5 + i * 0.01, 23.0],
-                      [109.51 + i * 0.01, 23.0], [109.51 + i * 0.01, 23.01],
-                      [109.5 + i * 0.01, 23.01], [109.5 + i * 0.01, 23.0]]]}}
+        {
+            "type": "Feature",
+            "properties": {"地类编码": "0101", "地类名称": "水田", "TBMJ": 1000.5 + i},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [109.5 + i * 0.01, 23.0],
+                        [109.51 + i * 0.01, 23.0],
+                        [109.51 + i * 0.01, 23.01],
+                        [109.5 + i * 0.01, 23.01],
+                        [109.5 + i * 0.01, 23.0],
+                    ]
+                ],
+            },
+        }
         for i in range(4)
     ]
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features},
-                               ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {"type": "FeatureCollection", "features": features}, ensure_ascii=False
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -51,16 +72,32 @@ def _shapefile(path: Path, crs: str | None) -> None:
         path.with_suffix(".prj").unlink()
         return
     point = shapely.Point(36_540_000, 2_550_000)
-    pyogrio.raw.write(path, shapely.to_wkb(np.array([point], dtype=object)),
-                      [np.array(["A"], dtype=object)], ["NAME"], driver="ESRI Shapefile",
-                      crs=crs, geometry_type="Point")
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(np.array([point], dtype=object)),
+        [np.array(["A"], dtype=object)],
+        ["NAME"],
+        driver="ESRI Shapefile",
+        crs=crs,
+        geometry_type="Point",
+    )
 
 
 def test_import_geojson_then_serve(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
     src = _geojson(tmp_path)
-    result = _run("import", str(src), "--collection", "parcels2024", "--title", "二〇二四地块",
-                  "--srs", "EPSG:4490", "--config", str(cfg))
+    result = _run(
+        "import",
+        str(src),
+        "--collection",
+        "parcels2024",
+        "--title",
+        "二〇二四地块",
+        "--srs",
+        "EPSG:4490",
+        "--config",
+        str(cfg),
+    )
     assert result.returncode == 0, result.stderr
     assert "Imported 4 features" in result.stdout
     with TestClient(create_app(load_settings(cfg))) as client:
@@ -93,8 +130,15 @@ def test_import_shapefile_in_gauss_kruger(tmp_path: Path) -> None:
     ],
 )
 def test_import_errors(tmp_path: Path, args: list[str], message: str) -> None:
-    result = _run("import", str(_geojson(tmp_path)), *args, "--srs", "EPSG:4490",
-                  "--config", str(_config(tmp_path)))
+    result = _run(
+        "import",
+        str(_geojson(tmp_path)),
+        *args,
+        "--srs",
+        "EPSG:4490",
+        "--config",
+        str(_config(tmp_path)),
+    )
     assert result.returncode == 2
     assert message in result.stderr
 
@@ -102,13 +146,21 @@ def test_import_errors(tmp_path: Path, args: list[str], message: str) -> None:
 def test_import_without_crs(tmp_path: Path) -> None:
     shp = tmp_path / "pts.shp"
     _shapefile(shp, None)
-    result = _run("import", str(shp), "--collection", "pts", "--config", str(_config(tmp_path)))
+    result = _run(
+        "import", str(shp), "--collection", "pts", "--config", str(_config(tmp_path))
+    )
     assert result.returncode == 2 and "--srs" in result.stderr
 
 
 def test_import_missing_file(tmp_path: Path) -> None:
-    result = _run("import", str(tmp_path / "none.shp"), "--collection", "x", "--config",
-                  str(_config(tmp_path)))
+    result = _run(
+        "import",
+        str(tmp_path / "none.shp"),
+        "--collection",
+        "x",
+        "--config",
+        str(_config(tmp_path)),
+    )
     assert result.returncode == 2 and "cannot read" in result.stderr
 
 

@@ -13,7 +13,9 @@ from config.loader import interpolate
 def test_interpolation() -> None:
     env = {"A": "1"}
     assert interpolate("x: ${A}\ny: ${B:-two}\n", env) == "x: 1\ny: two\n"
-    assert interpolate("# ${NOT_SET} in a comment\n", env) == "# ${NOT_SET} in a comment\n"
+    assert (
+        interpolate("# ${NOT_SET} in a comment\n", env) == "# ${NOT_SET} in a comment\n"
+    )
     with pytest.raises(ConfigError, match="NOT_SET"):
         interpolate("x: ${NOT_SET}", env)
 
@@ -44,10 +46,14 @@ def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
         ("server: {port: 70000}", "server.port"),
         ("server: {default_limit: 50, max_limit: 10}", "server"),
         ("collections: {a: {title: A}}", "collections.a.source"),
-        ("collections: {a: {title: A, source: {type: geopackage, path: x.gpkg, layer: 'bad name'}}}",
-         "collections.a.source.layer"),
-        ("collections: {a: {title: A, source: {path: x.gpkg, layer: t}, colour: red}}",
-         "collections.a.colour"),
+        (
+            "collections: {a: {title: A, source: {path: x.gpkg, layer: 'bad name'}}}",
+            "collections.a.source.layer",
+        ),
+        (
+            "collections: {a: {title: A, source: {path: x.gpkg, layer: t}, colour: red}}",
+            "collections.a.colour",
+        ),
         ("nonsense: 1", "nonsense"),
     ],
 )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from providers.crs import CRS84, epsg_crs, gauss_kruger_codes, parse_crs, UnknownCrsError
+from providers.crs import CRS84, UnknownCrsError, epsg_crs, gauss_kruger_codes, parse_crs
 from server.errors import InvalidParameterError
 from server.params import parse_bbox, parse_datetime, parse_limit
 
@@ -20,7 +20,10 @@ def test_bbox_swaps_for_lat_lon_crs() -> None:
 def test_bbox_order_message_names_axis() -> None:
     with pytest.raises(InvalidParameterError) as err:
         parse_bbox("1,5,2,4", CRS84)
-    assert err.value.params["axis"] == "latitude"
+    assert err.value.body("en")["detail"] == (
+        "bbox: bbox lower latitude (5.0) is greater than upper latitude (4.0)."
+    )
+    assert "纬度" in err.value.body("zh-CN")["detail"]
 
 
 def test_datetime_forms() -> None:
