@@ -152,6 +152,22 @@ def import_(
     )
 
 
+@app.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="Write to this file")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print (or write) the OpenAPI 3.0 document served at /api."""
+    from server.app import create_app
+
+    document = create_app(_settings(config)).state.openapi_bytes()
+    if output is None:
+        sys.stdout.buffer.write(document + b"\n")
+    else:
+        output.write_bytes(document + b"\n")
+        typer.echo(f"wrote {output}")
+
+
 @config_app.command("check")
 def config_check(
     file: Annotated[Path, typer.Argument(help="YAML configuration")],

@@ -29,7 +29,6 @@ from .vector import (
     KM_X,
     KM_Y,
     BoolArray,
-    FloatArray,
     ObjArray,
     StrArray,
     geodesic_areas,
@@ -189,7 +188,10 @@ def _mask(geoms: list[Any]) -> BoolArray:
     if not geoms:
         return np.zeros((SIZE, SIZE), bool)
     burnt = rasterize(
-        [(g, 1) for g in geoms], out_shape=(SIZE, SIZE), transform=transform(), dtype="uint8"
+        [(g, 1) for g in geoms],
+        out_shape=(SIZE, SIZE),
+        transform=transform(),
+        dtype="uint8",
     )
     return np.asarray(burnt, bool)
 
@@ -245,7 +247,9 @@ def _blob_deg(rng: np.random.Generator, lon: float, lat: float, area_m2: float) 
     x0, y0 = to_km(lon, lat)
     km_x = ring[:, 0] * scale_km + x0
     km_y = ring[:, 1] * scale_km + y0
-    return shapely.Polygon(np.column_stack([km_x / KM_X + CENTRE[0], km_y / KM_Y + CENTRE[1]]))
+    return shapely.Polygon(
+        np.column_stack([km_x / KM_X + CENTRE[0], km_y / KM_Y + CENTRE[1]])
+    )
 
 
 def _inner_window(margin_deg: float) -> Any:
@@ -257,7 +261,11 @@ def _random_point_in(rng: np.random.Generator, geom: Any) -> tuple[float, float]
     x0, y0, x1, y1 = shapely.bounds(geom)
     pts = rng.uniform([x0, y0], [x1, y1], size=(256, 2))
     inside = pts[shapely.contains_xy(geom, pts[:, 0], pts[:, 1])]
-    x, y = inside[0] if len(inside) else shapely.get_coordinates(shapely.point_on_surface(geom))[0]
+    x, y = (
+        inside[0]
+        if len(inside)
+        else shapely.get_coordinates(shapely.point_on_surface(geom))[0]
+    )
     return float(x), float(y)
 
 
@@ -320,7 +328,9 @@ def plant_changes(
             before_look = None
             if placed is None:  # no parcel of the source class here: paint it first
                 lon, lat = _random_point_in(rng, _inner_window(0.003))
-                geom = _finish(shapely.difference(_blob_deg(rng, lon, lat, target), avoid))
+                geom = _finish(
+                    shapely.difference(_blob_deg(rng, lon, lat, target), avoid)
+                )
                 placed = (geom, sources[0])
                 before_look = spectrum(sources[0])
             geom, src = placed
@@ -359,7 +369,9 @@ def _phenology(
     window_geoms: ObjArray, changes: list[Planted],
 ) -> None:  # fmt: skip
     """Greener paddy in September for a subset of paddy parcels (in place)."""
-    touched = shapely.union_all([c.geom for c in changes]) if changes else shapely.Polygon()
+    touched = (
+        shapely.union_all([c.geom for c in changes]) if changes else shapely.Polygon()
+    )
     paddy = (codes == "0101") & ~shapely.intersects(window_geoms, touched)
     chosen = paddy & (rng.random(len(codes)) < 0.45)
     mask = chosen[pid]
@@ -444,13 +456,18 @@ def write_truth(path: Path, changes: list[Planted]) -> None:
             i,
             c,
             {
-                "class": c.kind, "class_zh": CLASS_ZH[c.kind], "source_dlbm": c.source,
-                "JCSDQ": BEFORE_DATE, "JCSDH": AFTER_DATE,
+                "class": c.kind,
+                "class_zh": CLASS_ZH[c.kind],
+                "source_dlbm": c.source,
+                "JCSDQ": BEFORE_DATE,
+                "JCSDH": AFTER_DATE,
             },
         )  # fmt: skip
         for i, c in enumerate(changes, start=1)
     ]
-    _write_json(path, {"type": "FeatureCollection", "name": "changes_truth", "features": features})
+    _write_json(
+        path, {"type": "FeatureCollection", "name": "changes_truth", "features": features}
+    )
 
 
 def write_clouds(path: Path, clouds: list[Planted]) -> None:
@@ -459,8 +476,12 @@ def write_clouds(path: Path, clouds: list[Planted]) -> None:
         _feature(i, c, {"kind": c.kind, "date": AFTER_DATE})
         for i, c in enumerate(clouds, start=1)
     ]
-    _write_json(path, {"type": "FeatureCollection", "name": "clouds_truth", "features": features})
+    _write_json(
+        path, {"type": "FeatureCollection", "name": "clouds_truth", "features": features}
+    )
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )

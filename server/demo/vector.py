@@ -35,7 +35,8 @@ BBOX: Final = (109.40, 22.90, 109.80, 23.30)
 CENTRE: Final = (109.60, 23.10)
 KM_X: Final = 111.32 * math.cos(math.radians(CENTRE[1]))  # km per degree of longitude
 KM_Y: Final = 110.75  # km per degree of latitude at 23 N
-MIN_PIECE_KM2: Final = 100e-6  # pieces below 100 m² are merged into a neighbour
+M2_PER_DEG2: Final = KM_X * KM_Y * 1e6  # near the centre of the area
+MIN_PIECE_M2: Final = 100.0  # smaller pieces are merged into a neighbour
 SJNF: Final = 2023
 YSDM_XZQ: Final = "1000600100"
 YSDM_DLTB: Final = "2001010100"
@@ -46,11 +47,40 @@ YSDM_CZKFBJ: Final = "2090030100"
 
 COUNTIES: Final = {"450802": "港北区", "450803": "港南区", "450804": "覃塘区"}
 TOWNSHIP_NAMES: Final = {
-    "450802": ("贵城街道", "港城街道", "大圩镇", "庆丰镇", "根竹镇", "武乐镇", "中里乡", "奇石乡"),
-    "450803": ("江南街道", "八塘街道", "桥圩镇", "木格镇", "湛江镇", "东津镇", "木梓镇", "瓦塘乡"),
-    "450804": ("覃塘街道", "黄练镇", "石卡镇", "五里镇", "东龙镇", "三里镇", "樟木镇", "蒙公镇"),
+    "450802": (
+        "贵城街道",
+        "港城街道",
+        "大圩镇",
+        "庆丰镇",
+        "根竹镇",
+        "武乐镇",
+        "中里乡",
+        "奇石乡",
+    ),
+    "450803": (
+        "江南街道",
+        "八塘街道",
+        "桥圩镇",
+        "木格镇",
+        "湛江镇",
+        "东津镇",
+        "木梓镇",
+        "瓦塘乡",
+    ),
+    "450804": (
+        "覃塘街道",
+        "黄练镇",
+        "石卡镇",
+        "五里镇",
+        "东龙镇",
+        "三里镇",
+        "樟木镇",
+        "蒙公镇",
+    ),
 }
-VILLAGE_HEAD: Final = tuple("石龙新大平东西南北塘岭江桥山林和安福黄莲罗马凤金良富六八古樟榕竹荷梅兰云长高上下")
+VILLAGE_HEAD: Final = tuple(
+    "石龙新大平东西南北塘岭江桥山林和安福黄莲罗马凤金良富六八古樟榕竹荷梅兰云长高上下"
+)
 VILLAGE_TAIL: Final = tuple("村塘岭江湾头山田坡洞冲垌寨里岗背口边平安")
 
 # Zones of the land-use model.
@@ -62,51 +92,123 @@ WET, ORCHARD, FOREST, POND = range(4)
 Mix = tuple[tuple[str, float, int, float], ...]  # (DLBM, weight, mosaic field, sign)
 MIXES: Final[dict[int, Mix]] = {
     URBAN: (
-        ("0701", 34, -1, 0), ("05H1", 13, -1, 0), ("0508", 3, -1, 0), ("0601", 7, -1, 0),
-        ("08H1", 3, -1, 0), ("08H2", 7, -1, 0), ("08H2A", 1, -1, 0), ("0809", 2, -1, 0),
-        ("0810", 7, -1, 0), ("0810A", 0.5, -1, 0), ("1004", 3, -1, 0), ("1005", 1, -1, 0),
-        ("1201", 3, -1, 0), ("09", 0.5, -1, 0), ("1104", 1, -1, 0), ("0101", 3, -1, 0),
-        ("0103", 3, -1, 0), ("0201", 1, -1, 0), ("0301", 1, -1, 0),
+        ("0701", 34, -1, 0),
+        ("05H1", 13, -1, 0),
+        ("0508", 3, -1, 0),
+        ("0601", 7, -1, 0),
+        ("08H1", 3, -1, 0),
+        ("08H2", 7, -1, 0),
+        ("08H2A", 1, -1, 0),
+        ("0809", 2, -1, 0),
+        ("0810", 7, -1, 0),
+        ("0810A", 0.5, -1, 0),
+        ("1004", 3, -1, 0),
+        ("1005", 1, -1, 0),
+        ("1201", 3, -1, 0),
+        ("09", 0.5, -1, 0),
+        ("1104", 1, -1, 0),
+        ("0101", 3, -1, 0),
+        ("0103", 3, -1, 0),
+        ("0201", 1, -1, 0),
+        ("0301", 1, -1, 0),
     ),
     TOWN: (
-        ("0701", 30, -1, 0), ("0702", 14, -1, 0), ("05H1", 14, -1, 0), ("08H1", 4, -1, 0),
-        ("08H2", 7, -1, 0), ("0601", 6, -1, 0), ("0508", 2, -1, 0), ("1004", 3, -1, 0),
-        ("1005", 1, -1, 0), ("1201", 4, -1, 0), ("0810", 3, -1, 0), ("0101", 6, -1, 0),
-        ("0103", 4, -1, 0), ("1104", 2, -1, 0),
+        ("0701", 30, -1, 0),
+        ("0702", 14, -1, 0),
+        ("05H1", 14, -1, 0),
+        ("08H1", 4, -1, 0),
+        ("08H2", 7, -1, 0),
+        ("0601", 6, -1, 0),
+        ("0508", 2, -1, 0),
+        ("1004", 3, -1, 0),
+        ("1005", 1, -1, 0),
+        ("1201", 4, -1, 0),
+        ("0810", 3, -1, 0),
+        ("0101", 6, -1, 0),
+        ("0103", 4, -1, 0),
+        ("1104", 2, -1, 0),
     ),
     INDUSTRY: (
-        ("0601", 62, -1, 0), ("0508", 14, -1, 0), ("1201", 8, -1, 0), ("0809", 4, -1, 0),
-        ("1005", 2, -1, 0), ("05H1", 3, -1, 0), ("0103", 4, -1, 0), ("0301", 3, -1, 0),
+        ("0601", 62, -1, 0),
+        ("0508", 14, -1, 0),
+        ("1201", 8, -1, 0),
+        ("0809", 4, -1, 0),
+        ("1005", 2, -1, 0),
+        ("05H1", 3, -1, 0),
+        ("0103", 4, -1, 0),
+        ("0301", 3, -1, 0),
     ),
-    MINE: (("0602", 75, -1, 0), ("1207", 12, -1, 0), ("1206", 8, -1, 0), ("0301", 5, -1, 0)),
+    MINE: (
+        ("0602", 75, -1, 0),
+        ("1207", 12, -1, 0),
+        ("1206", 8, -1, 0),
+        ("0301", 5, -1, 0),
+    ),
     VILLAGE: (
-        ("0702", 82, -1, 0), ("1201", 3, -1, 0), ("0601", 2, -1, 0), ("08H2", 1, -1, 0),
-        ("1202", 3, -1, 0), ("1104", 3, -1, 0), ("0101", 3, -1, 0), ("0201", 3, -1, 0),
+        ("0702", 82, -1, 0),
+        ("1201", 3, -1, 0),
+        ("0601", 2, -1, 0),
+        ("08H2", 1, -1, 0),
+        ("1202", 3, -1, 0),
+        ("1104", 3, -1, 0),
+        ("0101", 3, -1, 0),
+        ("0201", 3, -1, 0),
     ),
     PLAINS: (
-        ("0101", 47, WET, 1), ("0102", 2, WET, -1), ("0103", 19, WET, -1),
-        ("1104", 6, POND, 1), ("1104A", 2.5, POND, 1), ("1104K", 0.8, POND, 1),
-        ("0201", 5, ORCHARD, 1), ("0201K", 1, ORCHARD, 1), ("0204", 1, ORCHARD, 1),
-        ("0301", 4, FOREST, 1), ("0301K", 0.5, FOREST, 1), ("0305", 1, FOREST, -1),
-        ("0307", 1, -1, 0), ("0302", 0.5, FOREST, 1), ("0404", 1.5, -1, 0),
-        ("1202", 1.5, -1, 0), ("1206", 0.5, -1, 0),
+        ("0101", 47, WET, 1),
+        ("0102", 2, WET, -1),
+        ("0103", 19, WET, -1),
+        ("1104", 6, POND, 1),
+        ("1104A", 2.5, POND, 1),
+        ("1104K", 0.8, POND, 1),
+        ("0201", 5, ORCHARD, 1),
+        ("0201K", 1, ORCHARD, 1),
+        ("0204", 1, ORCHARD, 1),
+        ("0301", 4, FOREST, 1),
+        ("0301K", 0.5, FOREST, 1),
+        ("0305", 1, FOREST, -1),
+        ("0307", 1, -1, 0),
+        ("0302", 0.5, FOREST, 1),
+        ("0404", 1.5, -1, 0),
+        ("1202", 1.5, -1, 0),
+        ("1206", 0.5, -1, 0),
     ),
     HILLS: (
-        ("0103", 28, WET, -1), ("0101", 8, WET, 1), ("0201", 14, ORCHARD, 1),
-        ("0202", 1, ORCHARD, 1), ("0204", 2, ORCHARD, 1), ("0301", 28, FOREST, 1),
-        ("0302", 3, FOREST, 1), ("0305", 6, FOREST, -1), ("0307", 3, -1, 0),
-        ("0404", 4, -1, 0), ("1104", 1, POND, 1), ("1206", 1, -1, 0), ("0602", 0.5, -1, 0),
+        ("0103", 28, WET, -1),
+        ("0101", 8, WET, 1),
+        ("0201", 14, ORCHARD, 1),
+        ("0202", 1, ORCHARD, 1),
+        ("0204", 2, ORCHARD, 1),
+        ("0301", 28, FOREST, 1),
+        ("0302", 3, FOREST, 1),
+        ("0305", 6, FOREST, -1),
+        ("0307", 3, -1, 0),
+        ("0404", 4, -1, 0),
+        ("1104", 1, POND, 1),
+        ("1206", 1, -1, 0),
+        ("0602", 0.5, -1, 0),
     ),
     MOUNTAINS: (
-        ("0301", 58, FOREST, 1), ("0302", 5, FOREST, 1), ("0305", 12, FOREST, -1),
-        ("0307", 7, -1, 0), ("0404", 5, -1, 0), ("0201", 3, ORCHARD, 1),
-        ("0103", 4, WET, -1), ("1207", 2, -1, 0), ("1206", 1, -1, 0), ("09", 0.3, -1, 0),
+        ("0301", 58, FOREST, 1),
+        ("0302", 5, FOREST, 1),
+        ("0305", 12, FOREST, -1),
+        ("0307", 7, -1, 0),
+        ("0404", 5, -1, 0),
+        ("0201", 3, ORCHARD, 1),
+        ("0103", 4, WET, -1),
+        ("1207", 2, -1, 0),
+        ("1206", 1, -1, 0),
+        ("09", 0.3, -1, 0),
     ),
 }
 ZONE_SHARES: Final = (0.47, 0.25)  # plains, hills (rest: mountains) of the free area
 CROPLAND: Final = ("0101", "0102", "0103")
 ZZSX: Final = {
-    "LS": "粮食", "FLS": "非粮", "LYFL": "粮与非粮轮作", "XG": "休耕", "LLJZ": "林粮间作",
+    "LS": "粮食",
+    "FLS": "非粮",
+    "LYFL": "粮与非粮轮作",
+    "XG": "休耕",
+    "LLJZ": "林粮间作",
     "WG": "未耕种",
 }
 ZZSX_MIX: Final = {
@@ -175,7 +277,10 @@ def geodesic_areas(geoms: ObjArray) -> FloatArray:
     coords, idx = shapely.get_coordinates(rings, return_index=True)
     cuts = np.flatnonzero(np.diff(idx)) + 1
     ring_area = np.array(
-        [abs(g.polygon_area_perimeter(c[:, 0], c[:, 1])[0]) for c in np.split(coords, cuts)]
+        [
+            abs(g.polygon_area_perimeter(c[:, 0], c[:, 1])[0])
+            for c in np.split(coords, cuts)
+        ]
     )
     signed = np.where(is_hole, -ring_area, ring_area)
     poly_area = np.bincount(ring_owner, signed, minlength=len(polys))
@@ -239,7 +344,9 @@ def _sample(rng: np.random.Generator, weights: FloatArray) -> IntArray:
     return np.minimum((cum < u[:, None]).sum(axis=1), weights.shape[1] - 1)
 
 
-def _weighted_cut(values: FloatArray, weights: FloatArray, shares: FloatArray) -> FloatArray:
+def _weighted_cut(
+    values: FloatArray, weights: FloatArray, shares: FloatArray
+) -> FloatArray:
     """Thresholds splitting ``values`` into classes holding ``shares`` of the weight."""
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order]) / max(float(weights.sum()), 1e-12)
@@ -257,20 +364,26 @@ class Waves:
     amp: FloatArray
 
     @classmethod
-    def random(cls, rng: np.random.Generator, n: int, wl_km: tuple[float, float]) -> Waves:
+    def random(
+        cls, rng: np.random.Generator, n: int, wl_km: tuple[float, float]
+    ) -> Waves:
         """``n`` waves with wavelengths log-uniform in ``wl_km``."""
         theta = rng.uniform(0.0, 2.0 * np.pi, n)
         k = 2.0 * np.pi / np.exp(rng.uniform(np.log(wl_km[0]), np.log(wl_km[1]), n))
         amp = rng.uniform(0.5, 1.0, n)
         amp /= np.sqrt((amp**2).sum() / 2.0)
-        return cls(k * np.cos(theta), k * np.sin(theta), rng.uniform(0, 2 * np.pi, n), amp)
+        return cls(
+            k * np.cos(theta), k * np.sin(theta), rng.uniform(0, 2 * np.pi, n), amp
+        )
 
     def __call__(self, x: FloatArray, y: FloatArray) -> FloatArray:
         arg = np.multiply.outer(x, self.kx) + np.multiply.outer(y, self.ky) + self.phase
         return np.asarray(np.sin(arg) @ self.amp, np.float64)
 
 
-def blob(rng: np.random.Generator, cx: float, cy: float, radius: float, rough: float) -> Any:
+def blob(
+    rng: np.random.Generator, cx: float, cy: float, radius: float, rough: float
+) -> Any:
     """A star-shaped irregular polygon (always simple) around a centre, in km."""
     t = np.linspace(0.0, 2.0 * np.pi, 120, endpoint=False)
     k = np.arange(2, 7)
@@ -289,7 +402,9 @@ def _chaikin(pts: FloatArray, rounds: int) -> FloatArray:
     return pts
 
 
-def _walk(rng: np.random.Generator, steps: int, step_km: float, turn: float) -> FloatArray:
+def _walk(
+    rng: np.random.Generator, steps: int, step_km: float, turn: float
+) -> FloatArray:
     """A smooth random walk from a random start inside the area."""
     x0, y0, x1, y1 = _bbox_km()
     start = rng.uniform([x0, y0], [x1, y1])
@@ -360,13 +475,17 @@ def _river(rng: np.random.Generator) -> tuple[FloatArray, FloatArray, Any]:
     x = np.linspace(-26.0, 26.0, 521)
     y = rng.uniform(-0.04, 0.04) * x
     for amp, wl in ((2.0, 19.0), (0.9, 8.5), (0.35, 3.7)):
-        y += amp * rng.uniform(0.7, 1.0) * np.sin(2 * np.pi * x / wl + rng.uniform(0, 6.3))
+        y += (
+            amp * rng.uniform(0.7, 1.0) * np.sin(2 * np.pi * x / wl + rng.uniform(0, 6.3))
+        )
     y += -1.66 - np.interp(0.0, x, y)
     width = 0.38 + 0.06 * np.sin(2 * np.pi * x / 7.0 + rng.uniform(0, 6.3))
     dx, dy = np.gradient(x), np.gradient(y)
     norm = np.hypot(dx, dy)
     nx, ny = -dy / norm * width / 2, dx / norm * width / 2
-    ring = np.vstack([np.column_stack([x + nx, y + ny]), np.column_stack([x - nx, y - ny])[::-1]])
+    ring = np.vstack(
+        [np.column_stack([x + nx, y + ny]), np.column_stack([x - nx, y - ny])[::-1]]
+    )
     poly = shapely.make_valid(shapely.Polygon(ring))
     return x, y, shapely.intersection(poly, shapely.box(*_bbox_km()))
 
@@ -552,13 +671,17 @@ def parcel_seeds(
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def voronoi_cells(tw: Townships, px: FloatArray, py: FloatArray) -> tuple[ObjArray, IntArray]:
+def voronoi_cells(
+    tw: Townships, px: FloatArray, py: FloatArray
+) -> tuple[ObjArray, IntArray]:
     """Voronoi cells of the seeds, computed per township and clipped to it."""
     cells, owner = [], []
     for i, town in enumerate(tw.geoms):
         inside = shapely.contains_xy(town, px, py)
         pts = np.column_stack([px[inside], py[inside]])
-        vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=town, ordered=True)
+        vor = shapely.voronoi_polygons(
+            shapely.multipoints(pts), extend_to=town, ordered=True
+        )
         cells.append(shapely.intersection(shapely.get_parts(vor), town))
         owner.append(np.full(len(pts), i, np.int64))
     return np.concatenate(cells), np.concatenate(owner)
@@ -572,7 +695,9 @@ def _lines_to_poly(lines: list[FloatArray], width_km: float) -> Any:
     return shapely.union_all(shapely.buffer(geoms, width_km / 2, cap_style="flat"))
 
 
-def _road(rng: np.random.Generator, a: tuple[float, float], b: tuple[float, float]) -> Any:
+def _road(
+    rng: np.random.Generator, a: tuple[float, float], b: tuple[float, float]
+) -> Any:
     """A gently curving route from ``a`` to ``b`` (km)."""
     t = np.linspace(0.0, 1.0, 8)
     pts = np.outer(1 - t, a) + np.outer(t, b)
@@ -596,7 +721,9 @@ def _street_grid(rng: np.random.Generator, area: Any, spacing: float) -> list[Fl
     return lines
 
 
-def linear_features(rng: np.random.Generator, land: Landscape, tw: Townships) -> list[Any]:
+def linear_features(
+    rng: np.random.Generator, land: Landscape, tw: Townships
+) -> list[Any]:
     """Disjoint (DLBM, polygon) bands: river, roads, railway, streets and canals (km)."""
     x0, y0, x1, y1 = _bbox_km()
     frame = shapely.box(x0, y0, x1, y1)
@@ -615,7 +742,11 @@ def linear_features(rng: np.random.Generator, land: Landscape, tw: Townships) ->
     )
     town_streets = shapely.intersection(
         _lines_to_poly(
-            [ln for t in shapely.get_parts(tw.towns) for ln in _street_grid(rng, t, 0.45)],
+            [
+                ln
+                for t in shapely.get_parts(tw.towns)
+                for ln in _street_grid(rng, t, 0.45)
+            ],
             0.016,
         ),
         tw.towns,
@@ -682,11 +813,15 @@ def carve(
 
 
 def merge_small(
-    geoms: ObjArray, owner: IntArray, codes: StrArray
+    geoms: ObjArray, owner: IntArray, codes: StrArray, min_area: float
 ) -> tuple[ObjArray, IntArray, StrArray]:
-    """Merge pieces below the minimum area into the neighbour sharing most boundary."""
+    """Merge pieces below ``min_area`` into the neighbour sharing the most boundary.
+
+    The pieces must form an exact coverage; merged pieces are coverage unions, so the
+    result is still one.
+    """
     area = shapely.area(geoms)
-    small = np.flatnonzero(area < MIN_PIECE_KM2)
+    small = np.flatnonzero(area < min_area)
     if len(small) == 0:
         return geoms, owner, codes
     tree = shapely.STRtree(geoms)
@@ -694,26 +829,30 @@ def merge_small(
     i = small[i_loc]
     ok = (i != j) & (owner[i] == owner[j])
     i, j = i[ok], j[ok]
+    eps = 1e-9 * max(1.0, float(np.abs(shapely.bounds(geoms[small])).max()))
     shared = shapely.length(
-        shapely.intersection(shapely.boundary(geoms[i]), shapely.buffer(geoms[j], 1e-6))
+        shapely.intersection(shapely.boundary(geoms[i]), shapely.buffer(geoms[j], eps))
     )
-    score = shared * np.where(area[j] >= MIN_PIECE_KM2, 1e6, 1.0)
-    target = np.arange(len(geoms))
+    score = shared * np.where(area[j] >= min_area, 1e6, 1.0)
     order = np.lexsort((score, i))
     last = np.r_[np.flatnonzero(np.diff(i[order])), len(order) - 1]
-    best_i, best_j = i[order][last], j[order][last]
-    good = shared[order][last] > 1e-7
-    target[best_i[good]] = best_j[good]
-    # break 2-cycles between two small pieces: the larger one stays a root
-    mutual = target[target] == np.arange(len(geoms))
-    mutual &= (target != np.arange(len(geoms))) & (area >= area[target])
-    target[mutual] = np.flatnonzero(mutual)
+    good = shared[order][last] > 10 * eps
+    target = np.arange(len(geoms))
+    target[i[order][last][good]] = j[order][last][good]
+    return _apply_merge(geoms, owner, codes, _roots(target, area))
+
+
+def _roots(target: IntArray, area: FloatArray) -> IntArray:
+    """Follow merge pointers to their root; pointer cycles are cut (larger piece wins)."""
+    ident = np.arange(len(target))
+    mutual = (target[target] == ident) & (target != ident) & (area >= area[target])
+    target = np.where(mutual, ident, target)
     for _ in range(64):
         nxt = target[target]
         if np.array_equal(nxt, target):
-            break
+            return target
         target = nxt
-    return _apply_merge(geoms, owner, codes, target)
+    return np.where(target[target] == target, target, ident)
 
 
 def _apply_merge(
@@ -724,7 +863,7 @@ def _apply_merge(
     keep = np.ones(len(geoms), bool)
     for root in np.unique(target[moved]):
         members = np.r_[root, moved[target[moved] == root]]
-        merged = shapely.union_all(geoms[members])
+        merged = shapely.coverage_union_all(geoms[members])
         if shapely.get_type_id(merged) == 3:
             out[root] = merged
             keep[members[1:]] = False
@@ -755,7 +894,9 @@ class LandUse:
     elev: FloatArray
 
 
-def _zones(rng: np.random.Generator, land: Landscape, tw: Townships, x: Any, y: Any) -> Any:
+def _zones(
+    rng: np.random.Generator, land: Landscape, tw: Townships, x: Any, y: Any
+) -> Any:
     """Model zone of each point; later rules override earlier ones."""
     zone = np.full(len(x), FREE, np.int64)
     near_river = shapely.distance(shapely.points(x, y), land.river) < 0.25
@@ -770,10 +911,14 @@ def _zones(rng: np.random.Generator, land: Landscape, tw: Townships, x: Any, y: 
 
 
 def classify(
-    rng: np.random.Generator, land: Landscape, tw: Townships, geoms: ObjArray, fixed: StrArray
+    rng: np.random.Generator,
+    land: Landscape,
+    tw: Townships,
+    geoms: ObjArray,
+    fixed: StrArray,
 ) -> LandUse:
     """Assign a 三调 DLBM to every piece that is not a carved linear feature."""
-    x, y = shapely.get_coordinates(shapely.point_on_surface(geoms)).T
+    x, y = to_km(*shapely.get_coordinates(shapely.point_on_surface(geoms)).T)
     elev = land.elevation(x, y)
     zone = _zones(rng, land, tw, x, y)
     code = fixed.astype("<U5")
@@ -811,7 +956,12 @@ def _czcsxm(lu: LandUse) -> StrArray:
     """城镇村属性码 of construction land in city / town / village / mine zones."""
     built = np.isin(lu.code, _construction_codes())
     out = np.full(len(lu.code), "", "<U4")
-    for zone, value in ((URBAN, "201"), (INDUSTRY, "201A"), (TOWN, "202"), (VILLAGE, "203")):
+    for zone, value in (
+        (URBAN, "201"),
+        (INDUSTRY, "201A"),
+        (TOWN, "202"),
+        (VILLAGE, "203"),
+    ):
         out[built & (lu.zone == zone)] = value
     out[built & (lu.zone == VILLAGE) & (lu.code == "0601")] = "203A"
     out[lu.code == "0602"] = "204"
@@ -852,7 +1002,10 @@ def admin_villages(
         ucode, uname = [], []
         n_comm = n_vill = 0
         for comm, combo in zip(community, combos, strict=True):
-            base = VILLAGE_HEAD[combo // len(VILLAGE_TAIL)] + VILLAGE_TAIL[combo % len(VILLAGE_TAIL)]
+            base = (
+                VILLAGE_HEAD[combo // len(VILLAGE_TAIL)]
+                + VILLAGE_TAIL[combo % len(VILLAGE_TAIL)]
+            )
             if comm:
                 n_comm += 1
                 ucode.append(f"{tw.code[i]}{n_comm:03d}")
@@ -994,7 +1147,9 @@ def xzq_layer(tw: Townships, p: Parcels) -> Layer:
         "XZQMC": np.array(tw.name, object)[ids],
         "MJ": np.round(np.bincount(p.owner, p.area)[ids], 2),
     }
-    return Layer("xzq", "行政区（乡镇）", "Polygon", shapely.orient_polygons(geoms), fields)
+    return Layer(
+        "xzq", "行政区（乡镇）", "Polygon", shapely.orient_polygons(geoms), fields
+    )
 
 
 def czkfbj_layer(tw: Townships, p: Parcels) -> tuple[Layer, BoolArray]:
@@ -1002,7 +1157,11 @@ def czkfbj_layer(tw: Townships, p: Parcels) -> tuple[Layer, BoolArray]:
     code = p.lu.code
     inside = np.isin(p.lu.zone, [URBAN, INDUSTRY, TOWN]) & (code != "1101")
     built = np.isin(code, _construction_codes())
-    fq = np.where(np.isin(code, CROPLAND), 1, np.where(built & ~np.char.startswith(code, "0810"), 0, 2))
+    fq = np.where(
+        np.isin(code, CROPLAND),
+        1,
+        np.where(built & ~np.char.startswith(code, "0810"), 0, 2),
+    )
     county = np.array(tw.county)[p.owner]
     cidx = np.searchsorted(np.array(sorted(COUNTIES)), county)
     sel = np.flatnonzero(inside)
@@ -1023,7 +1182,9 @@ def czkfbj_layer(tw: Townships, p: Parcels) -> tuple[Layer, BoolArray]:
     return Layer("czkfbj", "城镇开发边界", "MultiPolygon", geoms, fields), inside
 
 
-def _dominant(member: IntArray, value: IntArray, area: FloatArray, groups: int) -> IntArray:
+def _dominant(
+    member: IntArray, value: IntArray, area: FloatArray, groups: int
+) -> IntArray:
     """Area-weighted most frequent ``value`` (small ints) per group."""
     k = int(value.max()) + 1
     table = np.bincount(member * k + value, area, minlength=groups * k).reshape(groups, k)
@@ -1053,9 +1214,9 @@ def yjjbnt_layer(land: Landscape, tw: Townships, p: Parcels, czk: BoolArray) -> 
     fields: dict[str, npt.NDArray[Any]] = {
         "BSM": _bsm(np.char.ljust(town_code.astype("<U6"), 6)),
         "YSDM": np.full(n, YSDM_YJJBNT, object),
-        "YJJBNTTBBH": np.char.add(town_code, np.char.zfill(serial.astype("<U5"), 5)).astype(
-            object
-        ),
+        "YJJBNTTBBH": np.char.add(
+            town_code, np.char.zfill(serial.astype("<U5"), 5)
+        ).astype(object),
         "DLBM": _text(dlbm),
         "YJJBNTTBMJ": np.round(np.bincount(member, p.area[sel], minlength=n), 2),
         "GDPDJB": _text(grade),
@@ -1084,7 +1245,13 @@ def stbhhx_layer(land: Landscape, tw: Townships, p: Parcels, czk: BoolArray) -> 
     fields: dict[str, npt.NDArray[Any]] = {
         "BSM": _bsm(cty),
         "YSDM": np.full(len(ids), YSDM_STBHHX, object),
-        "HXMC": np.array([COUNTIES[c] + STB_TYPES[t] + "生态保护红线" for c, t in zip(cty, lx, strict=True)], object),
+        "HXMC": np.array(
+            [
+                COUNTIES[c] + STB_TYPES[t] + "生态保护红线"
+                for c, t in zip(cty, lx, strict=True)
+            ],
+            object,
+        ),
         "LXDM": _text(lx),
         "LXMC": np.array([STB_TYPES[t] for t in lx], object),
         "MJ": np.round(mj, 2),
@@ -1102,13 +1269,15 @@ def _parcels(seed: int, land: Landscape, tw: Townships, target: int) -> Parcels:
     px, py = parcel_seeds(stream(seed, "seeds"), land, tw, target)
     cells, owner = voronoi_cells(tw, px, py)
     bands = linear_features(stream(seed, "linear"), land, tw)
-    geoms, owner, fixed = clean_pieces(*merge_small(*carve(cells, owner, bands)))
+    pieces, owner, fixed = carve(cells, owner, bands)
+    geoms, owner, fixed = clean_pieces(geoms_to_deg(pieces), owner, fixed)
+    geoms, owner, fixed = merge_small(geoms, owner, fixed, MIN_PIECE_M2 / M2_PER_DEG2)
     lu = classify(stream(seed, "landuse"), land, tw, geoms, fixed)
     vil = admin_villages(stream(seed, "villages"), tw, land, lu, owner)
     order = np.lexsort((lu.x, -np.round(lu.y, 1), vil.code))
     lu = LandUse(*(np.asarray(a)[order] for a in (lu.code, lu.zone, lu.x, lu.y, lu.elev)))
     vil = Villages(vil.code[order], vil.name[order])
-    geoms = shapely.orient_polygons(geoms_to_deg(geoms[order]))
+    geoms = shapely.orient_polygons(geoms[order])
     area = geodesic_areas(geoms)
     grade = _slope_grades(stream(seed, "grades"), land, lu, area)
     czcsxm = _czcsxm(lu)
