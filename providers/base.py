@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -114,7 +114,6 @@ class ItemPage:
     number_matched: int | None
     number_returned: int = 0
     has_more: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class FeatureProvider(Protocol):

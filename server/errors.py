@@ -134,10 +134,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     first = exc.errors()[0] if exc.errors() else {}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "header")]
     name = ".".join(loc) or "request"
-    return error_response(
-        request,
-        InvalidParameterError("err.property_value", name, value="", name=name, type=""),
-    )
+    return error_response(request, InvalidParameterError("err.invalid", name[:64]))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -107,6 +107,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh-CN": "值“{value}”与属性“{name}”的类型（{type}）不符。",
     },
     "err.empty": {"en": "The value is empty.", "zh-CN": "取值为空。"},
+    "err.invalid": {"en": "The value is not valid.", "zh-CN": "取值无效。"},
     # HTML and metadata
     "ui.home": {"en": "Home", "zh-CN": "首页"},
     "ui.collections": {"en": "Collections", "zh-CN": "数据集合"},

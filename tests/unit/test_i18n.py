@@ -1,0 +1,28 @@
+"""Every message exists in zh-CN and en with the same placeholders."""
+
+from __future__ import annotations
+
+import string
+
+from server.i18n import MESSAGES, from_accept_language, normalise_language
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_message_in_both_languages() -> None:
+    for key, entry in MESSAGES.items():
+        assert set(entry) == {"zh-CN", "en"}, key
+        assert entry["zh-CN"].strip() and entry["en"].strip(), key
+        assert _fields(entry["zh-CN"]) == _fields(entry["en"]), key
+
+
+def test_language_negotiation() -> None:
+    assert normalise_language("zh-Hans-CN") == "zh-CN"
+    assert normalise_language("en_GB") == "en"
+    assert normalise_language("fr") is None
+    assert from_accept_language("fr;q=1, en;q=0.5, zh;q=0.8", "en") == "zh-CN"
+    assert from_accept_language("fr", "zh-CN") == "zh-CN"
+    assert from_accept_language("en;q=0, zh;q=0.1", "en") == "zh-CN"
+    assert from_accept_language("en;q=abc", "zh-CN") == "zh-CN"
