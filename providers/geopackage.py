@@ -266,9 +266,20 @@ class _Where:
                 "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
             )
             self.params += [maxx, minx, maxy, miny]
+        exact = f"onemap_intersects(t.{_ident(t.geometry_column)}, ?)"
         for area in areas:
-            self.clauses.append(f"onemap_intersects(t.{_ident(t.geometry_column)}, ?)")
-            self.params.append(shapely.to_wkb(area))
+            if t.rtree is not None and area.equals(shapely.box(*area.bounds)):
+                # A feature whose R-tree box (rounded outwards) lies inside a rectangle
+                # intersects it: GEOS runs only for the features on the rectangle's edge.
+                ax0, ay0, ax1, ay1 = area.bounds
+                self.clauses.append(
+                    "((r.minx >= ? AND r.maxx <= ? AND r.miny >= ? AND r.maxy <= ?) "
+                    f"OR {exact})"
+                )
+                self.params += [ax0, ax1, ay0, ay1, shapely.to_wkb(area)]
+            else:
+                self.clauses.append(exact)
+                self.params.append(shapely.to_wkb(area))
 
     def _temporal(self, query: ItemsQuery, name: str) -> None:
         assert query.datetime is not None
