@@ -88,22 +88,24 @@ def _temp_name(path: Path) -> Path:
 
 def _generate(files: DemoFiles, seed: int, parcels: int) -> None:
     """Write every file under a temporary name, then rename them into place."""
-    from .imagery import AFTER_DATE, BEFORE_DATE, build_scene, write_clouds, write_cog
-    from .imagery import write_truth
+    from . import imagery
     from .vector import build_vector, stream, write_gpkg
 
     tmp = {path: _temp_name(path) for path in files.all}
     for path in files.all:
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp[path].unlink(missing_ok=True)
     try:
-        demo, _ = build_vector(seed, parcels)
+        demo = build_vector(seed, parcels)
         write_gpkg(tmp[files.gpkg], demo)
         dltb = demo.dltb
-        scene = build_scene(stream(seed, "imagery"), dltb.geoms, dltb.fields["DLBM"])
-        write_cog(tmp[files.before], scene.before, BEFORE_DATE)
-        write_cog(tmp[files.after], scene.after, AFTER_DATE)
-        write_clouds(tmp[files.clouds], scene.clouds)
-        write_truth(tmp[files.truth], scene.changes)
+        scene = imagery.build_scene(
+            stream(seed, "imagery"), dltb.geoms, dltb.fields["DLBM"]
+        )
+        imagery.write_cog(tmp[files.before], scene.before, imagery.BEFORE_DATE)
+        imagery.write_cog(tmp[files.after], scene.after, imagery.AFTER_DATE)
+        imagery.write_clouds(tmp[files.clouds], scene.clouds)
+        imagery.write_truth(tmp[files.truth], scene.changes)
         files.truth.unlink(missing_ok=True)  # the set is incomplete until the end
         for path in files.all:
             os.replace(tmp[path], path)

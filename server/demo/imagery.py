@@ -213,22 +213,27 @@ def base_scene(
     rng: np.random.Generator, pid: npt.NDArray[np.int32], codes: StrArray
 ) -> F32:
     """Reflectance (band, row, col) of the unchanged scene, with texture."""
-    spec = np.array([spectrum(c) for c in codes], np.float32)
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    spec = np.array([spectrum(str(c)) for c in uniq], np.float32)[inverse.ravel()]
     spec *= rng.normal(1.0, 0.07, (len(codes), 1)).astype(np.float32)
     veg = _starts(codes, ("02", "03", "04", "0810"))
     spec[:, 3] *= np.where(veg, rng.normal(1.0, 0.06, len(codes)), 1.0).astype(np.float32)
-    img = spec[pid].transpose(2, 0, 1)  # (4, rows, cols)
+    img = np.ascontiguousarray(spec.T[:, pid])  # (4, rows, cols)
     textured = _starts(codes, TEXTURED)[pid]
     roofs = np.where(textured, _blocks(rng, 3) * _blocks(rng, 7) ** 0.5, np.float32(1.0))
     forest = _starts(codes, FOREST)[pid]
     grain = rng.standard_normal((SIZE, SIZE), dtype=np.float32)
     grain *= np.where(forest, np.float32(0.07), np.float32(0.025))
-    field = 1.0 + 0.04 * _smooth_noise(rng, 96) + grain
-    return np.asarray(img * (roofs * field)[None], np.float32)
+    grain += 1.0 + 0.04 * _smooth_noise(rng, 96)
+    grain *= roofs
+    img *= grain[None]
+    return img
 
 
 def _to_uint16(img: F32) -> npt.NDArray[np.uint16]:
-    return np.clip(np.rint(img), 1, 10000).astype(np.uint16)
+    np.rint(img, out=img)
+    np.clip(img, 1, 10000, out=img)
+    return img.astype(np.uint16)
 
 
 # ----------------------------------------------------------------- planted changes
@@ -297,15 +302,13 @@ def _try_place(
     area = shapely.area(parcels[cand]) * KM_X * KM_Y * 1e6
     big = cand[area >= 1.5 * target_m2]
     pool = big if len(big) else cand
-    source_union = None
     for idx in rng.permutation(pool)[:30]:
         lon, lat = _random_point_in(rng, parcels[idx])
         shape = _blob_deg(rng, lon, lat, target_m2)
         near = np.flatnonzero(
             shapely.intersects(parcels, shape) & np.isin(codes, sources)
         )
-        source_union = shapely.union_all(parcels[near])
-        geom = _finish(shapely.intersection(shape, source_union))
+        geom = _finish(shapely.intersection(shape, shapely.union_all(parcels[near])))
         if shapely.is_empty(geom) or shapely.intersects(geom, avoid):
             continue
         got = float(geodesic_areas(np.array([geom], object))[0])
@@ -341,7 +344,7 @@ def plant_changes(
 
 
 def plant_clouds(rng: np.random.Generator, avoid: Any, count: int = 2) -> list[Planted]:
-    """Small opaque clouds and their shadows (offset to the north-west), off the changes."""
+    """Small opaque clouds with shadows (to the north-west), away from the changes."""
     out: list[Planted] = []
     taken = avoid
     for _ in range(count):
@@ -396,15 +399,17 @@ def build_scene(rng: np.random.Generator, geoms: ObjArray, codes: StrArray) -> S
     changes = plant_changes(rng, geoms[ids], wcodes)
     avoid = shapely.union_all([c.geom for c in changes])
     clouds = plant_clouds(rng, avoid)
-    before = base.copy()
-    _paint(before, rng, [(c.geom, c.before_look) for c in changes if c.before_look])
     after = base.copy()
+    before = base  # painted in place from here on
+    _paint(before, rng, [(c.geom, c.before_look) for c in changes if c.before_look])
     _phenology(rng, after, pid, wcodes, geoms[ids], changes)
     _paint(after, rng, [(c.geom, c.look) for c in changes])
-    after *= rng.normal(1.0, 0.012, after.shape[1:]).astype(np.float32)[None]
+    sensor = rng.standard_normal(after.shape[1:], dtype=np.float32)
+    after *= (1.0 + np.float32(0.012) * sensor)[None]
     gain = rng.uniform(0.9, 1.1, 4).astype(np.float32)
     offset = rng.uniform(-120.0, 120.0, 4).astype(np.float32)
-    after = after * gain[:, None, None] + offset[:, None, None]
+    after *= gain[:, None, None]
+    after += offset[:, None, None]
     cloud_mask = _mask([c.geom for c in clouds if c.kind == "cloud"])
     shadow_mask = _mask([c.geom for c in clouds if c.kind == "shadow"]) & ~cloud_mask
     puff = 0.94 + 0.04 * _smooth_noise(rng, 24)
@@ -462,7 +467,7 @@ def write_truth(path: Path, changes: list[Planted]) -> None:
                 "JCSDQ": BEFORE_DATE,
                 "JCSDH": AFTER_DATE,
             },
-        )  # fmt: skip
+        )
         for i, c in enumerate(changes, start=1)
     ]
     _write_json(

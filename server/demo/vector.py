@@ -46,40 +46,18 @@ YSDM_YJJBNT: Final = "2090020100"
 YSDM_CZKFBJ: Final = "2090030100"
 
 COUNTIES: Final = {"450802": "港北区", "450803": "港南区", "450804": "覃塘区"}
+# fmt: off
 TOWNSHIP_NAMES: Final = {
-    "450802": (
-        "贵城街道",
-        "港城街道",
-        "大圩镇",
-        "庆丰镇",
-        "根竹镇",
-        "武乐镇",
-        "中里乡",
-        "奇石乡",
-    ),
-    "450803": (
-        "江南街道",
-        "八塘街道",
-        "桥圩镇",
-        "木格镇",
-        "湛江镇",
-        "东津镇",
-        "木梓镇",
-        "瓦塘乡",
-    ),
-    "450804": (
-        "覃塘街道",
-        "黄练镇",
-        "石卡镇",
-        "五里镇",
-        "东龙镇",
-        "三里镇",
-        "樟木镇",
-        "蒙公镇",
-    ),
+    "450802": ("贵城街道", "港城街道", "大圩镇", "庆丰镇",
+               "根竹镇", "武乐镇", "中里乡", "奇石乡"),
+    "450803": ("江南街道", "八塘街道", "桥圩镇", "木格镇",
+               "湛江镇", "东津镇", "木梓镇", "瓦塘乡"),
+    "450804": ("覃塘街道", "黄练镇", "石卡镇", "五里镇",
+               "东龙镇", "三里镇", "樟木镇", "蒙公镇"),
 }
+# fmt: on
 VILLAGE_HEAD: Final = tuple(
-    "石龙新大平东西南北塘岭江桥山林和安福黄莲罗马凤金良富六八古樟榕竹荷梅兰云长高上下"
+    "石龙新大平东西南北塘岭江桥山林和安福黄莲罗马凤金良富六八古樟榕竹荷梅兰"
 )
 VILLAGE_TAIL: Final = tuple("村塘岭江湾头山田坡洞冲垌寨里岗背口边平安")
 
@@ -90,118 +68,55 @@ PLAINS, HILLS, MOUNTAINS = 8, 9, 10
 WET, ORCHARD, FOREST, POND = range(4)
 
 Mix = tuple[tuple[str, float, int, float], ...]  # (DLBM, weight, mosaic field, sign)
+# fmt: off
 MIXES: Final[dict[int, Mix]] = {
     URBAN: (
-        ("0701", 34, -1, 0),
-        ("05H1", 13, -1, 0),
-        ("0508", 3, -1, 0),
-        ("0601", 7, -1, 0),
-        ("08H1", 3, -1, 0),
-        ("08H2", 7, -1, 0),
-        ("08H2A", 1, -1, 0),
-        ("0809", 2, -1, 0),
-        ("0810", 7, -1, 0),
-        ("0810A", 0.5, -1, 0),
-        ("1004", 3, -1, 0),
-        ("1005", 1, -1, 0),
-        ("1201", 3, -1, 0),
-        ("09", 0.5, -1, 0),
-        ("1104", 1, -1, 0),
-        ("0101", 3, -1, 0),
-        ("0103", 3, -1, 0),
-        ("0201", 1, -1, 0),
-        ("0301", 1, -1, 0),
+        ("0701", 34, -1, 0), ("05H1", 13, -1, 0), ("0508", 3, -1, 0), ("0601", 7, -1, 0),
+        ("08H1", 3, -1, 0), ("08H2", 7, -1, 0), ("08H2A", 1, -1, 0), ("0809", 2, -1, 0),
+        ("0810", 7, -1, 0), ("0810A", 0.5, -1, 0), ("1004", 3, -1, 0), ("1005", 1, -1, 0),
+        ("1201", 3, -1, 0), ("09", 0.5, -1, 0), ("1104", 1, -1, 0), ("0101", 3, -1, 0),
+        ("0103", 3, -1, 0), ("0201", 1, -1, 0), ("0301", 1, -1, 0),
     ),
     TOWN: (
-        ("0701", 30, -1, 0),
-        ("0702", 14, -1, 0),
-        ("05H1", 14, -1, 0),
-        ("08H1", 4, -1, 0),
-        ("08H2", 7, -1, 0),
-        ("0601", 6, -1, 0),
-        ("0508", 2, -1, 0),
-        ("1004", 3, -1, 0),
-        ("1005", 1, -1, 0),
-        ("1201", 4, -1, 0),
-        ("0810", 3, -1, 0),
-        ("0101", 6, -1, 0),
-        ("0103", 4, -1, 0),
-        ("1104", 2, -1, 0),
+        ("0701", 30, -1, 0), ("0702", 14, -1, 0), ("05H1", 14, -1, 0), ("08H1", 4, -1, 0),
+        ("08H2", 7, -1, 0), ("0601", 6, -1, 0), ("0508", 2, -1, 0), ("1004", 3, -1, 0),
+        ("1005", 1, -1, 0), ("1201", 4, -1, 0), ("0810", 3, -1, 0), ("0101", 6, -1, 0),
+        ("0103", 4, -1, 0), ("1104", 2, -1, 0),
     ),
     INDUSTRY: (
-        ("0601", 62, -1, 0),
-        ("0508", 14, -1, 0),
-        ("1201", 8, -1, 0),
-        ("0809", 4, -1, 0),
-        ("1005", 2, -1, 0),
-        ("05H1", 3, -1, 0),
-        ("0103", 4, -1, 0),
-        ("0301", 3, -1, 0),
+        ("0601", 62, -1, 0), ("0508", 14, -1, 0), ("1201", 8, -1, 0), ("0809", 4, -1, 0),
+        ("1005", 2, -1, 0), ("05H1", 3, -1, 0), ("0103", 4, -1, 0), ("0301", 3, -1, 0),
     ),
     MINE: (
-        ("0602", 75, -1, 0),
-        ("1207", 12, -1, 0),
-        ("1206", 8, -1, 0),
-        ("0301", 5, -1, 0),
+        ("0602", 75, -1, 0), ("1207", 12, -1, 0), ("1206", 8, -1, 0), ("0301", 5, -1, 0),
     ),
     VILLAGE: (
-        ("0702", 82, -1, 0),
-        ("1201", 3, -1, 0),
-        ("0601", 2, -1, 0),
-        ("08H2", 1, -1, 0),
-        ("1202", 3, -1, 0),
-        ("1104", 3, -1, 0),
-        ("0101", 3, -1, 0),
-        ("0201", 3, -1, 0),
+        ("0702", 82, -1, 0), ("1201", 3, -1, 0), ("0601", 2, -1, 0), ("08H2", 1, -1, 0),
+        ("1202", 3, -1, 0), ("1104", 3, -1, 0), ("0101", 3, -1, 0), ("0201", 3, -1, 0),
     ),
     PLAINS: (
-        ("0101", 47, WET, 1),
-        ("0102", 2, WET, -1),
-        ("0103", 19, WET, -1),
-        ("1104", 6, POND, 1),
-        ("1104A", 2.5, POND, 1),
-        ("1104K", 0.8, POND, 1),
-        ("0201", 5, ORCHARD, 1),
-        ("0201K", 1, ORCHARD, 1),
-        ("0204", 1, ORCHARD, 1),
-        ("0301", 4, FOREST, 1),
-        ("0301K", 0.5, FOREST, 1),
-        ("0305", 1, FOREST, -1),
-        ("0307", 1, -1, 0),
-        ("0302", 0.5, FOREST, 1),
-        ("0404", 1.5, -1, 0),
-        ("1202", 1.5, -1, 0),
-        ("1206", 0.5, -1, 0),
+        ("0101", 47, WET, 1), ("0102", 2, WET, -1), ("0103", 19, WET, -1),
+        ("1104", 6, POND, 1), ("1104A", 2.5, POND, 1), ("1104K", 0.8, POND, 1),
+        ("0201", 5, ORCHARD, 1), ("0201K", 1, ORCHARD, 1), ("0204", 1, ORCHARD, 1),
+        ("0301", 4, FOREST, 1), ("0301K", 0.5, FOREST, 1), ("0305", 1, FOREST, -1),
+        ("0307", 1, -1, 0), ("0302", 0.5, FOREST, 1), ("0404", 1.5, -1, 0),
+        ("1202", 1.5, -1, 0), ("1206", 0.5, -1, 0),
     ),
     HILLS: (
-        ("0103", 28, WET, -1),
-        ("0101", 8, WET, 1),
-        ("0201", 14, ORCHARD, 1),
-        ("0202", 1, ORCHARD, 1),
-        ("0204", 2, ORCHARD, 1),
-        ("0301", 28, FOREST, 1),
-        ("0302", 3, FOREST, 1),
-        ("0305", 6, FOREST, -1),
-        ("0307", 3, -1, 0),
-        ("0404", 4, -1, 0),
-        ("1104", 1, POND, 1),
-        ("1206", 1, -1, 0),
+        ("0103", 28, WET, -1), ("0101", 8, WET, 1), ("0201", 14, ORCHARD, 1),
+        ("0202", 1, ORCHARD, 1), ("0204", 2, ORCHARD, 1), ("0301", 28, FOREST, 1),
+        ("0302", 3, FOREST, 1), ("0305", 6, FOREST, -1), ("0307", 3, -1, 0),
+        ("0404", 4, -1, 0), ("1104", 1, POND, 1), ("1206", 1, -1, 0),
         ("0602", 0.5, -1, 0),
     ),
     MOUNTAINS: (
-        ("0301", 58, FOREST, 1),
-        ("0302", 5, FOREST, 1),
-        ("0305", 12, FOREST, -1),
-        ("0307", 7, -1, 0),
-        ("0404", 5, -1, 0),
-        ("0201", 3, ORCHARD, 1),
-        ("0103", 4, WET, -1),
-        ("1207", 2, -1, 0),
-        ("1206", 1, -1, 0),
-        ("09", 0.3, -1, 0),
+        ("0301", 58, FOREST, 1), ("0302", 5, FOREST, 1), ("0305", 12, FOREST, -1),
+        ("0307", 7, -1, 0), ("0404", 5, -1, 0), ("0201", 3, ORCHARD, 1),
+        ("0103", 4, WET, -1), ("1207", 2, -1, 0), ("1206", 1, -1, 0), ("09", 0.3, -1, 0),
     ),
 }
-ZONE_SHARES: Final = (0.47, 0.25)  # plains, hills (rest: mountains) of the free area
+# fmt: on
+ZONE_SHARES: Final = (0.49, 0.24)  # plains, hills (rest: mountains) of the free area
 CROPLAND: Final = ("0101", "0102", "0103")
 ZZSX: Final = {
     "LS": "粮食",
@@ -318,7 +233,7 @@ def to_km(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArra
 
 
 def _km_to_deg(coords: FloatArray) -> FloatArray:
-    return coords / np.array([KM_X, KM_Y]) + np.array(CENTRE)
+    return np.asarray(coords / np.array([KM_X, KM_Y]) + np.array(CENTRE), np.float64)
 
 
 def geoms_to_deg(geoms: Any) -> Any:
@@ -341,7 +256,8 @@ def _sample(rng: np.random.Generator, weights: FloatArray) -> IntArray:
     """One categorical draw per row of a (n, k) weight matrix."""
     cum = np.cumsum(weights, axis=1)
     u = rng.random(len(weights)) * cum[:, -1]
-    return np.minimum((cum < u[:, None]).sum(axis=1), weights.shape[1] - 1)
+    picked = np.minimum((cum < u[:, None]).sum(axis=1), weights.shape[1] - 1)
+    return np.asarray(picked, np.int64)
 
 
 def _weighted_cut(
@@ -356,7 +272,7 @@ def _weighted_cut(
 
 @dataclass(frozen=True)
 class Waves:
-    """A smooth seeded noise field: a sum of plane waves on km coordinates (unit variance)."""
+    """A smooth seeded noise field: plane waves on km coordinates (unit variance)."""
 
     kx: FloatArray
     ky: FloatArray
@@ -377,6 +293,7 @@ class Waves:
         )
 
     def __call__(self, x: FloatArray, y: FloatArray) -> FloatArray:
+        """Field values at km coordinates."""
         arg = np.multiply.outer(x, self.kx) + np.multiply.outer(y, self.ky) + self.phase
         return np.asarray(np.sin(arg) @ self.amp, np.float64)
 
@@ -439,7 +356,7 @@ class Landscape:
         return np.interp(x, self.river_x, self.river_y)
 
     def elevation(self, x: FloatArray, y: FloatArray) -> FloatArray:
-        """Relative relief in about [-0.3, 1.4]: low along the river, hills north and south."""
+        """Relative relief (about -0.3 to 1.4): low by the river, hills to N and S."""
         dr = np.abs(y - self.river_line_y(x))
         e = 0.55 * _smoothstep((dr - 1.5) / 13.0) + 0.17 * self.relief(x, y)
         e += 0.10 * _smoothstep((y - 4.0) / 14.0)
@@ -633,7 +550,8 @@ def _density_levels(land: Landscape, tw: Townships, s: float) -> tuple[Any, ...]
     nx, ny = max(1, round((x1 - x0) / s)), max(1, round((y1 - y0) / s))
     dx, dy = (x1 - x0) / nx, (y1 - y0) / ny
     gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))
-    cx, cy = x0 + (gx.ravel() + 0.5) * dx, y0 + (gy.ravel() + 0.5) * dy
+    cx = np.asarray(x0 + (gx.ravel() + 0.5) * dx, np.float64)
+    cy = np.asarray(y0 + (gy.ravel() + 0.5) * dy, np.float64)
     dense = shapely.union_all([land.urban, land.parks, tw.towns])
     e = land.elevation(cx, cy)
     level = np.where(e < np.quantile(e, 0.70), 2, 1)
@@ -723,7 +641,7 @@ def _street_grid(rng: np.random.Generator, area: Any, spacing: float) -> list[Fl
 
 def linear_features(
     rng: np.random.Generator, land: Landscape, tw: Townships
-) -> list[Any]:
+) -> list[tuple[str, Any]]:
     """Disjoint (DLBM, polygon) bands: river, roads, railway, streets and canals (km)."""
     x0, y0, x1, y1 = _bbox_km()
     frame = shapely.box(x0, y0, x1, y1)
@@ -770,7 +688,8 @@ def linear_features(
         ("1006", rural),
         ("1107", canals),
     ]
-    out, taken = [], shapely.Polygon()
+    out: list[tuple[str, Any]] = []
+    taken = shapely.Polygon()
     for code, geom in bands:
         part = shapely.difference(shapely.intersection(geom, frame), taken)
         part = _polygonal(part)
@@ -791,7 +710,7 @@ def _polygonal(geom: Any) -> Any:
 
 
 def carve(
-    cells: ObjArray, owner: IntArray, bands: list[Any]
+    cells: ObjArray, owner: IntArray, bands: list[tuple[str, Any]]
 ) -> tuple[ObjArray, IntArray, StrArray]:
     """Cut the linear bands out of the cells: pieces, their township, fixed DLBM or ''."""
     tree = shapely.STRtree(cells)
@@ -799,7 +718,6 @@ def carve(
     land = cells.copy()
     for code, band in bands:
         idx = tree.query(band, predicate="intersects")
-        shapely.prepare(band)
         geoms.append(shapely.intersection(cells[idx], band))
         own.append(owner[idx])
         codes.append(np.full(len(idx), code, "<U5"))
@@ -813,68 +731,86 @@ def carve(
 
 
 def merge_small(
-    geoms: ObjArray, owner: IntArray, codes: StrArray, min_area: float
+    geoms: ObjArray, owner: IntArray, codes: StrArray, min_area: float, *, exact: bool
 ) -> tuple[ObjArray, IntArray, StrArray]:
     """Merge pieces below ``min_area`` into the neighbour sharing the most boundary.
 
-    The pieces must form an exact coverage; merged pieces are coverage unions, so the
-    result is still one.
+    With ``exact`` the pieces must form an exact coverage and are merged by coverage
+    union (the result stays one); otherwise by overlay union (robust to slivers).
     """
+    for _ in range(6):
+        target = _merge_targets(geoms, owner, min_area)
+        if target is None:
+            break
+        before = len(geoms)
+        geoms, owner, codes = _apply_merge(geoms, owner, codes, target, exact)
+        if len(geoms) == before:
+            break
+    return geoms, owner, codes
+
+
+def _merge_targets(geoms: ObjArray, owner: IntArray, min_area: float) -> IntArray | None:
+    """One merge pass: small piece → best neighbour in the same township (or itself)."""
     area = shapely.area(geoms)
     small = np.flatnonzero(area < min_area)
     if len(small) == 0:
-        return geoms, owner, codes
-    tree = shapely.STRtree(geoms)
-    i_loc, j = tree.query(geoms[small], predicate="intersects")
+        return None
+    i_loc, j = shapely.STRtree(geoms).query(geoms[small], predicate="intersects")
     i = small[i_loc]
     ok = (i != j) & (owner[i] == owner[j])
     i, j = i[ok], j[ok]
-    eps = 1e-9 * max(1.0, float(np.abs(shapely.bounds(geoms[small])).max()))
+    eps = 1e-9
     shared = shapely.length(
         shapely.intersection(shapely.boundary(geoms[i]), shapely.buffer(geoms[j], eps))
     )
-    score = shared * np.where(area[j] >= min_area, 1e6, 1.0)
+    single = shapely.get_type_id(shapely.union(geoms[i], geoms[j])) == 3
+    score = np.where(single, shared, 0.0) * np.where(area[j] >= min_area, 1e6, 1.0)
     order = np.lexsort((score, i))
     last = np.r_[np.flatnonzero(np.diff(i[order])), len(order) - 1]
-    good = shared[order][last] > 10 * eps
-    target = np.arange(len(geoms))
+    good = score[order][last] > 3 * eps
+    ident = np.arange(len(geoms))
+    target = ident.copy()
     target[i[order][last][good]] = j[order][last][good]
-    return _apply_merge(geoms, owner, codes, _roots(target, area))
+    # no chains in one pass: a piece that receives others stays (larger one of a pair)
+    moving = target != ident
+    blocked = (
+        moving & moving[target] & ~((target[target] == ident) & (area < area[target]))
+    )
+    target[blocked] = ident[blocked]
+    moving = target != ident
+    target[moving & moving[target]] = ident[moving & moving[target]]
+    return target if (target != ident).any() else None
 
 
-def _roots(target: IntArray, area: FloatArray) -> IntArray:
-    """Follow merge pointers to their root; pointer cycles are cut (larger piece wins)."""
-    ident = np.arange(len(target))
-    mutual = (target[target] == ident) & (target != ident) & (area >= area[target])
-    target = np.where(mutual, ident, target)
-    for _ in range(64):
-        nxt = target[target]
-        if np.array_equal(nxt, target):
-            return target
-        target = nxt
-    return np.where(target[target] == target, target, ident)
+def _union2(a: Any, b: Any, exact: bool) -> Any:
+    """Union of two adjacent pieces as a single Polygon, or None."""
+    try:
+        merged = shapely.coverage_union(a, b) if exact else shapely.union(a, b)
+    except shapely.errors.GEOSException:
+        return None
+    return merged if shapely.get_type_id(merged) == 3 else None
 
 
 def _apply_merge(
-    geoms: ObjArray, owner: IntArray, codes: StrArray, target: IntArray
+    geoms: ObjArray, owner: IntArray, codes: StrArray, target: IntArray, exact: bool
 ) -> tuple[ObjArray, IntArray, StrArray]:
     moved = np.flatnonzero(target != np.arange(len(geoms)))
     out = geoms.copy()
     keep = np.ones(len(geoms), bool)
     for root in np.unique(target[moved]):
-        members = np.r_[root, moved[target[moved] == root]]
-        merged = shapely.coverage_union_all(geoms[members])
-        if shapely.get_type_id(merged) == 3:
-            out[root] = merged
-            keep[members[1:]] = False
+        for member in moved[target[moved] == root]:
+            grown = _union2(out[root], geoms[member], exact)
+            if grown is not None:
+                out[root] = grown
+                keep[member] = False
     return out[keep], owner[keep], codes[keep]
 
 
 def clean_pieces(
     geoms: ObjArray, owner: IntArray, codes: StrArray
 ) -> tuple[ObjArray, IntArray, StrArray]:
-    """Make the pieces an exact coverage (identical shared edges), single polygons only."""
-    cleaned = shapely.coverage_clean(geoms)
+    """Make the pieces an exact coverage (identical shared edges) of single polygons."""
+    cleaned = shapely.coverage_clean(geoms, gap_width=1e-7)
     parts, src = shapely.get_parts(cleaned, return_index=True)
     keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
     return parts[keep], owner[src][keep], codes[src][keep]
@@ -970,11 +906,11 @@ def _czcsxm(lu: LandUse) -> StrArray:
 
 
 def _state_owned(land: Landscape, lu: LandUse, czcsxm: StrArray) -> BoolArray:
-    """国有 land: city and industrial-park construction, rivers, trunk roads, forest farms."""
+    """国有 land: city and park construction, rivers, trunk roads, forest farms."""
     state = np.isin(czcsxm, ["201", "201A", "204", "205"])
     state |= np.isin(lu.code, ["1101", "1103", "1003", "1001", "1107A"])
     forest = np.char.startswith(lu.code, "03") & (lu.zone == MOUNTAINS)
-    return state | (forest & (land.state_forest(lu.x, lu.y) > 0.9))
+    return np.asarray(state | (forest & (land.state_forest(lu.x, lu.y) > 0.9)), bool)
 
 
 @dataclass(frozen=True)
@@ -1058,7 +994,15 @@ def _bsm(prefix: npt.ArrayLike) -> ObjArray:
     """18-character 标识码: 6-digit county code + 12-digit serial."""
     pre = np.asarray(prefix, "<U6")
     serial = np.char.zfill(np.arange(1, len(pre) + 1).astype("<U12"), 12)
-    return np.char.add(pre, serial).astype(object)
+    return np.asarray(np.char.add(pre, serial), object)
+
+
+def lookup(keys: npt.ArrayLike, table: dict[str, Any]) -> ObjArray:
+    """``table[key]`` for every key (one dictionary look-up per distinct key)."""
+    uniq, inverse = np.unique(np.asarray(keys).astype(str), return_inverse=True)
+    values = np.empty(len(uniq), object)
+    values[:] = [table[k] for k in uniq]
+    return np.asarray(values[inverse.ravel()], object)
 
 
 def _text(values: npt.ArrayLike) -> ObjArray:
@@ -1109,7 +1053,7 @@ def dltb_layer(rng: np.random.Generator, tw: Townships, p: Parcels) -> Layer:
         "YSDM": np.full(n, YSDM_DLTB, object),
         "TBBH": _text(tbbh),
         "DLBM": _text(code),
-        "DLMC": np.array([landuse_names()[c] for c in code], object),
+        "DLMC": lookup(code, landuse_names()),
         "QSXZ": np.where(p.state, "10", "20").astype(object),
         "QSDWDM": np.where(
             p.state, np.char.add(township, "0000000000"), np.char.add(village, "0000000")
@@ -1125,7 +1069,7 @@ def dltb_layer(rng: np.random.Generator, tw: Townships, p: Parcels) -> Layer:
         "GDLX": _text(gdlx),
         "GDPDJB": np.where(crop, p.grade.astype(str), "").astype(object),
         "ZZSXDM": _text(zzsx),
-        "ZZSXMC": np.array([ZZSX.get(z, "") for z in zzsx], object),
+        "ZZSXMC": lookup(zzsx, {**ZZSX, "": ""}),
         "CZCSXM": _text(p.czcsxm),
         "SJNF": np.full(n, SJNF, np.int32),
         "GXSJ": np.datetime64(f"{SJNF}-01-01") + days.astype("timedelta64[D]"),
@@ -1153,7 +1097,7 @@ def xzq_layer(tw: Townships, p: Parcels) -> Layer:
 
 
 def czkfbj_layer(tw: Townships, p: Parcels) -> tuple[Layer, BoolArray]:
-    """城镇开发边界: city, industrial-park and town-seat parcels, by county and sub-zone."""
+    """城镇开发边界: city, industrial-park and town-seat parcels by county and zone."""
     code = p.lu.code
     inside = np.isin(p.lu.zone, [URBAN, INDUSTRY, TOWN]) & (code != "1101")
     built = np.isin(code, _construction_codes())
@@ -1191,6 +1135,20 @@ def _dominant(
     return np.asarray(table.argmax(axis=1), np.int64)
 
 
+def _containing_part(parts: ObjArray, geoms: ObjArray) -> IntArray:
+    """Index of the part (of a union) that contains each geometry."""
+    tree = shapely.STRtree(parts)
+    pt, part = tree.query(shapely.point_on_surface(geoms), predicate="within")
+    member = np.full(len(geoms), -1, np.int64)
+    member[pt] = part
+    for k in np.flatnonzero(member < 0):  # degenerate point: use the largest overlap
+        near = tree.query(geoms[k], predicate="intersects")
+        member[k] = near[
+            np.argmax(shapely.area(shapely.intersection(parts[near], geoms[k])))
+        ]
+    return member
+
+
 def yjjbnt_layer(land: Landscape, tw: Townships, p: Parcels, czk: BoolArray) -> Layer:
     """永久基本农田: connected patches of protected cropland outside 城镇开发边界."""
     crop = np.isin(p.lu.code, CROPLAND)
@@ -1199,12 +1157,7 @@ def yjjbnt_layer(land: Landscape, tw: Townships, p: Parcels, czk: BoolArray) -> 
     merged, ids = _dissolve(p.geoms[sel], p.owner[sel])
     parts, which = shapely.get_parts(merged, return_index=True)
     patch_town = ids[which]
-    tree = shapely.STRtree(parts)
-    pt, patch = tree.query(shapely.point_on_surface(p.geoms[sel]), predicate="within")
-    member = np.full(len(sel), -1, np.int64)
-    member[pt] = patch
-    if (member < 0).any():
-        raise RuntimeError("a basic-farmland parcel fell outside every patch")
+    member = _containing_part(parts, p.geoms[sel])
     n = len(parts)
     cls = np.searchsorted(np.array(CROPLAND), p.lu.code[sel])
     dlbm = np.array(CROPLAND)[_dominant(member, cls, p.area[sel], n)]
@@ -1227,7 +1180,7 @@ def yjjbnt_layer(land: Landscape, tw: Townships, p: Parcels, czk: BoolArray) -> 
 
 
 def stbhhx_layer(land: Landscape, tw: Townships, p: Parcels, czk: BoolArray) -> Layer:
-    """生态保护红线: high forest, reservoirs and the river corridor, by county and type."""
+    """生态保护红线: high forest, reservoirs and the river, by county and type."""
     code, lu = p.lu.code, p.lu
     forest = np.char.startswith(code, "03") | (code == "0404")
     high = lu.elev >= np.quantile(lu.elev[forest], 0.55) if forest.any() else forest
@@ -1270,12 +1223,16 @@ def _parcels(seed: int, land: Landscape, tw: Townships, target: int) -> Parcels:
     cells, owner = voronoi_cells(tw, px, py)
     bands = linear_features(stream(seed, "linear"), land, tw)
     pieces, owner, fixed = carve(cells, owner, bands)
+    pieces, owner, fixed = merge_small(
+        pieces, owner, fixed, MIN_PIECE_M2 / 1e6, exact=False
+    )
     geoms, owner, fixed = clean_pieces(geoms_to_deg(pieces), owner, fixed)
-    geoms, owner, fixed = merge_small(geoms, owner, fixed, MIN_PIECE_M2 / M2_PER_DEG2)
+    min_deg2 = MIN_PIECE_M2 / M2_PER_DEG2
+    geoms, owner, fixed = merge_small(geoms, owner, fixed, min_deg2, exact=True)
     lu = classify(stream(seed, "landuse"), land, tw, geoms, fixed)
     vil = admin_villages(stream(seed, "villages"), tw, land, lu, owner)
     order = np.lexsort((lu.x, -np.round(lu.y, 1), vil.code))
-    lu = LandUse(*(np.asarray(a)[order] for a in (lu.code, lu.zone, lu.x, lu.y, lu.elev)))
+    lu = LandUse(lu.code[order], lu.zone[order], lu.x[order], lu.y[order], lu.elev[order])
     vil = Villages(vil.code[order], vil.name[order])
     geoms = shapely.orient_polygons(geoms[order])
     area = geodesic_areas(geoms)
@@ -1285,7 +1242,7 @@ def _parcels(seed: int, land: Landscape, tw: Townships, target: int) -> Parcels:
     return Parcels(geoms, owner[order], lu, vil, area, grade, czcsxm, state)
 
 
-def build_vector(seed: int, parcels: int) -> tuple[VectorDemo, Landscape]:
+def build_vector(seed: int, parcels: int) -> VectorDemo:
     """Generate every vector layer (deterministic for a given seed and size)."""
     land = make_landscape(stream(seed, "landscape"))
     tw = make_townships(stream(seed, "townships"), land)
@@ -1299,12 +1256,15 @@ def build_vector(seed: int, parcels: int) -> tuple[VectorDemo, Landscape]:
         yjjbnt_layer(land, tw, p, in_czk),
         stbhhx_layer(land, tw, p, in_czk),
     ]
-    return VectorDemo({layer.name: layer for layer in layers}), land
+    return VectorDemo({layer.name: layer for layer in layers})
 
 
 def write_gpkg(path: Path, demo: VectorDemo) -> None:
-    """Write all layers into one GeoPackage (spatial index per layer)."""
-    for layer in demo.layers.values():
+    """Write all layers into one GeoPackage (spatial index per layer).
+
+    The file is GeoPackage 1.3, which GDAL releases older than 3.7 read without warnings.
+    """
+    for i, layer in enumerate(demo.layers.values()):
         pyogrio.raw.write(
             str(path),
             shapely.to_wkb(layer.geoms),
@@ -1315,5 +1275,6 @@ def write_gpkg(path: Path, demo: VectorDemo) -> None:
             geometry_type=layer.geometry_type,
             crs=CRS,
             encoding="UTF-8",
+            dataset_options={"VERSION": "1.3"} if i == 0 else None,
             layer_options={"DESCRIPTION": layer.title},
         )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from config.models import text_for
+from server.access import get_scope
 from server.caching import cache_headers, etag_of, not_modified
 from server.i18n import translate
 from server.links import HTML, JSON, OPENAPI, link, url_for
@@ -109,7 +110,13 @@ def build_router() -> APIRouter:
             "description": text_for(server.description, language),
             "links": links,
         }
-        return respond(request, data, "landing.html", context={"title": data["title"]})
+        visible = request.app.state.catalog.visible(get_scope(request))
+        return respond(
+            request,
+            data,
+            "landing.html",
+            context={"title": data["title"], "collections": visible},
+        )
 
     @router.get("/conformance", summary="Conformance classes", name="conformance")
     async def conformance(request: Request, f: F = None, lang: LANG = None) -> Response:

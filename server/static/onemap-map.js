@@ -13,7 +13,12 @@
     fc.features.forEach(function (f) { if (f.geometry) { walk(f.geometry.coordinates); } });
     return isFinite(b[0]) ? b : null;
   }
-  function draw(el, fc, bbox) {
+  // 三调 level-1 classes (first two characters of DLBM): fill colours
+  var CLASS_COLOURS = ["match", ["slice", ["to-string", ["coalesce", ["get", "DLBM"], ""]], 0, 2],
+    "00", "#7fd3e6", "01", "#f2e36b", "02", "#e0b04a", "03", "#3c9a46", "04", "#a6d96a",
+    "05", "#e8545c", "06", "#b05a9e", "07", "#e88b6b", "08", "#f29db4", "09", "#9e4c4c",
+    "10", "#a0a0a0", "11", "#5aa8e6", "12", "#d9c8a9", "#2e8b57"];
+  function draw(el, fc, bbox, extent) {
     var map = new maplibregl.Map({
       container: el,
       style: { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#eef2f5" } }] },
@@ -25,8 +30,13 @@
     map.addControl(new maplibregl.NavigationControl());
     map.on("load", function () {
       map.addSource("features", { type: "geojson", data: fc });
-      map.addLayer({ id: "fill", type: "fill", source: "features", paint: { "fill-color": "#2e8b57", "fill-opacity": 0.35 } });
-      map.addLayer({ id: "line", type: "line", source: "features", paint: { "line-color": "#0b6e4f", "line-width": 1 } });
+      map.addLayer({ id: "fill", type: "fill", source: "features", paint: { "fill-color": CLASS_COLOURS, "fill-opacity": 0.6 } });
+      map.addLayer({ id: "line", type: "line", source: "features", paint: { "line-color": "#35524a", "line-width": 0.6 } });
+      if (extent) {
+        map.addSource("extent", { type: "geojson", data: { type: "Feature", properties: {}, geometry: { type: "Polygon", coordinates: [[
+          [extent[0], extent[1]], [extent[2], extent[1]], [extent[2], extent[3]], [extent[0], extent[3]], [extent[0], extent[1]]]] } } });
+        map.addLayer({ id: "extent", type: "line", source: "extent", paint: { "line-color": "#c0392b", "line-width": 2, "line-dasharray": [2, 2] } });
+      }
       map.addLayer({ id: "point", type: "circle", source: "features", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-color": "#0b6e4f", "circle-radius": 4 } });
       map.on("click", "fill", function (e) {
         var f = e.features[0];
@@ -45,10 +55,18 @@
       var fc = JSON.parse(embedded.textContent);
       draw(el, fc, bounds(fc));
     } else if (el.dataset.items) {
-      var bbox = el.dataset.bbox ? el.dataset.bbox.split(",").map(Number) : null;
-      fetch(el.dataset.items, { headers: { Accept: "application/geo+json" } })
+      // Collection page: the extent, and a sample of features from its centre.
+      var extent = el.dataset.bbox ? el.dataset.bbox.split(",").map(Number) : null;
+      var url = el.dataset.items, view = extent;
+      if (extent) {
+        var cx = (extent[0] + extent[2]) / 2, cy = (extent[1] + extent[3]) / 2;
+        var hw = (extent[2] - extent[0]) / 24, hh = (extent[3] - extent[1]) / 24;
+        view = [cx - hw, cy - hh, cx + hw, cy + hh];
+        url += "&bbox=" + view.join(",");
+      }
+      fetch(url, { headers: { Accept: "application/geo+json" } })
         .then(function (r) { return r.json(); })
-        .then(function (fc) { draw(el, fc, bbox || bounds(fc)); });
+        .then(function (fc) { draw(el, fc, view || bounds(fc), extent); });
     }
   });
 })();

@@ -1,4 +1,4 @@
-"""QGIS (Debian's python3-qgis, headless) reads a collection through its OAPIF provider."""
+"""QGIS (Debian's python3-qgis, headless) reads a collection via its OAPIF provider."""
 
 from __future__ import annotations
 
