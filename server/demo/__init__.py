@@ -89,7 +89,8 @@ def _temp_name(path: Path) -> Path:
 def _generate(files: DemoFiles, seed: int, parcels: int) -> None:
     """Write every file under a temporary name, then rename them into place."""
     from . import imagery
-    from .vector import build_vector, stream, write_gpkg
+    from .sampling import stream
+    from .vector import build_vector, write_gpkg
 
     tmp = {path: _temp_name(path) for path in files.all}
     for path in files.all:

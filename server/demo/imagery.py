@@ -23,9 +23,8 @@ from rasterio.features import rasterize
 from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 
-from .vector import (
+from .geo import (
     CENTRE,
-    CROPLAND,
     KM_X,
     KM_Y,
     BoolArray,
@@ -34,6 +33,7 @@ from .vector import (
     geodesic_areas,
     to_km,
 )
+from .landuse import CROPLAND
 
 F32 = npt.NDArray[np.float32]
 
