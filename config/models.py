@@ -71,6 +71,40 @@ class GeoPackageSource(_Strict):
     )
 
 
+_TABLE = r"^([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class PostgisSource(_Strict):
+    """A table or view in the PostgreSQL/PostGIS database of ``database.url``."""
+
+    type: Literal["postgis"] = "postgis"
+    table: Annotated[str, Field(pattern=_TABLE)]
+    id_field: Identifier | None = Field(
+        None, description="Column used as the feature id (default: the primary key)"
+    )
+    geometry_field: Identifier | None = Field(
+        None, description="Geometry column (default: the table's only one)"
+    )
+
+
+Source = Annotated[GeoPackageSource | PostgisSource, Field(discriminator="type")]
+
+
+class DatabaseConfig(_Strict):
+    """The PostgreSQL/PostGIS connection (production data path)."""
+
+    url: str | None = Field(None, description="postgresql://user:password@host:5432/db")
+    pool_min: int = Field(2, ge=1, le=100)
+    pool_max: int = Field(10, ge=1, le=500)
+    statement_timeout_ms: int = Field(30000, ge=100)
+
+    @model_validator(mode="after")
+    def _pool(self) -> Self:
+        if self.pool_min > self.pool_max:
+            raise ValueError("pool_min must not exceed pool_max")
+        return self
+
+
 class TemporalConfig(_Strict):
     """Properties that the `datetime` parameter is matched against."""
 
@@ -84,7 +118,7 @@ class CollectionConfig(_Strict):
     title: I18nText
     description: I18nText = ""
     keywords: list[str] = []
-    source: GeoPackageSource
+    source: Source
     crs: list[str] | None = Field(
         None,
         description="Output CRS URIs; default CRS84, 4490, 4326, 3857 and the CGCS2000 "
@@ -113,11 +147,19 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
     collections: dict[Identifier, CollectionConfig] = {}
     discover: list[DiscoverConfig] = []
     generate_demo: bool = Field(
         False, description="Generate the demo data into data_dir on start when missing"
     )
+
+    @model_validator(mode="after")
+    def _database_for_postgis(self) -> Self:
+        uses = [cid for cid, c in self.collections.items() if c.source.type == "postgis"]
+        if uses and not self.database.url:
+            raise ValueError(f"database.url is required by PostGIS collections {uses}")
+        return self
 
     @field_validator("data_dir")
     @classmethod

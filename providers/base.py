@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import shapely
 
@@ -36,8 +36,30 @@ class AccessScope:
         """Whether the caller may see (and filter or sort on) a property."""
         return self.properties is None or name in self.properties
 
+    def visible(self, requested: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """The requested properties (None = all) cut down to the caller's grant."""
+        if self.properties is None:
+            return requested
+        return tuple(p for p in (requested or self.properties) if p in self.properties)
+
+    def check_supported(self) -> None:
+        """Fail closed until CQL2 attribute filters are translated into the queries."""
+        if self.attribute_filter is not None:
+            raise PermissionError("attribute filters are not supported yet")
+
 
 UNRESTRICTED = AccessScope()
+
+
+def coerce_value(value: str, kind: FieldType) -> Any:
+    """A validated text value (query parameter, feature id) as the column's type."""
+    if kind == "integer":
+        return int(value)
+    if kind == "number":
+        return float(value)
+    if kind == "boolean":
+        return value.lower() == "true"
+    return value
 
 
 @dataclass(frozen=True)
@@ -123,8 +145,8 @@ class FeatureProvider(Protocol):
         """The collections this provider serves, by id."""
         ...
 
-    def version(self, collection_id: str) -> str:
-        """A token that changes whenever the collection's data changes."""
+    def version(self, collection_id: str) -> str | None:
+        """A token that changes whenever the data changes (None: no cheap token)."""
         ...
 
     async def items(

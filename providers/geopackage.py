@@ -27,8 +27,10 @@ from providers.base import (
     FieldType,
     ItemPage,
     ItemsQuery,
+    coerce_value,
 )
-from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds, transform_geometries
+from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
+from providers.filters import is_rectangle, spatial_areas
 from providers.geojson import encode_features
 from providers.gpkg_geometry import sqlite_intersects, wkb_of
 
@@ -215,17 +217,6 @@ def _julian(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")
 
 
-def _coerce(value: str, kind: FieldType) -> Any:
-    """Turn a validated query-parameter value into the column's SQLite type."""
-    if kind == "integer":
-        return int(value)
-    if kind == "number":
-        return float(value)
-    if kind == "boolean":
-        return 1 if value.lower() == "true" else 0
-    return value
-
-
 class _Where:
     """WHERE clause pieces and parameters, built only from catalog-checked names."""
 
@@ -234,22 +225,14 @@ class _Where:
         self.joins = ""
         self.clauses: list[str] = []
         self.params: list[Any] = []
-        storage = table.info.storage_crs
-        areas: list[shapely.Geometry] = []
-        if query.bbox is not None:
-            box = shapely.box(*query.bbox.bounds)
-            box = shapely.segmentize(box, _segment(query.bbox.bounds))
-            areas.append(transform_geometries(box, query.bbox.crs, storage))
-        if scope.region is not None:
-            areas.append(transform_geometries(scope.region, CRS84, storage))
-        self._spatial(areas)
+        self._spatial(spatial_areas(query, scope, table.info.storage_crs))
         if query.datetime is not None and table.temporal is not None:
             self._temporal(query, table.temporal)
         for name, value in query.equals:
             field = table.info.field(name)
             if field is not None:
                 self.clauses.append(f"t.{_ident(name)} = ?")
-                self.params.append(_coerce(value, field.type))
+                self.params.append(coerce_value(value, field.type))
 
     def _spatial(self, areas: list[shapely.Geometry]) -> None:
         if not areas:
@@ -268,7 +251,7 @@ class _Where:
             self.params += [maxx, minx, maxy, miny]
         exact = f"onemap_intersects(t.{_ident(t.geometry_column)}, ?)"
         for area in areas:
-            if t.rtree is not None and area.equals(shapely.box(*area.bounds)):
+            if t.rtree is not None and is_rectangle(area):
                 # A feature whose R-tree box (rounded outwards) lies inside a rectangle
                 # intersects it: GEOS runs only for the features on the rectangle's edge.
                 ax0, ay0, ax1, ay1 = area.bounds
@@ -294,11 +277,6 @@ class _Where:
     def sql(self) -> str:
         where = " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
         return f" FROM {_ident(self.table.name)} AS t{self.joins}{where}"
-
-
-def _segment(bounds: tuple[float, float, float, float]) -> float:
-    """Edge length that densifies a bbox to ~20 points per side before reprojection."""
-    return max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / 20 or 1.0
 
 
 class GeoPackageProvider:
@@ -367,10 +345,10 @@ class GeoPackageProvider:
         self, collection_id: str, query: ItemsQuery, scope: AccessScope
     ) -> ItemPage:
         """A page of features, streamed in chunks."""
-        _check_scope(scope)
+        scope.check_supported()
         table = self._tables[collection_id]
         where = _Where(table, query, scope)
-        names = self._columns(table, _visible(query.properties, scope))
+        names = self._columns(table, scope.visible(query.properties))
         sql = (
             self._select(table, names)
             + where.sql()
@@ -433,17 +411,17 @@ class GeoPackageProvider:
         scope: AccessScope,
     ) -> bytes | None:
         """One feature by id, or None (absent or outside the caller's region)."""
-        _check_scope(scope)
+        scope.check_supported()
         table = self._tables[collection_id]
         id_type = table.info.field(table.info.id_field)
         try:
-            key = _coerce(feature_id, id_type.type if id_type else "integer")
+            key = coerce_value(feature_id, id_type.type if id_type else "integer")
         except ValueError:
             return None
         where = _Where(table, ItemsQuery(limit=1), scope)
         where.clauses.append(f"t.{_ident(table.info.id_field)} = ?")
         where.params.append(key)
-        names = self._columns(table, _visible(None, scope))
+        names = self._columns(table, scope.visible(None))
         sql = self._select(table, names) + where.sql() + " LIMIT 1"
         query = ItemsQuery(limit=1, crs=crs)
 
@@ -460,21 +438,6 @@ class GeoPackageProvider:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
-
-
-def _check_scope(scope: AccessScope) -> None:
-    if scope.attribute_filter is not None:
-        # Fail closed: CQL2 attribute filters need the CQL2 translator (Part 3).
-        raise PermissionError("attribute filters are not supported by this provider")
-
-
-def _visible(
-    requested: tuple[str, ...] | None, scope: AccessScope
-) -> tuple[str, ...] | None:
-    if scope.properties is None:
-        return requested
-    allowed = tuple(p for p in (requested or scope.properties) if p in scope.properties)
-    return allowed
 
 
 def _encode(

@@ -44,7 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the sources at start, close them at stop."""
     settings: Settings = app.state.settings
     await to_thread.run_sync(ensure_demo_data, settings)
-    catalog = await to_thread.run_sync(build_catalog, settings)
+    catalog = await build_catalog(settings)
     app.state.catalog = catalog
     ids = [c.id for c in catalog.visible(UNRESTRICTED)]
     app.state.anonymous_scope = anonymous_scope(settings, ids)

@@ -10,11 +10,19 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
+from anyio import to_thread
 
-from config.models import CollectionConfig, GeoPackageSource, I18nText, Settings
+from config.models import (
+    CollectionConfig,
+    GeoPackageSource,
+    I18nText,
+    PostgisSource,
+    Settings,
+)
 from providers.base import AccessScope, CollectionInfo, FeatureProvider
 from providers.crs import default_crs_uris, parse_crs
 from providers.geopackage import GeoPackageProvider
+from providers.postgis import PostgisProvider
 from server.errors import NotFoundError
 
 log = logging.getLogger("onemap.catalog")
@@ -42,6 +50,10 @@ class Catalog:
     ):
         self._collections = collections
         self.providers = providers
+
+    def add(self, collection: Collection) -> None:
+        """Publish one more collection."""
+        self._collections[collection.id] = collection
 
     def visible(self, scope: AccessScope) -> list[Collection]:
         """The collections the caller may know about, in configuration order."""
@@ -89,36 +101,82 @@ def _discovered(directory: Path) -> dict[str, CollectionConfig]:
     return found
 
 
-def build_catalog(settings: Settings) -> Catalog:
-    """Open every configured source (blocking: run in a worker thread)."""
-    titles = standard_field_titles()
+def _configs(settings: Settings) -> dict[str, CollectionConfig]:
     configs = dict(settings.collections)
     for entry in settings.discover:
         directory = settings.resolve(entry.directory)
         if directory.is_dir():
             for cid, conf in _discovered(directory).items():
                 configs.setdefault(cid, conf)
+    return configs
+
+
+async def build_catalog(settings: Settings) -> Catalog:
+    """Open every configured source; on any failure close what was opened."""
+    titles = standard_field_titles()
+    configs = await to_thread.run_sync(_configs, settings)
     gpkg = GeoPackageProvider()
-    collections: dict[str, Collection] = {}
-    for cid, conf in configs.items():
-        info = gpkg.add(
-            cid,
-            settings.resolve(conf.source.path),
-            conf.source,
-            properties=conf.properties,
-            titles={**titles, **conf.property_titles},
-            temporal=conf.temporal.start if conf.temporal else None,
+    providers: list[FeatureProvider] = [gpkg]
+    postgis: PostgisProvider | None = None
+    if any(c.source.type == "postgis" for c in configs.values()):
+        postgis = PostgisProvider(settings.database)
+        providers.append(postgis)
+    catalog = Catalog({}, providers)
+    try:
+        if postgis is not None:
+            await postgis.open()
+        for cid, conf in configs.items():
+            catalog.add(await _open(cid, conf, settings, titles, gpkg, postgis))
+    except BaseException:
+        await catalog.close()
+        raise
+    return catalog
+
+
+async def _open(
+    cid: str,
+    conf: CollectionConfig,
+    settings: Settings,
+    titles: dict[str, I18nText],
+    gpkg: GeoPackageProvider,
+    postgis: PostgisProvider | None,
+) -> Collection:
+    names = {**titles, **conf.property_titles}
+    temporal = conf.temporal.start if conf.temporal else None
+    provider: FeatureProvider
+    source = conf.source
+    if isinstance(source, PostgisSource):
+        assert postgis is not None
+        info = await postgis.add(
+            cid, source, properties=conf.properties, titles=names, temporal=temporal
         )
-        crs = conf.crs or default_crs_uris(info.storage_crs, info.extent)
-        crs = [parse_crs(c).uri for c in crs]
-        collections[cid] = Collection(
-            id=cid,
-            title=conf.title,
-            description=conf.description,
-            keywords=tuple(conf.keywords),
-            info=info,
-            provider=gpkg,
-            crs=tuple(dict.fromkeys(crs)),
-            classification=conf.classification,
-        )
-    return Catalog(collections, [gpkg])
+        provider = postgis
+    else:
+        path = settings.resolve(source.path)
+
+        def open_table() -> CollectionInfo:
+            return gpkg.add(
+                cid,
+                path,
+                source,
+                properties=conf.properties,
+                titles=names,
+                temporal=temporal,
+            )
+
+        info = await to_thread.run_sync(open_table)
+        provider = gpkg
+    crs = [
+        parse_crs(c).uri
+        for c in conf.crs or default_crs_uris(info.storage_crs, info.extent)
+    ]
+    return Collection(
+        id=cid,
+        title=conf.title,
+        description=conf.description,
+        keywords=tuple(conf.keywords),
+        info=info,
+        provider=provider,
+        crs=tuple(dict.fromkeys(crs)),
+        classification=conf.classification,
+    )

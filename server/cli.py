@@ -175,17 +175,24 @@ def config_check(
     """Validate a configuration: syntax, schema, then every source opens."""
     import sqlite3
 
+    from psycopg_pool import PoolTimeout
+
     from providers.base import UNRESTRICTED
     from providers.geopackage import GeoPackageError
-    from server.catalog import build_catalog
+    from providers.postgis import PostgisError
+    from server.catalog import Collection, build_catalog
 
     settings = _settings(file)
+
+    async def check() -> list[Collection]:
+        catalog = await build_catalog(settings)
+        await catalog.close()
+        return catalog.visible(UNRESTRICTED)
+
     try:
-        catalog = build_catalog(settings)
-    except (GeoPackageError, sqlite3.Error, OSError) as exc:
+        collections = asyncio.run(check())
+    except (GeoPackageError, PostgisError, sqlite3.Error, OSError, PoolTimeout) as exc:
         raise _fail(f"{file}: {exc}") from None
-    collections = catalog.visible(UNRESTRICTED)
-    asyncio.run(catalog.close())
     typer.echo(f"{file}: OK, {len(collections)} collections")
     for c in collections:
         typer.echo(f"  {c.id}: {c.info.feature_count} features, {c.info.storage_crs.uri}")

@@ -390,17 +390,18 @@ def build_router() -> APIRouter:
             "Content-Language": language,
         }
         version = c.provider.version(c.id)
-        headers["ETag"] = etag_of(
-            version,
-            str(request.url),
-            fmt,
-            language,
-            request.headers.get("accept", ""),
-            weak=True,
-        )
-        cached = not_modified(request, headers["ETag"], headers)
-        if cached is not None:
-            return cached
+        if version is not None:
+            headers["ETag"] = etag_of(
+                version,
+                str(request.url),
+                fmt,
+                language,
+                request.headers.get("accept", ""),
+                weak=True,
+            )
+            cached = not_modified(request, headers["ETag"], headers)
+            if cached is not None:
+                return cached
         page = await c.provider.items(c.id, query, scope)
         if fmt == "html":
             features = [orjson.loads(feature) async for feature in page.features]

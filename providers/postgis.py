@@ -1,0 +1,302 @@
+"""PostGIS provider: PostgreSQL writes each Feature's JSON; the server joins the bytes.
+
+Connections come from a psycopg_pool.AsyncConnectionPool opened at start. Each
+connection runs with parallel query off (a parallel worker pays PROJ's set-up for
+ST_Transform on every query), UTC, no JIT and a statement timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.adapt import Loader
+from psycopg_pool import AsyncConnectionPool
+
+from config.models import DatabaseConfig, I18nText, PostgisSource
+from providers.base import (
+    AccessScope,
+    CollectionInfo,
+    FieldInfo,
+    FieldType,
+    ItemPage,
+    ItemsQuery,
+    coerce_value,
+)
+from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
+from providers.postgis_sql import (
+    PgTable,
+    count_query,
+    item_query,
+    page_query,
+)
+
+CHUNK_ROWS = 1000
+
+_TYPES: dict[str, FieldType] = {
+    "text": "string",
+    "varchar": "string",
+    "bpchar": "string",
+    "char": "string",
+    "name": "string",
+    "uuid": "string",
+    "int2": "integer",
+    "int4": "integer",
+    "int8": "integer",
+    "float4": "number",
+    "float8": "number",
+    "numeric": "number",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "datetime",
+    "timestamptz": "datetime",
+}
+
+
+class PostgisError(Exception):
+    """A configured PostGIS source cannot be served (message says why)."""
+
+
+class _BytesLoader(Loader):
+    """Load text as bytes: the Feature JSON goes to the client without decoding."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
+def _names(table: PgTable, requested: tuple[str, ...] | None) -> list[str]:
+    names = [f.name for f in table.info.fields]
+    return names if requested is None else [n for n in names if n in requested]
+
+
+async def _columns(conn: AsyncConnection[Any], oid: int) -> list[tuple[str, str]]:
+    cur = await conn.execute(
+        "SELECT a.attname, t.typname FROM pg_attribute a "
+        "JOIN pg_type t ON t.oid = a.atttypid "
+        "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (oid,),
+    )
+    return [(str(name), str(kind)) for name, kind in await cur.fetchall()]
+
+
+async def _primary_key(conn: AsyncConnection[Any], oid: int) -> str | None:
+    cur = await conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = %s AND i.indisprimary",
+        (oid,),
+    )
+    rows = await cur.fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+async def _locate(
+    conn: AsyncConnection[Any], schema: str, name: str, source: PostgisSource
+) -> tuple[int, str, int, str]:
+    """The table's oid and its geometry column, SRID and type."""
+    cur = await conn.execute(
+        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        (schema, name),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise PostgisError(f"no table or view {schema}.{name}")
+    cur = await conn.execute(
+        "SELECT f_geometry_column, srid, type FROM geometry_columns "
+        "WHERE f_table_schema = %s AND f_table_name = %s",
+        (schema, name),
+    )
+    geoms = {str(r[0]): (int(r[1]), str(r[2])) for r in await cur.fetchall()}
+    only = next(iter(geoms)) if len(geoms) == 1 else None
+    column = source.geometry_field or only
+    if column is None or column not in geoms:
+        raise PostgisError(f"{source.table}: name the geometry column (geometry_field)")
+    srid, kind = geoms[column]
+    if srid <= 0:
+        raise PostgisError(f"{source.table}.{column} has no SRID")
+    return int(row[0]), column, srid, kind
+
+
+async def _extent(
+    conn: AsyncConnection[Any], rel: sql.Identifier, column: str, storage: CrsRef
+) -> tuple[float, float, float, float] | None:
+    cur = await conn.execute(
+        sql.SQL(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            "FROM (SELECT ST_Extent({}) AS e FROM {}) AS x"
+        ).format(sql.Identifier(column), rel)
+    )
+    row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    box = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return transform_bounds(box, storage, CRS84)
+
+
+async def _temporal_extent(
+    conn: AsyncConnection[Any], rel: sql.Identifier, column: str | None
+) -> tuple[str | None, str | None] | None:
+    if column is None:
+        return None
+    cur = await conn.execute(
+        sql.SQL("SELECT min({c})::text, max({c})::text FROM {r}").format(
+            c=sql.Identifier(column), r=rel
+        )
+    )
+    row = await cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+async def _count(conn: AsyncConnection[Any], rel: sql.Identifier) -> int:
+    cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(rel))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+class PostgisProvider:
+    """Serves tables and views of one PostgreSQL/PostGIS database."""
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        assert config.url is not None
+        options = (
+            f"-c statement_timeout={config.statement_timeout_ms} "
+            "-c max_parallel_workers_per_gather=0 -c jit=off -c TimeZone=UTC"
+        )
+        self._pool = AsyncConnectionPool(
+            config.url,
+            min_size=config.pool_min,
+            max_size=config.pool_max,
+            kwargs={"autocommit": True, "options": options},
+            open=False,
+        )
+        self._tables: dict[str, PgTable] = {}
+
+    async def open(self) -> None:
+        """Open the pool (fails fast when the database cannot be reached)."""
+        await self._pool.open(wait=True, timeout=15)
+
+    async def add(
+        self,
+        collection_id: str,
+        source: PostgisSource,
+        *,
+        properties: list[str] | None = None,
+        titles: dict[str, I18nText] | None = None,
+        temporal: str | None = None,
+    ) -> CollectionInfo:
+        """Read a table's schema, extent and size once, at start."""
+        schema, _, name = source.table.rpartition(".")
+        schema = schema or "public"
+        async with self._pool.connection() as conn:
+            oid, geom_col, srid, geom_type = await _locate(conn, schema, name, source)
+            pk = await _primary_key(conn, oid)
+            id_field = source.id_field or pk
+            if id_field is None:
+                raise PostgisError(
+                    f"{source.table}: no one-column primary key; set id_field"
+                )
+            fields = [
+                FieldInfo(col, _TYPES[kind], (titles or {}).get(col))
+                for col, kind in await _columns(conn, oid)
+                if kind in _TYPES
+                and col not in (geom_col, pk)
+                and (properties is None or col in properties)
+            ]
+            known = {f.name for f in fields}
+            wanted = [*(properties or []), *([temporal] if temporal else [])]
+            if id_field != pk:
+                wanted.append(id_field)
+            missing = [w for w in wanted if w not in known]
+            if missing:
+                raise PostgisError(f"{source.table}: unknown columns {missing}")
+            rel = sql.Identifier(schema, name)
+            storage = epsg_crs(srid)
+            info = CollectionInfo(
+                id=collection_id,
+                fields=tuple(fields),
+                id_field=id_field,
+                geometry_type=geom_type.title().replace("multi", "Multi"),
+                storage_crs=storage,
+                extent=await _extent(conn, rel, geom_col, storage),
+                temporal_extent=await _temporal_extent(conn, rel, temporal),
+                feature_count=await _count(conn, rel),
+            )
+        table = PgTable(schema, name, pk or id_field, geom_col, srid, temporal, info)
+        self._tables[collection_id] = table
+        return info
+
+    def collections(self) -> dict[str, CollectionInfo]:
+        """The collections this provider serves, by id."""
+        return {cid: t.info for cid, t in self._tables.items()}
+
+    def version(self, collection_id: str) -> str | None:
+        """No cheap change token for a shared database table: pages carry no ETag."""
+        return None
+
+    async def items(
+        self, collection_id: str, query: ItemsQuery, scope: AccessScope
+    ) -> ItemPage:
+        """A page of features; PostgreSQL writes each Feature's JSON text."""
+        scope.check_supported()
+        table = self._tables[collection_id]
+        names = _names(table, scope.visible(query.properties))
+        statement, params = page_query(table, query, scope, names)
+        matched = None
+        async with self._pool.connection() as conn:
+            if query.count:
+                count_sql, count_params = count_query(table, query, scope)
+                cur = await conn.execute(count_sql, count_params)
+                row = await cur.fetchone()
+                matched = int(row[0]) if row else 0
+            cursor = conn.cursor()
+            cursor.adapters.register_loader("text", _BytesLoader)
+            await cursor.execute(statement, params)
+            rows = await cursor.fetchall()
+        page = ItemPage(features=_empty(), number_matched=matched)
+        page.has_more = len(rows) > query.limit
+        features = [r[0] for r in rows[: query.limit]]
+        page.number_returned = len(features)
+        page.features = _iterate(features)
+        return page
+
+    async def item(
+        self,
+        collection_id: str,
+        feature_id: str,
+        crs: CrsRef | None,
+        scope: AccessScope,
+    ) -> bytes | None:
+        """One feature by id, or None (absent or outside the caller's region)."""
+        scope.check_supported()
+        table = self._tables[collection_id]
+        field = table.info.field(table.info.id_field)
+        try:
+            key = coerce_value(feature_id, field.type if field else "integer")
+        except ValueError:
+            return None
+        if isinstance(key, int) and not -(2**63) <= key < 2**63:
+            return None
+        names = _names(table, scope.visible(None))
+        statement, params = item_query(table, key, scope, names, crs)
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor()
+            cursor.adapters.register_loader("text", _BytesLoader)
+            await cursor.execute(statement, params)
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self._pool.close()
+
+
+async def _iterate(features: list[bytes]) -> AsyncIterator[bytes]:
+    for feature in features:
+        yield feature
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator

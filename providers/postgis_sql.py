@@ -1,0 +1,153 @@
+"""SQL of the PostGIS provider: one pure function per clause, psycopg.sql + parameters.
+
+Identifiers come only from the catalog read at start (never from a request); values are
+always parameters. PostgreSQL builds each Feature's JSON text, so the server only joins
+bytes. SRIDs are integer literals taken from the validated CRS, never CRS text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from psycopg import sql
+
+from providers.base import AccessScope, CollectionInfo, ItemsQuery, coerce_value
+from providers.crs import CRS84, CrsRef, is_identity
+from providers.filters import spatial_areas
+
+
+@dataclass(frozen=True)
+class PgTable:
+    """A published table as the catalog found it."""
+
+    schema: str
+    name: str
+    pk: str
+    geometry_column: str
+    srid: int
+    temporal: str | None
+    info: CollectionInfo
+
+    @property
+    def relation(self) -> sql.Identifier:
+        """The schema-qualified table name."""
+        return sql.Identifier(self.schema, self.name)
+
+
+def _col(name: str) -> sql.Composed:
+    return sql.SQL("t.{}").format(sql.Identifier(name))
+
+
+def geometry_json(table: PgTable, out: CrsRef | None) -> sql.Composed:
+    """ST_AsGeoJSON of the geometry in ``out`` with that CRS's axis order."""
+    out = out or CRS84
+    geom: sql.Composable = _col(table.geometry_column)
+    if not is_identity(table.info.storage_crs, out):
+        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(out.epsg or 4326))
+    if out.swap_xy:
+        geom = sql.SQL("ST_FlipCoordinates({})").format(geom)
+    digits = 9 if out.geographic else 3
+    return sql.SQL("ST_AsGeoJSON({}, {}, 0)").format(geom, sql.Literal(digits))
+
+
+def feature_json(table: PgTable, names: list[str], out: CrsRef | None) -> sql.Composed:
+    """A text expression: the whole GeoJSON Feature of row ``t``."""
+    if names:
+        columns = sql.SQL(", ").join(_col(n) for n in names)
+        props: sql.Composable = sql.SQL(
+            "(SELECT row_to_json(p) FROM (SELECT {}) AS p)::text"
+        ).format(columns)
+    else:
+        props = sql.SQL("'{{}}'")
+    return sql.SQL(
+        'concat(\'{{"type":"Feature","id":\', to_json({id})::text, '
+        "',\"geometry\":', coalesce({geom}, 'null'), ',\"properties\":', {props}, '}}')"
+    ).format(id=_col(table.info.id_field), geom=geometry_json(table, out), props=props)
+
+
+def conditions(
+    table: PgTable, query: ItemsQuery, scope: AccessScope
+) -> tuple[list[sql.Composable], list[Any]]:
+    """The conditions a row must meet, and their parameters."""
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    geom = _col(table.geometry_column)
+    srid = sql.Literal(table.srid)
+    for area in spatial_areas(query, scope, table.info.storage_crs):
+        # ST_Intersects includes the && test that lets the GiST index find candidates.
+        parts.append(
+            sql.SQL("ST_Intersects({}, ST_GeomFromWKB(%s, {}))").format(geom, srid)
+        )
+        params.append(shapely.to_wkb(area))
+    if query.datetime is not None and table.temporal is not None:
+        column = _col(table.temporal)
+        if query.datetime.start is not None:
+            parts.append(sql.SQL("{} >= %s").format(column))
+            params.append(query.datetime.start)
+        if query.datetime.end is not None:
+            parts.append(sql.SQL("{} <= %s").format(column))
+            params.append(query.datetime.end)
+    for name, value in query.equals:
+        field = table.info.field(name)
+        if field is not None:
+            parts.append(sql.SQL("{} = %s").format(_col(name)))
+            params.append(coerce_value(value, field.type))
+    return parts, params
+
+
+def where(parts: list[sql.Composable]) -> sql.Composable:
+    """`` WHERE a AND b`` (or nothing)."""
+    if not parts:
+        return sql.SQL("")
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts)
+
+
+def order_by(table: PgTable, query: ItemsQuery) -> sql.Composed:
+    """ORDER BY the sort keys, then the primary key (stable pages)."""
+    keys = [
+        sql.SQL("{} {}").format(_col(k.name), sql.SQL("DESC" if k.descending else "ASC"))
+        for k in query.sortby
+    ]
+    keys.append(sql.SQL("{} ASC").format(_col(table.pk)))
+    return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
+
+
+def page_query(
+    table: PgTable, query: ItemsQuery, scope: AccessScope, names: list[str]
+) -> tuple[sql.Composed, list[Any]]:
+    """One page of features plus one row, to know whether a next page exists."""
+    parts, params = conditions(table, query, scope)
+    statement = sql.SQL(
+        "SELECT {feature} FROM {rel} AS t{where}{order} LIMIT %s OFFSET %s"
+    ).format(
+        feature=feature_json(table, names, query.crs),
+        rel=table.relation,
+        where=where(parts),
+        order=order_by(table, query),
+    )
+    return statement, [*params, int(query.limit) + 1, int(query.offset)]
+
+
+def count_query(
+    table: PgTable, query: ItemsQuery, scope: AccessScope
+) -> tuple[sql.Composed, list[Any]]:
+    """The exact number of matching features."""
+    parts, params = conditions(table, query, scope)
+    statement = sql.SQL("SELECT count(*) FROM {rel} AS t{where}").format(
+        rel=table.relation, where=where(parts)
+    )
+    return statement, params
+
+
+def item_query(
+    table: PgTable, key: Any, scope: AccessScope, names: list[str], out: CrsRef | None
+) -> tuple[sql.Composed, list[Any]]:
+    """One feature by id, within the caller's scope."""
+    parts, params = conditions(table, ItemsQuery(limit=1), scope)
+    parts.append(sql.SQL("{} = %s").format(_col(table.info.id_field)))
+    statement = sql.SQL("SELECT {feature} FROM {rel} AS t{where} LIMIT 1").format(
+        feature=feature_json(table, names, out), rel=table.relation, where=where(parts)
+    )
+    return statement, [*params, key]
