@@ -16,6 +16,9 @@ from config.models import Settings
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+_SOURCE_TAGS = ("geopackage", "postgis")
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key and the reason."""
 
@@ -66,9 +69,35 @@ def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: ``key.path: reason``."""
     lines = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        # Drop the union tag pydantic adds after "source" (source.geopackage.layer).
+        loc = [
+            str(p)
+            for i, p in enumerate(err["loc"])
+            if not (i and err["loc"][i - 1] == "source" and p in _SOURCE_TAGS)
+        ]
+        key = ".".join(loc) or "(top level)"
         lines.append(f"{key}: {err['msg']}")
     return "\n".join(lines)
+
+
+def demo_on_postgis(data: dict[str, Any]) -> dict[str, Any]:
+    """The demo configuration reading its layers from PostGIS, schema public discovered.
+
+    ``onemap demo --database URL`` loads the layers as public.<layer>.
+    """
+    collections = {
+        cid: {
+            **conf,
+            "source": {"type": "postgis", "table": f"public.{conf['source']['layer']}"},
+        }
+        for cid, conf in data.get("collections", {}).items()
+    }
+    return {
+        **data,
+        "generate_demo": False,
+        "collections": collections,
+        "discover": [{"schema": "public"}],
+    }
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -80,6 +109,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     source = path or (Path(named) if named else demo_config_path())
     data = _read_yaml(source)
     data.update(overrides)
+    if source == demo_config_path() and os.environ.get("ONEMAP_DATABASE__URL"):
+        data = demo_on_postgis(data)
     try:
         return Settings(**data)
     except ValidationError as exc:

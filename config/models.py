@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,7 +95,18 @@ class PostgisSource(_Strict):
     )
 
 
-Source = Annotated[GeoPackageSource | PostgisSource, Field(discriminator="type")]
+def _source_type(value: object) -> str:
+    """The source kind; a source without ``type`` is a GeoPackage table."""
+    if isinstance(value, dict):
+        return str(value.get("type", "geopackage"))
+    return str(getattr(value, "type", "geopackage"))
+
+
+Source = Annotated[
+    Annotated[GeoPackageSource, Tag("geopackage")]
+    | Annotated[PostgisSource, Tag("postgis")],
+    Discriminator(_source_type),
+]
 
 
 class DatabaseConfig(_Strict):
@@ -133,9 +152,18 @@ class CollectionConfig(_Strict):
 
 
 class DiscoverConfig(_Strict):
-    """A folder whose GeoPackage tables are published as collections (import target)."""
+    """Tables published without configuring each: a folder of GeoPackages or a schema."""
 
-    directory: Path
+    directory: Path | None = Field(None, description="Folder of GeoPackage files")
+    schema_: Identifier | None = Field(
+        None, alias="schema", description="PostGIS schema (needs database.url)"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.directory is None) == (self.schema_ is None):
+            raise ValueError("give exactly one of directory or schema")
+        return self
 
 
 class Settings(BaseSettings):
@@ -157,6 +185,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _database_for_postgis(self) -> Self:
         uses = [cid for cid, c in self.collections.items() if c.source.type == "postgis"]
+        uses += [f"schema {d.schema_}" for d in self.discover if d.schema_]
         if uses and not self.database.url:
             raise ValueError(f"database.url is required by PostGIS collections {uses}")
         return self

@@ -136,6 +136,7 @@ class ItemPage:
     number_matched: int | None
     number_returned: int = 0
     has_more: bool = False
+    digest: str | None = None  # of the whole page, when known before streaming
 
 
 class FeatureProvider(Protocol):

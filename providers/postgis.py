@@ -7,6 +7,8 @@ ST_Transform on every query), UTC, no JIT and a statement timeout.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,7 +34,7 @@ from providers.postgis_sql import (
     page_query,
 )
 
-CHUNK_ROWS = 1000
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 _TYPES: dict[str, FieldType] = {
     "text": "string",
@@ -227,6 +229,21 @@ class PostgisProvider:
         self._tables[collection_id] = table
         return info
 
+    async def discover(self, schema: str) -> dict[str, str | None]:
+        """Tables of a schema that have a geometry column, with their comments."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT DISTINCT g.f_table_name, obj_description(c.oid, 'pg_class') "
+                "FROM geometry_columns g "
+                "JOIN pg_namespace n ON n.nspname = g.f_table_schema "
+                "JOIN pg_class c "
+                "ON c.relname = g.f_table_name AND c.relnamespace = n.oid "
+                "WHERE g.f_table_schema = %s ORDER BY 1",
+                (schema,),
+            )
+            rows = await cur.fetchall()
+        return {str(name): comment for name, comment in rows if _NAME.match(str(name))}
+
     def collections(self) -> dict[str, CollectionInfo]:
         """The collections this provider serves, by id."""
         return {cid: t.info for cid, t in self._tables.items()}
@@ -254,12 +271,16 @@ class PostgisProvider:
             cursor.adapters.register_loader("text", _BytesLoader)
             await cursor.execute(statement, params)
             rows = await cursor.fetchall()
-        page = ItemPage(features=_empty(), number_matched=matched)
-        page.has_more = len(rows) > query.limit
         features = [r[0] for r in rows[: query.limit]]
-        page.number_returned = len(features)
-        page.features = _iterate(features)
-        return page
+        digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
+        digest.update(str(matched).encode())
+        return ItemPage(
+            features=_iterate(features),
+            number_matched=matched,
+            number_returned=len(features),
+            has_more=len(rows) > query.limit,
+            digest=digest.hexdigest(),
+        )
 
     async def item(
         self,
@@ -295,8 +316,3 @@ class PostgisProvider:
 async def _iterate(features: list[bytes]) -> AsyncIterator[bytes]:
     for feature in features:
         yield feature
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator

@@ -60,7 +60,7 @@ def feature_json(table: PgTable, names: list[str], out: CrsRef | None) -> sql.Co
             "(SELECT row_to_json(p) FROM (SELECT {}) AS p)::text"
         ).format(columns)
     else:
-        props = sql.SQL("'{{}}'")
+        props = sql.SQL("'{}'")
     return sql.SQL(
         'concat(\'{{"type":"Feature","id":\', to_json({id})::text, '
         "',\"geometry\":', coalesce({geom}, 'null'), ',\"properties\":', {props}, '}}')"

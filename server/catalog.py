@@ -104,11 +104,29 @@ def _discovered(directory: Path) -> dict[str, CollectionConfig]:
 def _configs(settings: Settings) -> dict[str, CollectionConfig]:
     configs = dict(settings.collections)
     for entry in settings.discover:
+        if entry.directory is None:
+            continue
         directory = settings.resolve(entry.directory)
         if directory.is_dir():
             for cid, conf in _discovered(directory).items():
                 configs.setdefault(cid, conf)
     return configs
+
+
+async def _discover_schemas(
+    settings: Settings, postgis: PostgisProvider, configs: dict[str, CollectionConfig]
+) -> None:
+    for entry in settings.discover:
+        if entry.schema_ is None:
+            continue
+        for table, title in (await postgis.discover(entry.schema_)).items():
+            configs.setdefault(
+                table,
+                CollectionConfig(
+                    title=title or table,
+                    source=PostgisSource(table=f"{entry.schema_}.{table}"),
+                ),
+            )
 
 
 async def build_catalog(settings: Settings) -> Catalog:
@@ -118,13 +136,14 @@ async def build_catalog(settings: Settings) -> Catalog:
     gpkg = GeoPackageProvider()
     providers: list[FeatureProvider] = [gpkg]
     postgis: PostgisProvider | None = None
-    if any(c.source.type == "postgis" for c in configs.values()):
+    if settings.database.url:
         postgis = PostgisProvider(settings.database)
         providers.append(postgis)
     catalog = Catalog({}, providers)
     try:
         if postgis is not None:
             await postgis.open()
+            await _discover_schemas(settings, postgis, configs)
         for cid, conf in configs.items():
             catalog.add(await _open(cid, conf, settings, titles, gpkg, postgis))
     except BaseException:

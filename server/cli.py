@@ -30,6 +30,14 @@ ConfigOption = Annotated[
 DataDirOption = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (ONEMAP_DATA_DIR)")
 ]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="PostgreSQL/PostGIS URL (ONEMAP_DATABASE__URL); with no --config, the demo "
+        "collections are read from it",
+    ),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -37,7 +45,11 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _settings(config: Path | None, data_dir: Path | None = None) -> Settings:
+def _settings(
+    config: Path | None, data_dir: Path | None = None, database: str | None = None
+) -> Settings:
+    if database is not None:
+        os.environ["ONEMAP_DATABASE__URL"] = database
     if data_dir is not None:
         os.environ["ONEMAP_DATA_DIR"] = str(data_dir.resolve())
     if config is not None:
@@ -55,6 +67,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
     data_dir: DataDirOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Run the server (with no --config: the embedded demo on GeoPackage)."""
     import uvicorn
@@ -64,7 +77,7 @@ def serve(
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"ONEMAP_SERVER__{name}"] = str(value)
-    settings = _settings(config, data_dir)
+    settings = _settings(config, data_dir, database)
     if settings.generate_demo:
         started = time.monotonic()
         typer.echo(f"Preparing demo data in {settings.data_dir} ...")
@@ -92,9 +105,16 @@ def serve(
 def demo(
     data_dir: DataDirOption = None,
     force: Annotated[bool, typer.Option(help="Regenerate even if present")] = False,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database", help="Also load the layers into this PostGIS database"
+        ),
+    ] = None,
 ) -> None:
     """Generate the demo data (GeoPackage layers and a before/after COG pair)."""
     from server.demo import generate_demo
+    from server.importer import ImportError_, import_to_postgis
 
     settings = _settings(None, data_dir)
     started = time.monotonic()
@@ -102,6 +122,23 @@ def demo(
     typer.echo(f"Demo data in {files.gpkg.parent} ({time.monotonic() - started:.1f} s):")
     for path in (files.gpkg, files.before, files.after, files.truth):
         typer.echo(f"  {path}")
+    if database is None:
+        return
+    for cid, conf in settings.collections.items():
+        layer = getattr(conf.source, "layer", cid)
+        title = conf.title if isinstance(conf.title, str) else conf.title.get("zh-CN")
+        try:
+            result = import_to_postgis(
+                files.gpkg,
+                database,
+                f"public.{layer}",
+                layer=layer,
+                title=title,
+                overwrite=True,
+            )
+        except ImportError_ as exc:
+            raise _fail(f"loading {layer} failed: {exc}") from None
+        typer.echo(f"  {result.count} features -> PostGIS table {result.target}")
 
 
 @app.command("import")
@@ -122,32 +159,52 @@ def import_(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing import")] = False,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database", help="Load into this PostGIS database (table public.ID)"
+        ),
+    ] = None,
 ) -> None:
-    """Load a vector file into the embedded store; restart the server to publish it."""
-    from server.importer import ImportError_, import_file
+    """Load a vector file into the embedded store or PostGIS; restart to publish it."""
+    from server.importer import ImportError_, import_file, import_to_postgis
 
     settings = _settings(config, data_dir)
-    if not settings.discover:
-        raise _fail("this configuration has no 'discover' directory to import into")
-    target = settings.resolve(settings.discover[0].directory)
     if collection in settings.collections:
         raise _fail(f"collection {collection!r} is already configured")
     try:
-        result = import_file(
-            file,
-            target,
-            collection,
-            title=title,
-            description=description,
-            layer=layer,
-            srs=srs,
-            encoding=encoding,
-            overwrite=overwrite,
-        )
+        if database is not None:
+            result = import_to_postgis(
+                file,
+                database,
+                f"public.{collection}",
+                title=title,
+                layer=layer,
+                srs=srs,
+                encoding=encoding,
+                overwrite=overwrite,
+            )
+        else:
+            directories = [d.directory for d in settings.discover if d.directory]
+            if not directories:
+                raise _fail(
+                    "this configuration has no 'discover' directory to import into"
+                )
+            result = import_file(
+                file,
+                settings.resolve(directories[0]),
+                collection,
+                title=title,
+                description=description,
+                layer=layer,
+                srs=srs,
+                encoding=encoding,
+                overwrite=overwrite,
+            )
     except ImportError_ as exc:
         raise _fail(f"import failed: {exc}") from None
     typer.echo(
-        f"Imported {result.count} features into {result.path} as collection "
+        f"Imported {result.count} features into {result.target} as collection "
         f"{collection!r} (EPSG:{result.epsg}). Restart the server to publish it."
     )
 

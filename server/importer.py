@@ -1,4 +1,4 @@
-"""``onemap import``: any OGR-readable file into a GeoPackage of the embedded store."""
+"""``onemap import``: any OGR-readable file into the embedded store or into PostGIS."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from providers.postgis_load import Layer, LoadError, load_layer
 from server.catalog import standard_field_titles
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
+_TABLE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class ImportError_(Exception):
@@ -24,7 +27,7 @@ class ImportError_(Exception):
 class ImportResult:
     """What was written."""
 
-    path: Path
+    target: str
     count: int
     epsg: int
 
@@ -51,6 +54,35 @@ def _epsg(crs_text: str | None, srs: str | None) -> int:
     return int(code)
 
 
+def read_layer(
+    source: Path,
+    *,
+    layer: str | None = None,
+    srs: str | None = None,
+    encoding: str | None = None,
+) -> tuple[Layer, str]:
+    """Read a layer with GDAL; Chinese field aliases become the standard names."""
+    try:
+        meta, fids, geometry, values = pyogrio.raw.read(
+            source, layer=layer, encoding=encoding, return_fids=True
+        )
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise ImportError_(f"cannot read {source}: {exc}") from exc
+    if geometry is None or meta.get("geometry_type") in (None, "Unknown"):
+        raise ImportError_(f"{source}: the layer has no geometry")
+    aliases = _alias_map()
+    read = Layer(
+        fids=fids,
+        wkb=geometry,
+        fields=[aliases.get(str(name), str(name)) for name in meta["fields"]],
+        values=list(values),
+        ogr_types=[str(t) for t in meta["ogr_types"]],
+        ogr_subtypes=[str(t) for t in meta["ogr_subtypes"]],
+        epsg=_epsg(meta.get("crs"), srs),
+    )
+    return read, str(meta["geometry_type"])
+
+
 def import_file(
     source: Path,
     directory: Path,
@@ -63,38 +95,52 @@ def import_file(
     encoding: str | None = None,
     overwrite: bool = False,
 ) -> ImportResult:
-    """Read ``source`` with GDAL and write it as table ``collection`` of its own GPKG."""
+    """Read ``source`` and write it as table ``collection`` of its own GeoPackage."""
     if not _ID.match(collection):
         raise ImportError_(f"collection id {collection!r} must match {_ID.pattern}")
     target = directory / f"{collection}.gpkg"
     if target.exists() and not overwrite:
         raise ImportError_(f"{target} exists; pass --overwrite to replace it")
-    try:
-        meta, _fids, geometry, field_data = pyogrio.raw.read(
-            source, layer=layer, encoding=encoding
-        )
-    except (DataSourceError, DataLayerError, OSError) as exc:
-        raise ImportError_(f"cannot read {source}: {exc}") from exc
-    if geometry is None or meta.get("geometry_type") in (None, "Unknown"):
-        raise ImportError_(f"{source}: the layer has no geometry")
-    epsg = _epsg(meta.get("crs"), srs)
-    aliases = _alias_map()
-    fields = [aliases.get(str(name), str(name)) for name in meta["fields"]]
+    read, geometry_type = read_layer(source, layer=layer, srs=srs, encoding=encoding)
     directory.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    geometry_type = str(meta["geometry_type"])
     pyogrio.raw.write(
         partial,
-        geometry,
-        field_data,
-        fields,
+        read.wkb,
+        read.values,
+        read.fields,
         layer=collection,
         driver="GPKG",
-        crs=f"EPSG:{epsg}",
+        crs=f"EPSG:{read.epsg}",
         geometry_type=geometry_type,
         promote_to_multi=geometry_type in ("Polygon", "LineString"),
         layer_options={"IDENTIFIER": title or collection, "DESCRIPTION": description},
     )
     partial.replace(target)
-    return ImportResult(target, len(geometry), epsg)
+    return ImportResult(str(target), len(read.fids), read.epsg)
+
+
+def import_to_postgis(
+    source: Path,
+    url: str,
+    table: str,
+    *,
+    title: str | None = None,
+    layer: str | None = None,
+    srs: str | None = None,
+    encoding: str | None = None,
+    overwrite: bool = False,
+) -> ImportResult:
+    """Read ``source`` and load it into the PostGIS table ``table`` (``schema.name``)."""
+    if not all(_TABLE_ID.match(part) for part in table.split(".", 1)):
+        raise ImportError_(f"table name {table!r} must match {_TABLE_ID.pattern}")
+    read, _ = read_layer(source, layer=layer, srs=srs, encoding=encoding)
+    try:
+        count = load_layer(url, table, read, overwrite=overwrite, title=title)
+    except LoadError as exc:
+        raise ImportError_(str(exc)) from exc
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ImportError_(f"database: {type(exc).__name__}: {first}") from exc
+    return ImportResult(table, count, read.epsg)

@@ -1,19 +1,38 @@
-"""Shared fixtures: a real GeoPackage store, settings, the ASGI app through TestClient."""
+"""Shared fixtures: real GeoPackage and PostGIS stores, settings, the ASGI app.
+
+Every API test runs once per provider: ``geopackage`` (the embedded default) and
+``postgis`` (a fresh database, created here in the PostgreSQL named by
+TEST_DATABASE_URL — `scripts/run test` starts one and sets it).
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql
 
 from config import Settings
-from config.models import CollectionConfig, GeoPackageSource, ServerConfig, TemporalConfig
+from config.models import (
+    CollectionConfig,
+    DatabaseConfig,
+    GeoPackageSource,
+    PostgisSource,
+    ServerConfig,
+    TemporalConfig,
+)
 from server.app import create_app
+from server.importer import import_to_postgis
 from tests.fixtures import write_test_store
 
 MAX_LIMIT = 1000
+PROVIDERS = ("geopackage", "postgis")
+LAYERS = ("parcels", "wells", "secret")
 
 
 @pytest.fixture(scope="session")
@@ -21,33 +40,81 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_test_store(tmp_path_factory.mktemp("data"))
 
 
-def make_settings(store: Path, **server: object) -> Settings:
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostGIS database for this test session, dropped at the end."""
+    admin = os.environ.get("TEST_DATABASE_URL")
+    if not admin:
+        pytest.fail(
+            "TEST_DATABASE_URL is not set: run the tests via `bash scripts/run test`"
+        )
+    name = f"onemap_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(admin, dbname=name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def pg_store(pg_url: str, store: Path) -> str:
+    """The test layers loaded into PostGIS (same ids, attributes and SRIDs)."""
+    for layer in LAYERS:
+        import_to_postgis(store, pg_url, f"public.{layer}", layer=layer)
+    return pg_url
+
+
+def _source(provider: str, store: Path, layer: str) -> GeoPackageSource | PostgisSource:
+    if provider == "postgis":
+        return PostgisSource(table=f"public.{layer}")
+    return GeoPackageSource(path=Path(store.name), layer=layer)
+
+
+def make_settings(
+    store: Path,
+    provider: str = "geopackage",
+    database: str | None = None,
+    **server: object,
+) -> Settings:
     return Settings(
         data_dir=store.parent,
         server=ServerConfig(max_limit=MAX_LIMIT, **server),  # type: ignore[arg-type]
+        database=DatabaseConfig(url=database, pool_min=1, pool_max=4),
         collections={
             "parcels": CollectionConfig(
                 title={"zh-CN": "地块", "en": "Parcels"},
                 description={"zh-CN": "测试地块", "en": "Test parcels"},
-                source=GeoPackageSource(path=Path(store.name), layer="parcels"),
+                source=_source(provider, store, "parcels"),
                 temporal=TemporalConfig(start="GXSJ"),
             ),
             "wells": CollectionConfig(
-                title="Wells",
-                source=GeoPackageSource(path=Path(store.name), layer="wells"),
+                title="Wells", source=_source(provider, store, "wells")
             ),
             "secret": CollectionConfig(
                 title="Secret",
-                source=GeoPackageSource(path=Path(store.name), layer="secret"),
+                source=_source(provider, store, "secret"),
                 classification="secret",
             ),
         },
     )
 
 
+@pytest.fixture(scope="session", params=PROVIDERS)
+def provider(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def settings(store: Path) -> Settings:
-    return make_settings(store)
+def settings(provider: str, store: Path, request: pytest.FixtureRequest) -> Settings:
+    database = request.getfixturevalue("pg_store") if provider == "postgis" else None
+    return make_settings(store, provider, database)
 
 
 @pytest.fixture(scope="session")

@@ -280,6 +280,54 @@ def _items_query(
     )
 
 
+async def _items_response(
+    request: Request, c: Collection, scope: AccessScope, params: ItemsParams
+) -> Response:
+    """Validate, answer a conditional GET if possible, else stream the page."""
+    check_language(request)
+    query = _items_query(request, c, scope, params)
+    fmt = format_of(request)
+    language = language_of(request)
+    headers = {
+        **cache_headers(request),
+        "Content-Crs": f"<{query.crs.uri if query.crs else CRS84_URI}>",
+        "Content-Language": language,
+    }
+
+    def tag(token: str) -> str:
+        accept = request.headers.get("accept", "")
+        return etag_of(token, str(request.url), fmt, language, accept, weak=True)
+
+    # A provider with a change token answers 304 before querying; otherwise the
+    # page's own digest (known before streaming) makes the ETag.
+    version = c.provider.version(c.id)
+    if version is not None and (hit := not_modified(request, tag(version), headers)):
+        return hit
+    page = await c.provider.items(c.id, query, scope)
+    token = version or page.digest
+    if token is not None:
+        headers["ETag"] = tag(token)
+        if version is None and (hit := not_modified(request, headers["ETag"], headers)):
+            return hit
+    if fmt == "html":
+        features = [orjson.loads(feature) async for feature in page.features]
+        title = f"{text_for(c.title, language)} — {translate('ui.items', language)}"
+        context = {
+            "title": title,
+            "collection": c,
+            "features": features,
+            "page": page,
+            "query": query,
+            "links": _items_links(request, c, query, page, language),
+        }
+        return render_html(request, "items.html", context, headers=headers)
+    return StreamingResponse(
+        _feature_collection(request, c, query, page, language),
+        media_type=GEOJSON,
+        headers=headers,
+    )
+
+
 def build_router() -> APIRouter:
     """Routes of OGC API - Features Parts 1 and 2."""
     router = APIRouter(tags=["Features"])
@@ -379,51 +427,7 @@ def build_router() -> APIRouter:
         lang: LANG = None,
     ) -> Response:
         c = _catalog_get(request, collection_id, scope)
-        check_language(request)
-        query = _items_query(request, c, scope, params)
-        fmt = format_of(request)
-        language = language_of(request)
-        crs_uri = query.crs.uri if query.crs else CRS84_URI
-        headers = {
-            **cache_headers(request),
-            "Content-Crs": f"<{crs_uri}>",
-            "Content-Language": language,
-        }
-        version = c.provider.version(c.id)
-        if version is not None:
-            headers["ETag"] = etag_of(
-                version,
-                str(request.url),
-                fmt,
-                language,
-                request.headers.get("accept", ""),
-                weak=True,
-            )
-            cached = not_modified(request, headers["ETag"], headers)
-            if cached is not None:
-                return cached
-        page = await c.provider.items(c.id, query, scope)
-        if fmt == "html":
-            features = [orjson.loads(feature) async for feature in page.features]
-            return render_html(
-                request,
-                "items.html",
-                {
-                    "title": f"{text_for(c.title, language)} — "
-                    f"{translate('ui.items', language)}",
-                    "collection": c,
-                    "features": features,
-                    "page": page,
-                    "query": query,
-                    "links": _items_links(request, c, query, page, language),
-                },
-                headers=headers,
-            )
-        return StreamingResponse(
-            _feature_collection(request, c, query, page, language),
-            media_type=GEOJSON,
-            headers=headers,
-        )
+        return await _items_response(request, c, scope, params)
 
     @router.get(
         "/collections/{collectionId}/items/{featureId}",

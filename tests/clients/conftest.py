@@ -19,19 +19,33 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _source(provider: str, store: Path, layer: str) -> str:
+    if provider == "postgis":
+        return f"{{type: postgis, table: public.{layer}}}"
+    return f"{{path: {store.name}, layer: {layer}}}"
+
+
 @pytest.fixture(scope="session")
-def live_url(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_url(
+    provider: str,
+    store: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[str]:
+    """The real `onemap serve` on a free port, over the provider under test."""
+    database = request.getfixturevalue("pg_store") if provider == "postgis" else None
     cfg = tmp_path_factory.mktemp("live") / "onemap.yaml"
     cfg.write_text(
         f"data_dir: {store.parent}\n"
-        "collections:\n"
+        + (f"database: {{url: '{database}'}}\n" if database else "")
+        + "collections:\n"
         "  parcels:\n"
         "    title: {zh-CN: 地块, en: Parcels}\n"
-        f"    source: {{path: {store.name}, layer: parcels}}\n"
+        f"    source: {_source(provider, store, 'parcels')}\n"
         "    temporal: {start: GXSJ}\n"
         "  wells:\n"
         "    title: Wells\n"
-        f"    source: {{path: {store.name}, layer: wells}}\n",
+        f"    source: {_source(provider, store, 'wells')}\n",
         encoding="utf-8",
     )
     port = _free_port()

@@ -175,3 +175,67 @@ def test_config_check(tmp_path: Path) -> None:
     assert "server.port" in result.stderr
     ok = _run("config", "check", str(_config(tmp_path)))
     assert ok.returncode == 0 and "OK, 0 collections" in ok.stdout
+
+
+def test_import_into_postgis_then_serve(tmp_path: Path, pg_url: str) -> None:
+    src = _geojson(tmp_path)
+    result = _run(
+        "import",
+        str(src),
+        "--collection",
+        "imported_parcels",
+        "--title",
+        "导入地块",
+        "--srs",
+        "EPSG:4490",
+        "--database",
+        pg_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "public.imported_parcels" in result.stdout
+    again = _run(
+        "import",
+        str(src),
+        "--collection",
+        "imported_parcels",
+        "--srs",
+        "EPSG:4490",
+        "--database",
+        pg_url,
+    )
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text(
+        f"data_dir: {tmp_path}\ndatabase: {{url: '{pg_url}'}}\n"
+        "discover:\n  - schema: public\n"
+    )
+    with TestClient(create_app(load_settings(cfg))) as client:
+        coll = client.get("/collections/imported_parcels").json()
+        assert coll["title"] == "导入地块"  # the table comment
+        items = client.get("/collections/imported_parcels/items").json()
+        assert items["numberMatched"] == 4
+        assert items["features"][0]["properties"]["DLBM"] == "0101"
+
+
+def test_import_bad_database(tmp_path: Path) -> None:
+    result = _run(
+        "import",
+        str(_geojson(tmp_path)),
+        "--collection",
+        "x",
+        "--srs",
+        "EPSG:4490",
+        "--database",
+        "postgresql://nobody:wrong@127.0.0.1:1/none",
+    )
+    assert result.returncode == 2
+    assert "database:" in result.stderr and "wrong" not in result.stderr
+
+
+def test_demo_settings_on_postgis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEMAP_DATABASE__URL", "postgresql://u:p@127.0.0.1/db")
+    settings = load_settings()
+    assert not settings.generate_demo
+    source = settings.collections["dltb"].source
+    assert source.type == "postgis" and source.table == "public.dltb"
+    assert settings.discover[0].schema_ == "public"

@@ -1,0 +1,99 @@
+"""The PostGIS SQL builders: identifiers from the catalog, values only as parameters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from providers.base import (
+    UNRESTRICTED,
+    AccessScope,
+    BBox,
+    CollectionInfo,
+    FieldInfo,
+    Interval,
+    ItemsQuery,
+    SortKey,
+)
+from providers.crs import CRS84, epsg_crs
+from providers.postgis_sql import PgTable, count_query, item_query, page_query
+
+INFO = CollectionInfo(
+    id="dltb",
+    fields=(
+        FieldInfo("DLBM", "string"),
+        FieldInfo("TBMJ", "number"),
+        FieldInfo("GXSJ", "date"),
+    ),
+    id_field="fid",
+    geometry_type="Polygon",
+    storage_crs=epsg_crs(4490),
+    extent=None,
+    temporal_extent=None,
+    feature_count=0,
+)
+TABLE = PgTable("public", "dltb", "fid", "geom", 4490, "GXSJ", INFO)
+
+
+@pytest.fixture(scope="module")
+def conn(pg_url: str) -> psycopg.Connection:
+    with psycopg.connect(pg_url) as connection:
+        yield connection
+
+
+def text(statement: psycopg.sql.Composable, conn: psycopg.Connection) -> str:
+    return statement.as_string(conn)
+
+
+def test_page_query_parameters(conn: psycopg.Connection) -> None:
+    hostile = "0101' OR 1=1 --"
+    query = ItemsQuery(
+        limit=10,
+        offset=5,
+        bbox=BBox((109.5, 23.0, 109.6, 23.1), CRS84),
+        datetime=Interval(datetime(2023, 1, 1, tzinfo=UTC), None),
+        sortby=(SortKey("TBMJ", descending=True),),
+        equals=(("DLBM", hostile),),
+    )
+    statement, params = page_query(TABLE, query, UNRESTRICTED, ["DLBM", "TBMJ"])
+    sql_text = text(statement, conn)
+    assert hostile not in sql_text and "OR 1=1" not in sql_text
+    assert params[-2:] == [11, 5]  # limit + 1, offset
+    assert hostile in params
+    assert 't."TBMJ" DESC, t."fid" ASC' in sql_text
+    assert 'ST_Intersects(t."geom", ST_GeomFromWKB(%s, 4490))' in sql_text
+    # CRS84 output from CGCS2000 storage: no ST_Transform (same datum), no flip
+    assert "ST_Transform" not in sql_text and "ST_FlipCoordinates" not in sql_text
+
+
+def test_axis_order_and_integer_srids(conn: psycopg.Connection) -> None:
+    lat_lon = text(
+        page_query(TABLE, ItemsQuery(limit=1, crs=epsg_crs(4490)), UNRESTRICTED, [])[0],
+        conn,
+    )
+    assert 'ST_FlipCoordinates(t."geom")' in lat_lon and "ST_Transform" not in lat_lon
+    gk = text(
+        page_query(TABLE, ItemsQuery(limit=1, crs=epsg_crs(4524)), UNRESTRICTED, [])[0],
+        conn,
+    )
+    assert 'ST_FlipCoordinates(ST_Transform(t."geom", 4524))' in gk
+    mercator = text(
+        page_query(TABLE, ItemsQuery(limit=1, crs=epsg_crs(3857)), UNRESTRICTED, [])[0],
+        conn,
+    )
+    assert 'ST_Transform(t."geom", 3857)' in mercator and "Flip" not in mercator
+    assert "'EPSG:" not in gk + mercator  # never a text CRS
+
+
+def test_region_scope_is_in_every_query(conn: psycopg.Connection) -> None:
+    import shapely
+
+    scope = AccessScope(region=shapely.box(109.5, 23.0, 109.55, 23.05))
+    for statement, _ in (
+        page_query(TABLE, ItemsQuery(limit=1), scope, []),
+        count_query(TABLE, ItemsQuery(limit=1), scope),
+        item_query(TABLE, 7, scope, [], None),
+    ):
+        assert "ST_Intersects" in text(statement, conn)
