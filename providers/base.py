@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import shapely
 
 from config.models import I18nText
 from providers.crs import CrsRef
+
+if TYPE_CHECKING:
+    from providers.cql2 import Cql2Filter
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 
@@ -125,6 +128,7 @@ class ItemsQuery:
     properties: tuple[str, ...] | None = None
     sortby: tuple[SortKey, ...] = ()
     equals: tuple[tuple[str, str], ...] = ()  # property=value query parameters
+    filter: Cql2Filter | None = None
     count: bool = True
 
 

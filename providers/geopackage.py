@@ -29,10 +29,13 @@ from providers.base import (
     ItemsQuery,
     coerce_value,
 )
+from providers.cql2 import Translator
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.filters import is_rectangle, spatial_areas
 from providers.geojson import encode_features
 from providers.gpkg_geometry import sqlite_intersects, wkb_of
+from providers.sqlite_cql2 import Frag, SqliteDialect
+from providers.sqlite_cql2 import register as register_cql2
 
 CHUNK_ROWS = 500
 
@@ -88,6 +91,7 @@ class _Pool:
         conn.create_function(
             "onemap_intersects", 2, sqlite_intersects, deterministic=True
         )
+        register_cql2(conn)
         self._all.append(conn)
         return conn
 
@@ -233,6 +237,17 @@ class _Where:
             if field is not None:
                 self.clauses.append(f"t.{_ident(name)} = ?")
                 self.params.append(coerce_value(value, field.type))
+        if query.filter is not None:
+            translator: Translator[Frag] = Translator(
+                SqliteDialect(table.geometry_column),
+                table.info,
+                table.info.storage_crs,
+                scope.allows_property,
+                query.filter.crs,
+            )
+            condition = translator.translate(query.filter.expr)
+            self.clauses.append(condition.text)
+            self.params.extend(condition.params)
 
     def _spatial(self, areas: list[shapely.Geometry]) -> None:
         if not areas:

@@ -14,6 +14,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.adapt import Loader
+from psycopg.errors import DataError
 from psycopg_pool import AsyncConnectionPool
 
 from config.models import DatabaseConfig, I18nText, PostgisSource
@@ -26,6 +27,7 @@ from providers.base import (
     ItemsQuery,
     coerce_value,
 )
+from providers.cql2 import Cql2Error
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.postgis_sql import (
     PgTable,
@@ -262,15 +264,20 @@ class PostgisProvider:
         statement, params = page_query(table, query, scope, names)
         matched = None
         async with self._pool.connection() as conn:
-            if query.count:
-                count_sql, count_params = count_query(table, query, scope)
-                cur = await conn.execute(count_sql, count_params)
-                row = await cur.fetchone()
-                matched = int(row[0]) if row else 0
-            cursor = conn.cursor()
-            cursor.adapters.register_loader("text", _BytesLoader)
-            await cursor.execute(statement, params)
-            rows = await cursor.fetchall()
+            try:
+                if query.count:
+                    count_sql, count_params = count_query(table, query, scope)
+                    cur = await conn.execute(count_sql, count_params)
+                    row = await cur.fetchone()
+                    matched = int(row[0]) if row else 0
+                cursor = conn.cursor()
+                cursor.adapters.register_loader("text", _BytesLoader)
+                await cursor.execute(statement, params)
+                rows = await cursor.fetchall()
+            except DataError as exc:
+                # Only a filter's values can fail this way (division by zero...).
+                reason = exc.diag.message_primary or type(exc).__name__
+                raise Cql2Error("eval", reason=reason[:120]) from None
         features = [r[0] for r in rows[: query.limit]]
         digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
         digest.update(str(matched).encode())

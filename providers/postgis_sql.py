@@ -14,6 +14,7 @@ import shapely
 from psycopg import sql
 
 from providers.base import AccessScope, CollectionInfo, ItemsQuery, coerce_value
+from providers.cql2 import ACCENTED, UNACCENTED, Translator
 from providers.crs import CRS84, CrsRef, is_identity
 from providers.filters import spatial_areas
 
@@ -67,6 +68,89 @@ def feature_json(table: PgTable, names: list[str], out: CrsRef | None) -> sql.Co
     ).format(id=_col(table.info.id_field), geom=geometry_json(table, out), props=props)
 
 
+_ST = {
+    "s_intersects": "ST_Intersects",
+    "s_within": "ST_Within",
+    "s_contains": "ST_Contains",
+    "s_disjoint": "ST_Disjoint",
+    "s_equals": "ST_Equals",
+    "s_touches": "ST_Touches",
+    "s_overlaps": "ST_Overlaps",
+    "s_crosses": "ST_Crosses",
+}
+
+
+@dataclass(frozen=True)
+class PgFrag:
+    """SQL and its parameters, in the order the placeholders appear."""
+
+    sql: sql.Composable
+    params: tuple[Any, ...] = ()
+
+
+class PgDialect:
+    """The PostGIS dialect of the CQL2 translator: values always as parameters.
+
+    (Never sql.Literal: a literal holding ``%`` would clash with the ``%s``
+    placeholders of the rest of the query.)
+    """
+
+    def __init__(self, table: PgTable) -> None:
+        self._table = table
+
+    def column(self, name: str) -> PgFrag:
+        """A catalog-checked column of row ``t``."""
+        return PgFrag(_col(name))
+
+    def geometry_column(self) -> PgFrag:
+        """The geometry of row ``t``."""
+        return PgFrag(_col(self._table.geometry_column))
+
+    def value(self, value: object) -> PgFrag:
+        """A literal, as a parameter."""
+        return PgFrag(sql.SQL("%s"), (value,))
+
+    def geometry(self, wkb: bytes) -> PgFrag:
+        """A geometry literal (WKB in the storage CRS) with the integer SRID."""
+        return PgFrag(
+            sql.SQL("ST_GeomFromWKB(%s, {})").format(sql.Literal(self._table.srid)),
+            (wkb,),
+        )
+
+    def temporal(self, expr: PgFrag, is_literal: bool) -> PgFrag:
+        """Dates and timestamps compare directly (sessions run in UTC)."""
+        if is_literal:
+            return PgFrag(sql.SQL("({})::timestamptz").format(expr.sql), expr.params)
+        return expr
+
+    def template(self, text: str, *args: PgFrag) -> PgFrag:
+        """Fill the ``{}`` holes of ``text`` in order."""
+        params = tuple(p for a in args for p in a.params)
+        return PgFrag(sql.SQL(text).format(*(a.sql for a in args)), params)
+
+    def spatial(self, op: str, a: PgFrag, b: PgFrag) -> PgFrag:
+        """The PostGIS predicate of a CQL2 spatial function."""
+        return self.template(f"{_ST[op]}({{}}, {{}})", a, b)
+
+    def casei(self, expr: PgFrag) -> PgFrag:
+        """Lower case."""
+        return self.template("lower({})", expr)
+
+    def accenti(self, expr: PgFrag) -> PgFrag:
+        """Accented Latin letters folded to base letters (no extension needed)."""
+        return self.template(
+            "translate({}, {}, {})", expr, self.value(ACCENTED), self.value(UNACCENTED)
+        )
+
+    def like(self, expr: PgFrag, pattern: PgFrag) -> PgFrag:
+        """LIKE with CQL2 wildcards and backslash escapes."""
+        return self.template("({} LIKE {} ESCAPE '\\')", expr, pattern)
+
+    def constant(self, truth: bool) -> PgFrag:
+        """A constant condition."""
+        return PgFrag(sql.SQL("TRUE" if truth else "FALSE"))
+
+
 def conditions(
     table: PgTable, query: ItemsQuery, scope: AccessScope
 ) -> tuple[list[sql.Composable], list[Any]]:
@@ -94,6 +178,17 @@ def conditions(
         if field is not None:
             parts.append(sql.SQL("{} = %s").format(_col(name)))
             params.append(coerce_value(value, field.type))
+    if query.filter is not None:
+        translator: Translator[PgFrag] = Translator(
+            PgDialect(table),
+            table.info,
+            table.info.storage_crs,
+            scope.allows_property,
+            query.filter.crs,
+        )
+        condition = translator.translate(query.filter.expr)
+        parts.append(condition.sql)
+        params.extend(condition.params)
     return parts, params
 
 

@@ -108,6 +108,67 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     "err.empty": {"en": "The value is empty.", "zh-CN": "取值为空。"},
     "err.invalid": {"en": "The value is not valid.", "zh-CN": "取值无效。"},
+    # CQL2 filters (Features Part 3)
+    "cql2.too_long": {
+        "en": "The filter is longer than {max} characters.",
+        "zh-CN": "过滤条件超过 {max} 个字符。",
+    },
+    "cql2.too_deep": {
+        "en": "The filter nests deeper than {max} levels.",
+        "zh-CN": "过滤条件嵌套超过 {max} 层。",
+    },
+    "cql2.too_many": {
+        "en": "The filter has more than {max} terms.",
+        "zh-CN": "过滤条件超过 {max} 项。",
+    },
+    "cql2.lang": {
+        "en": "Unknown filter-lang '{value}'; use cql2-text or cql2-json.",
+        "zh-CN": "未知的 filter-lang“{value}”，可用 cql2-text 或 cql2-json。",
+    },
+    "cql2.invalid": {
+        "en": "Not valid {syntax}: {reason}",
+        "zh-CN": "不是有效的 {syntax}：{reason}",
+    },
+    "cql2.not_condition": {
+        "en": "The filter must be a condition (true or false).",
+        "zh-CN": "过滤条件必须是真或假的判断。",
+    },
+    "cql2.array_place": {
+        "en": "Arrays are allowed only in IN and the A_* functions.",
+        "zh-CN": "数组只能用于 IN 和 A_* 函数。",
+    },
+    "cql2.interval_place": {
+        "en": "An INTERVAL is allowed only in the T_* functions.",
+        "zh-CN": "INTERVAL 只能用于 T_* 函数。",
+    },
+    "cql2.element": {
+        "en": "The filter contains an unsupported element.",
+        "zh-CN": "过滤条件包含不支持的元素。",
+    },
+    "cql2.unknown_property": {
+        "en": "Unknown property '{name}' (see the queryables).",
+        "zh-CN": "未知的属性“{name}”（参见可查询属性）。",
+    },
+    "cql2.geometry": {
+        "en": "Invalid geometry: {reason}",
+        "zh-CN": "几何无效：{reason}",
+    },
+    "cql2.unknown_op": {
+        "en": "Unsupported function or operator '{op}'.",
+        "zh-CN": "不支持的函数或运算符“{op}”。",
+    },
+    "cql2.operands": {
+        "en": "{op} got values of the wrong number or type.",
+        "zh-CN": "{op} 的参数个数或类型不对。",
+    },
+    "cql2.compare_types": {
+        "en": "Cannot compare a {a} value with a {b} value.",
+        "zh-CN": "无法比较 {a} 类型与 {b} 类型的值。",
+    },
+    "cql2.eval": {
+        "en": "The filter cannot be evaluated: {reason}",
+        "zh-CN": "无法计算该过滤条件：{reason}",
+    },
     # HTML and metadata
     "ui.home": {"en": "Home", "zh-CN": "首页"},
     "ui.collections": {"en": "Collections", "zh-CN": "数据集合"},

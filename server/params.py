@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from starlette.datastructures import QueryParams
 
 from providers.base import AccessScope, BBox, CollectionInfo, Interval, SortKey
+from providers.cql2 import Cql2Error, Cql2Filter
+from providers.cql2 import parse as cql2_parse
 from providers.crs import CRS84, CrsRef, UnknownCrsError, parse_crs
 from server.errors import InvalidParameterError
 
@@ -192,6 +194,25 @@ def parse_datetime(text: str | None) -> Interval | None:
     if start is not None and end is not None and start > end:
         raise InvalidParameterError("err.datetime_order", "datetime")
     return Interval(start, end)
+
+
+def filter_error(exc: Cql2Error) -> InvalidParameterError:
+    """The 400 of a filter that does not parse or does not fit the collection."""
+    return InvalidParameterError(f"cql2.{exc.key}", "filter", **exc.params)
+
+
+def parse_filter(
+    text: str | None, lang: str | None, crs: CrsRef | None
+) -> Cql2Filter | None:
+    """``filter`` / ``filter-lang``: CQL2 text or JSON, parsed and validated."""
+    if text is None:
+        if lang is not None and lang not in ("cql2-text", "cql2-json"):
+            raise InvalidParameterError("cql2.lang", "filter-lang", value=lang[:30])
+        return None
+    try:
+        return cql2_parse(text, lang, crs)
+    except Cql2Error as exc:
+        raise filter_error(exc) from None
 
 
 def _names(text: str, param: str) -> list[str]:

@@ -18,11 +18,13 @@ CLASSES = [
     ("1101", "河流水面"),
     ("0702", "农村宅基地"),
 ]
+NAMES_EN = ["Paddy", "Dryland", "Forêt", "Rivière", "Village"]  # accents for ACCENTI
 
 
 def parcel_grid() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Geometries and attributes of the grid, row-major from the south-west corner."""
-    geoms, fields = [], {k: [] for k in ("BSM", "DLBM", "DLMC", "TBMJ", "SJNF", "GXSJ")}
+    names = ("BSM", "DLBM", "DLMC", "MCEN", "TBMJ", "SJNF", "GXSJ")
+    geoms, fields = [], {k: [] for k in names}
     for row in range(GRID_ROWS):
         for col in range(GRID_COLS):
             i = row * GRID_COLS + col
@@ -33,6 +35,7 @@ def parcel_grid() -> tuple[np.ndarray, dict[str, np.ndarray]]:
             fields["BSM"].append(f"450802{i:012d}")
             fields["DLBM"].append(code)
             fields["DLMC"].append(name)
+            fields["MCEN"].append(NAMES_EN[i % len(NAMES_EN)])
             fields["TBMJ"].append(round(250000.0 + i, 2))
             fields["SJNF"].append(2020 + i % 4)
             fields["GXSJ"].append(np.datetime64("2023-01-01") + np.timedelta64(i, "D"))
@@ -40,6 +43,7 @@ def parcel_grid() -> tuple[np.ndarray, dict[str, np.ndarray]]:
         "BSM": np.array(fields["BSM"], dtype=object),
         "DLBM": np.array(fields["DLBM"], dtype=object),
         "DLMC": np.array(fields["DLMC"], dtype=object),
+        "MCEN": np.array(fields["MCEN"], dtype=object),
         "TBMJ": np.array(fields["TBMJ"], dtype="float64"),
         "SJNF": np.array(fields["SJNF"], dtype="int32"),
         "GXSJ": np.array(fields["GXSJ"], dtype="datetime64[D]"),

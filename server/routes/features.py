@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from config.models import text_for
 from providers.base import AccessScope, ItemPage, ItemsQuery
+from providers.cql2 import Cql2Error
 from providers.crs import CRS84_URI
 from providers.geojson import with_links
 from server.access import get_scope
@@ -24,9 +25,11 @@ from server.links import GEOJSON, HTML, JSON, link, same_query, url_for
 from server.negotiation import check_language, format_of, language_of
 from server.params import (
     check_known,
+    filter_error,
     parse_bbox,
     parse_crs_param,
     parse_datetime,
+    parse_filter,
     parse_limit,
     parse_offset,
     parse_properties,
@@ -46,11 +49,34 @@ CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    *(
+        f"http://www.opengis.net/spec/cql2/1.0/conf/{name}"
+        for name in (
+            "cql2-text",
+            "cql2-json",
+            "basic-cql2",
+            "advanced-comparison-operators",
+            "case-insensitive-comparison",
+            "accent-insensitive-comparison",
+            "basic-spatial-functions",
+            "basic-spatial-functions-plus",
+            "spatial-functions",
+            "temporal-functions",
+            "array-functions",
+            "property-property",
+            "arithmetic",
+        )
+    ),
 }
 
 SCHEMA_JSON = "application/schema+json"
 _BASIC = {"f", "lang"}
 _ITEMS_PARAMS = _BASIC | {
+    "filter",
+    "filter-lang",
+    "filter-crs",
     "bbox",
     "bbox-crs",
     "datetime",
@@ -91,6 +117,18 @@ class ItemsParams:
     ] = None
     crs: Annotated[
         str | None, Query(description="Output CRS (one of the collection's)")
+    ] = None
+    filter: Annotated[
+        str | None,
+        Query(description="CQL2 filter (Part 3); property names from the queryables"),
+    ] = None
+    filter_lang: Annotated[
+        str | None,
+        Query(alias="filter-lang", description="cql2-text (default) or cql2-json"),
+    ] = None
+    filter_crs: Annotated[
+        str | None,
+        Query(alias="filter-crs", description="CRS of the filter's geometries (CRS84)"),
     ] = None
 
 
@@ -277,6 +315,11 @@ def _items_query(
         properties=parse_properties(params.properties, c.info, scope),
         sortby=parse_sortby(params.sortby, c.info, scope),
         equals=tuple(equals),
+        filter=parse_filter(
+            params.filter,
+            params.filter_lang,
+            parse_crs_param("filter-crs", params.filter_crs, list(c.crs)),
+        ),
     )
 
 
@@ -303,7 +346,10 @@ async def _items_response(
     version = c.provider.version(c.id)
     if version is not None and (hit := not_modified(request, tag(version), headers)):
         return hit
-    page = await c.provider.items(c.id, query, scope)
+    try:
+        page = await c.provider.items(c.id, query, scope)
+    except Cql2Error as exc:
+        raise filter_error(exc) from None
     token = version or page.digest
     if token is not None:
         headers["ETag"] = tag(token)
