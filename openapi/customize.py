@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 OPENAPI_VERSION = "3.0.3"
@@ -42,4 +43,33 @@ def customize(
     result["openapi"] = OPENAPI_VERSION
     result["info"] |= {"title": title, "description": description}
     result.setdefault("info", {})["x-ogc-serviceType"] = "OGC API"
+    return result
+
+
+def with_collection_paths(
+    document: dict[str, Any], collections: list[tuple[str, list[tuple[str, str]]]]
+) -> dict[str, Any]:
+    """Add ``/collections/{id}/items`` per collection, with its properties as parameters.
+
+    Clients such as GDAL read these to learn which properties can be filtered on the
+    server (``PROPERTY=value``); the generic path stays for the others.
+    """
+    result = copy.deepcopy(document)
+    generic = result["paths"]["/collections/{collectionId}/items"]["get"]
+    for collection_id, fields in collections:
+        operation = copy.deepcopy(generic)
+        operation["operationId"] = f"items_{collection_id}"
+        operation["parameters"] = [
+            p for p in generic["parameters"] if p.get("name") != "collectionId"
+        ] + [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": kind},
+                "description": f"Features whose {name} equals this value",
+            }
+            for name, kind in fields
+        ]
+        result["paths"][f"/collections/{collection_id}/items"] = {"get": operation}
     return result

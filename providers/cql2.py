@@ -113,7 +113,8 @@ def _check_json_size(value: Any) -> None:
 
 def parse(text: str, lang: str | None, crs: CrsRef | None = None) -> Cql2Filter:
     """Parse ``filter`` in ``filter-lang`` (cql2-text by default); raise Cql2Error."""
-    lang = lang or "cql2-text"
+    # "cql-text" is the draft name GDAL's OAPIF driver sends; its output is CQL2 text.
+    lang = "cql2-text" if lang in (None, "cql-text") else lang
     if len(text) > MAX_TEXT:
         raise Cql2Error("too_long", max=MAX_TEXT)
     try:

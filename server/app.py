@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 
+import orjson
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from config import Settings, load_settings
 from config.models import text_for
-from openapi.customize import customize
+from openapi.customize import customize, with_collection_paths
 from providers.base import UNRESTRICTED
 from server.access import anonymous_scope
 from server.catalog import build_catalog
@@ -28,6 +29,14 @@ from server.routes import common, features
 log = logging.getLogger("onemap")
 
 STATIC = Path(__file__).parent / "static"
+_JSON_TYPES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "date": "string",
+    "datetime": "string",
+}
 VERSION = "0.1.0"
 
 
@@ -48,6 +57,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.catalog = catalog
     ids = [c.id for c in catalog.visible(UNRESTRICTED)]
     app.state.anonymous_scope = anonymous_scope(settings, ids)
+    public = catalog.visible(app.state.anonymous_scope)
+    app.state.api_document = json_bytes(
+        with_collection_paths(
+            orjson.loads(app.state.openapi_bytes()),
+            [
+                (c.id, [(f.name, _JSON_TYPES[f.type]) for f in c.info.fields])
+                for c in public
+            ],
+        )
+    )
     log.info("serving %d collections from %s", len(ids), settings.data_dir)
     try:
         yield

@@ -179,6 +179,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "ui.api": {"en": "API definition", "zh-CN": "接口定义"},
     "ui.api_doc": {"en": "API documentation", "zh-CN": "接口文档"},
     "ui.queryables": {"en": "Queryables", "zh-CN": "可查询属性"},
+    "ui.schema": {"en": "Schema", "zh-CN": "要素模式"},
+    "ui.schema_json": {"en": "Schema as JSON Schema", "zh-CN": "要素模式（JSON Schema）"},
     "ui.this_document": {"en": "This document", "zh-CN": "本文档"},
     "ui.as_json": {"en": "This document as JSON", "zh-CN": "本文档（JSON）"},
     "ui.as_html": {"en": "This document as HTML", "zh-CN": "本文档（HTML）"},

@@ -28,7 +28,9 @@ def url_for(request: Request, path: str, **params: str | int | None) -> str:
 
 def same_query(request: Request, **changes: str | int | None) -> str:
     """The current URL with some query parameters replaced (None removes one)."""
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    # dict.fromkeys: a parameter repeated with the same value (GDAL does that) once
+    kept = request.query_params.multi_items()
+    params = [(k, v) for k, v in dict.fromkeys(kept) if k not in changes]
     params += [(k, str(v)) for k, v in changes.items() if v is not None]
     query = urlencode(params)
     return (

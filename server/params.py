@@ -18,9 +18,13 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def single(params: QueryParams, name: str) -> str | None:
-    """A parameter that may appear at most once."""
+    """A parameter that may appear once (or repeated with the same value).
+
+    GDAL repeats the parameters of its connection URL on next-page links that already
+    carry them; the same value twice is harmless, different values are ambiguous.
+    """
     values = params.getlist(name)
-    if len(values) > 1:
+    if len(set(values)) > 1:
         raise InvalidParameterError("err.repeated_param", name, name=name)
     return values[0] if values else None
 
@@ -206,7 +210,7 @@ def parse_filter(
 ) -> Cql2Filter | None:
     """``filter`` / ``filter-lang``: CQL2 text or JSON, parsed and validated."""
     if text is None:
-        if lang is not None and lang not in ("cql2-text", "cql2-json"):
+        if lang is not None and lang not in ("cql2-text", "cql2-json", "cql-text"):
             raise InvalidParameterError("cql2.lang", "filter-lang", value=lang[:30])
         return None
     try:

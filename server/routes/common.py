@@ -27,6 +27,20 @@ CONFORMANCE = {
 F = Annotated[str | None, Query(description="Output format: json or html")]
 LANG = Annotated[str | None, Query(description="Language: zh-CN or en")]
 _BASIC = {"f", "lang"}
+# Items parameters that GDAL repeats on every request of an OAPIF:URL?filter=… source
+TOLERATED = _BASIC | {
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "bbox",
+    "bbox-crs",
+    "datetime",
+    "limit",
+    "offset",
+    "properties",
+    "sortby",
+    "crs",
+}
 
 
 def respond(
@@ -74,7 +88,7 @@ def build_router() -> APIRouter:
 
     @router.get("/", summary="Landing page", name="landing")
     async def landing(request: Request, f: F = None, lang: LANG = None) -> Response:
-        check_known(request.query_params, _BASIC)
+        check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)
         server = request.app.state.settings.server
@@ -141,7 +155,11 @@ def build_router() -> APIRouter:
                 {"title": title, "links": []},
                 headers=cache_headers(request),
             )
-        body: bytes = request.app.state.openapi_bytes()
+        # The document with one items path per public collection, once the catalog is
+        # loaded; the generic one otherwise.
+        body: bytes = getattr(request.app.state, "api_document", None) or (
+            request.app.state.openapi_bytes()
+        )
         etag = etag_of(body)
         headers = {**cache_headers(request), "ETag": etag}
         cached = not_modified(request, etag, headers)

@@ -37,7 +37,7 @@ from server.params import (
     single,
 )
 from server.responses import json_bytes, render_html
-from server.routes.common import LANG, F, respond
+from server.routes.common import LANG, TOLERATED, F, respond
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
@@ -48,6 +48,7 @@ CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
     "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
@@ -73,20 +74,9 @@ CONFORMANCE = {
 
 SCHEMA_JSON = "application/schema+json"
 _BASIC = {"f", "lang"}
-_ITEMS_PARAMS = _BASIC | {
-    "filter",
-    "filter-lang",
-    "filter-crs",
-    "bbox",
-    "bbox-crs",
-    "datetime",
-    "limit",
-    "offset",
-    "properties",
-    "sortby",
-    "crs",
-}
+_ITEMS_PARAMS = TOLERATED  # every items parameter (see common.TOLERATED)
 _ITEM_PARAMS = _BASIC | {"crs"}
+
 _FLUSH_BYTES = 1 << 16
 
 CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
@@ -124,7 +114,12 @@ class ItemsParams:
     ] = None
     filter_lang: Annotated[
         str | None,
-        Query(alias="filter-lang", description="cql2-text (default) or cql2-json"),
+        Query(
+            alias="filter-lang",
+            description="cql2-text (default) or cql2-json",
+            # cql-text: the draft name GDAL's OAPIF driver looks for (same grammar here)
+            json_schema_extra={"enum": ["cql2-text", "cql2-json", "cql-text"]},
+        ),
     ] = None
     filter_crs: Annotated[
         str | None,
@@ -180,6 +175,19 @@ def collection_document(request: Request, c: Collection, lang: str) -> dict[str,
                 SCHEMA_JSON,
                 translate("ui.queryables_json", lang),
             ),
+            # GDAL types the fields from the "describedby" schema
+            *(
+                link(
+                    url_for(request, path + "/schema", f="json"),
+                    rel,
+                    SCHEMA_JSON,
+                    translate("ui.schema_json", lang),
+                )
+                for rel in (
+                    "describedby",
+                    "http://www.opengis.net/def/rel/ogc/1.0/schema",
+                )
+            ),
         ],
     }
     extent: dict[str, Any] = {}
@@ -195,9 +203,10 @@ def collection_document(request: Request, c: Collection, lang: str) -> dict[str,
     return doc
 
 
-def _queryables(
-    request: Request, c: Collection, scope: AccessScope, lang: str
+def _json_schema(
+    request: Request, c: Collection, scope: AccessScope, lang: str, resource: str
 ) -> dict[str, Any]:
+    """The JSON Schema of the features: ``queryables`` (Part 3) or ``schema`` (Part 5)."""
     properties: dict[str, Any] = {
         "geometry": {
             "title": "geometry",
@@ -219,7 +228,7 @@ def _queryables(
         properties[field.name] = schema
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": url_for(request, f"/collections/{c.id}/queryables"),
+        "$id": url_for(request, f"/collections/{c.id}/{resource}"),
         "type": "object",
         "title": text_for(c.title, lang),
         "properties": properties,
@@ -382,7 +391,7 @@ def build_router() -> APIRouter:
     async def collections(
         request: Request, scope: Scope, f: F = None, lang: LANG = None
     ) -> Response:
-        check_known(request.query_params, _BASIC)
+        check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)
         visible = request.app.state.catalog.visible(scope)
@@ -420,7 +429,7 @@ def build_router() -> APIRouter:
         lang: LANG = None,
     ) -> Response:
         c = _catalog_get(request, collection_id, scope)
-        check_known(request.query_params, _BASIC)
+        check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)
         data = collection_document(request, c, language)
@@ -431,9 +440,26 @@ def build_router() -> APIRouter:
             context={"title": data["title"], "count": c.info.feature_count},
         )
 
+    async def schema_document(
+        request: Request, collection_id: str, scope: AccessScope, resource: str
+    ) -> Response:
+        c = _catalog_get(request, collection_id, scope)
+        check_known(request.query_params, TOLERATED)
+        check_language(request)
+        language = language_of(request)
+        data = _json_schema(request, c, scope, language, resource)
+        title = f"{text_for(c.title, language)} — {translate('ui.' + resource, language)}"
+        return respond(
+            request,
+            data,
+            "queryables.html",
+            media_type=SCHEMA_JSON,
+            context={"title": title, "collection": c},
+        )
+
     @router.get(
         "/collections/{collectionId}/queryables",
-        summary="Queryable properties",
+        summary="Queryable properties (JSON Schema)",
         name="queryables",
     )
     async def queryables(
@@ -443,19 +469,21 @@ def build_router() -> APIRouter:
         f: F = None,
         lang: LANG = None,
     ) -> Response:
-        c = _catalog_get(request, collection_id, scope)
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        language = language_of(request)
-        data = _queryables(request, c, scope, language)
-        title = f"{text_for(c.title, language)} — {translate('ui.queryables', language)}"
-        return respond(
-            request,
-            data,
-            "queryables.html",
-            media_type=SCHEMA_JSON,
-            context={"title": title, "collection": c},
-        )
+        return await schema_document(request, collection_id, scope, "queryables")
+
+    @router.get(
+        "/collections/{collectionId}/schema",
+        summary="Schema of the features (JSON Schema)",
+        name="schema",
+    )
+    async def schema(
+        request: Request,
+        collection_id: CollectionId,
+        scope: Scope,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
+        return await schema_document(request, collection_id, scope, "schema")
 
     @router.get(
         "/collections/{collectionId}/items",

@@ -107,3 +107,31 @@ def test_gdal_reads_in_cgcs2000(live_url: str, code: int) -> None:
     expected = Transformer.from_crs(4490, code, always_xy=True).transform(109.505, 23.0)
     # GDAL hands back x/y (easting/lon first) whatever the CRS axis order on the wire
     assert first.exterior.coords[0] == pytest.approx(expected, abs=1e-3)
+
+
+def test_gdal_where_runs_on_the_server_in_cgcs2000(live_url: str) -> None:
+    """-where becomes a CQL2 filter (GDAL's OAPIF driver), output in EPSG:4490."""
+    where = "DLBM = '0101' AND TBMJ > 250100"
+    meta, fids, _, fields = pyogrio.raw.read(
+        f"OAPIF:{live_url}",
+        layer="parcels",
+        CRS="EPSG:4490",
+        where=where,
+        return_fids=True,
+    )
+    assert meta["crs"] == "EPSG:4490"
+    dlbm = fields[list(meta["fields"]).index("DLBM")]
+    tbmj = fields[list(meta["fields"]).index("TBMJ")]
+    expected = [i for i in range(TOTAL) if i % 5 == 0 and 250000 + i > 250100]
+    assert len(fids) == len(expected)
+    assert set(dlbm) == {"0101"} and min(tbmj) > 250100
+
+
+def test_gdal_connection_url_filter(live_url: str) -> None:
+    """A CQL2 filter in the connection URL (GDAL repeats it on every request)."""
+    from urllib.parse import quote
+
+    cql = quote("DLBM = '0301'")
+    url = f"OAPIF:{live_url}/collections/parcels?filter={cql}"
+    _, _, geometry, _ = pyogrio.raw.read(url, CRS="EPSG:4490")
+    assert len(geometry) == TOTAL // 5

@@ -28,5 +28,15 @@ def test_owslib_reads_collections_and_items(live_url: str) -> None:
     )
     queryables = api.collection_queryables("parcels")
     assert queryables["properties"]["DLBM"]["type"] == "string"
+    filtered = api.collection_items(
+        "parcels",
+        limit=1000,
+        filter="DLBM = '0301' AND SJNF >= 2021",
+        crs="http://www.opengis.net/def/crs/EPSG/0/4490",
+    )
+    assert filtered["numberMatched"] == len(filtered["features"]) == 45
+    assert {f["properties"]["DLBM"] for f in filtered["features"]} == {"0301"}
+    lat, lon = filtered["features"][0]["geometry"]["coordinates"][0][0]
+    assert 23.0 <= lat <= 23.1 and 109.5 <= lon <= 109.6
     item = api.collection_item("parcels", "5")
     assert item["properties"]["DLBM"] == "0702"
