@@ -59,6 +59,9 @@ class ServerConfig(_Strict):
         60, ge=0, description="Cache-Control max-age of public reads (s)"
     )
     workers: int = Field(1, ge=1, le=64)
+    max_body_bytes: int = Field(
+        10_000_000, ge=1024, description="Largest request body accepted (edits)"
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> Self:
@@ -149,6 +152,13 @@ class CollectionConfig(_Strict):
     )
     property_titles: dict[str, I18nText] = {}
     classification: Literal["public", "internal", "secret"] = "public"
+    editable: bool = Field(
+        False,
+        description="Accept creates, replaces, patches and deletes (Features Part 4)",
+    )
+    require_if_match: bool = Field(
+        True, description="Edits must name the feature's ETag in If-Match (else 428)"
+    )
 
 
 class DiscoverConfig(_Strict):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -14,6 +14,7 @@ from providers.crs import CrsRef
 
 if TYPE_CHECKING:
     from providers.cql2 import Cql2Filter
+    from providers.edits import EditResult, FeatureInput
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 
@@ -72,6 +73,7 @@ class FieldInfo:
     name: str
     type: FieldType
     title: I18nText | None = None
+    required: bool = False  # NOT NULL without a default: a write must give it
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,36 @@ class FeatureProvider(Protocol):
         feature_id: str,
         crs: CrsRef | None,
         scope: AccessScope,
-    ) -> bytes | None:
-        """One encoded GeoJSON Feature, or None when absent (or outside the scope)."""
+    ) -> tuple[bytes, str] | None:
+        """An encoded GeoJSON Feature and its version; None if absent or out of scope."""
+        ...
+
+    async def create(
+        self, collection_id: str, feature: FeatureInput, actor: str
+    ) -> EditResult:
+        """Insert a feature: one transaction, recorded in the history."""
+        ...
+
+    async def update(
+        self,
+        collection_id: str,
+        feature_id: str,
+        change: Callable[[FeatureInput], FeatureInput],
+        if_match: str | None,
+        actor: str,
+        operation: str,
+    ) -> EditResult | None:
+        """Replace or patch a feature whose version matches If-Match; None if absent."""
+        ...
+
+    async def delete(
+        self, collection_id: str, feature_id: str, if_match: str | None, actor: str
+    ) -> EditResult | None:
+        """Delete a feature whose version matches If-Match; None if absent."""
+        ...
+
+    async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:
+        """Every recorded version of a feature, oldest first."""
         ...
 
     async def close(self) -> None:

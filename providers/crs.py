@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import shapely
@@ -110,8 +111,8 @@ def transformer(src: CrsRef, dst: CrsRef) -> Transformer:
     return Transformer.from_crs(_pyproj(src), _pyproj(dst), always_xy=True)
 
 
-def transform_geometries(geoms: np.ndarray, src: CrsRef, dst: CrsRef) -> np.ndarray:
-    """Transform an array of shapely geometries (x/y order in and out)."""
+def transform_geometries(geoms: Any, src: CrsRef, dst: CrsRef) -> Any:
+    """Transform a shapely geometry or an array of them (x/y order in and out)."""
     if is_identity(src, dst):
         return geoms
     trans = transformer(src, dst)
@@ -120,14 +121,12 @@ def transform_geometries(geoms: np.ndarray, src: CrsRef, dst: CrsRef) -> np.ndar
         x, y = trans.transform(coords[:, 0], coords[:, 1], errcheck=False)
         return np.column_stack([x, y])
 
-    result: np.ndarray = shapely.transform(geoms, apply)
-    return result
+    return shapely.transform(geoms, apply)
 
 
-def swap_axes(geoms: np.ndarray) -> np.ndarray:
+def swap_axes(geoms: Any) -> Any:
     """Swap x and y of every coordinate (to write a northing-first CRS)."""
-    result: np.ndarray = shapely.transform(geoms, lambda coords: coords[:, ::-1])
-    return result
+    return shapely.transform(geoms, lambda coords: coords[:, ::-1])
 
 
 def transform_bounds(

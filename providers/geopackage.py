@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +31,10 @@ from providers.base import (
 )
 from providers.cql2 import Translator
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
+from providers.edits import EditResult, FeatureInput
 from providers.filters import is_rectangle, spatial_areas
 from providers.geojson import encode_features
+from providers.geopackage_edit import GeoPackageEditor, TableEdits, register_functions
 from providers.gpkg_geometry import sqlite_intersects, wkb_of
 from providers.sqlite_cql2 import Frag, SqliteDialect
 from providers.sqlite_cql2 import register as register_cql2
@@ -73,6 +75,7 @@ class _Table:
     rtree: str | None
     temporal: str | None
     info: CollectionInfo
+    edits: TableEdits
 
 
 class _Pool:
@@ -92,6 +95,7 @@ class _Pool:
             "onemap_intersects", 2, sqlite_intersects, deterministic=True
         )
         register_cql2(conn)
+        register_functions(conn)
         self._all.append(conn)
         return conn
 
@@ -135,6 +139,7 @@ def _introspect(
     properties: list[str] | None,
     titles: dict[str, I18nText],
     temporal: str | None,
+    editor: GeoPackageEditor,
 ) -> _Table:
     layer = source.layer
     row = conn.execute(
@@ -153,12 +158,13 @@ def _introspect(
     if pk is None:
         raise GeoPackageError(f"{path.name}: table {layer!r} has no primary key")
     fields: list[FieldInfo] = []
-    for _cid, name, decl, _notnull, _default, is_pk in columns:
+    for _cid, name, decl, notnull, default, is_pk in columns:
         base = str(decl).upper().split("(")[0].strip()
         if is_pk or name == geom_col or base not in _TYPES:
             continue
         if properties is None or name in properties:
-            fields.append(FieldInfo(name, _TYPES[base], titles.get(name)))
+            required = bool(notnull) and default is None
+            fields.append(FieldInfo(name, _TYPES[base], titles.get(name), required))
     known = {f.name for f in fields}
     missing = [p for p in properties or [] if p not in known]
     if missing:
@@ -194,7 +200,17 @@ def _introspect(
         temporal_extent=temporal_extent,
         feature_count=int(count),
     )
-    return _Table(path, layer, geom_col, pk, rtree, temporal, info)
+    edits = TableEdits(
+        editor,
+        collection_id,
+        layer,
+        id_field,
+        geom_col,
+        srs_id,
+        [f.name for f in fields],
+        [str(c[1]) for c in columns],
+    )
+    return _Table(path, layer, geom_col, pk, rtree, temporal, info, edits)
 
 
 def _extent(
@@ -300,6 +316,7 @@ class GeoPackageProvider:
     def __init__(self) -> None:
         self._tables: dict[str, _Table] = {}
         self._pools: dict[Path, _Pool] = {}
+        self._editors: dict[Path, GeoPackageEditor] = {}
 
     def add(
         self,
@@ -315,9 +332,17 @@ class GeoPackageProvider:
         if not path.is_file():
             raise GeoPackageError(f"{path}: file not found")
         pool = self._pools.setdefault(path, _Pool(path))
+        editor = self._editors.setdefault(path, GeoPackageEditor(path))
         with pool.connection() as conn:
             table = _introspect(
-                conn, path, collection_id, source, properties, titles or {}, temporal
+                conn,
+                path,
+                collection_id,
+                source,
+                properties,
+                titles or {},
+                temporal,
+                editor,
             )
         self._tables[collection_id] = table
         return table.info
@@ -424,35 +449,93 @@ class GeoPackageProvider:
         feature_id: str,
         crs: CrsRef | None,
         scope: AccessScope,
-    ) -> bytes | None:
-        """One feature by id, or None (absent or outside the caller's region)."""
+    ) -> tuple[bytes, str] | None:
+        """A feature and its version; None if absent or outside the caller's region."""
         scope.check_supported()
         table = self._tables[collection_id]
-        id_type = table.info.field(table.info.id_field)
-        try:
-            key = coerce_value(feature_id, id_type.type if id_type else "integer")
-        except ValueError:
+        key = self._key(table, feature_id)
+        if key is None:
             return None
         where = _Where(table, ItemsQuery(limit=1), scope)
         where.clauses.append(f"t.{_ident(table.info.id_field)} = ?")
         where.params.append(key)
         names = self._columns(table, scope.visible(None))
-        sql = self._select(table, names) + where.sql() + " LIMIT 1"
+        sql = (
+            self._select(table, names)
+            + ", "
+            + table.edits.version_expr()
+            + where.sql()
+            + " LIMIT 1"
+        )
         query = ItemsQuery(limit=1, crs=crs)
 
-        def run() -> list[bytes]:
+        def run() -> tuple[bytes, str] | None:
             with self._pools[table.path].connection() as conn:
-                rows = conn.execute(sql, where.params).fetchall()
-            return _encode(rows, names, table, query) if rows else []
+                row = conn.execute(sql, where.params).fetchone()
+            if row is None:
+                return None
+            return _encode([row[:-1]], names, table, query)[0], str(row[-1])
 
-        found = await to_thread.run_sync(run)
-        return found[0] if found else None
+        return await to_thread.run_sync(run)
+
+    @staticmethod
+    def _key(table: _Table, feature_id: str) -> Any:
+        id_type = table.info.field(table.info.id_field)
+        try:
+            return coerce_value(feature_id, id_type.type if id_type else "integer")
+        except ValueError:
+            return None
+
+    async def create(
+        self, collection_id: str, feature: FeatureInput, actor: str
+    ) -> EditResult:
+        """Insert a feature (one transaction, history recorded)."""
+        edits = self._tables[collection_id].edits
+        return await to_thread.run_sync(edits.create, feature, actor)
+
+    async def update(
+        self,
+        collection_id: str,
+        feature_id: str,
+        change: Callable[[FeatureInput], FeatureInput],
+        if_match: str | None,
+        actor: str,
+        operation: str,
+    ) -> EditResult | None:
+        """Replace or patch a feature; None when it does not exist."""
+        table = self._tables[collection_id]
+        key = self._key(table, feature_id)
+        if key is None:
+            return None
+        return await to_thread.run_sync(
+            table.edits.update, key, change, if_match, actor, operation
+        )
+
+    async def delete(
+        self, collection_id: str, feature_id: str, if_match: str | None, actor: str
+    ) -> EditResult | None:
+        """Delete a feature; None when it does not exist."""
+        table = self._tables[collection_id]
+        key = self._key(table, feature_id)
+        if key is None:
+            return None
+        return await to_thread.run_sync(table.edits.delete, key, if_match, actor)
+
+    async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:
+        """Every recorded version of a feature (also after it was deleted)."""
+        table = self._tables[collection_id]
+        key = self._key(table, feature_id)
+        if key is None:
+            return []
+        return await to_thread.run_sync(table.edits.history, key)
 
     async def close(self) -> None:
         """Close every connection."""
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+        for editor in self._editors.values():
+            editor.close()
 
 
 def _encode(

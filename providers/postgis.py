@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -18,6 +18,7 @@ from psycopg.errors import DataError
 from psycopg_pool import AsyncConnectionPool
 
 from config.models import DatabaseConfig, I18nText, PostgisSource
+from providers import postgis_edit as edit
 from providers.base import (
     AccessScope,
     CollectionInfo,
@@ -29,6 +30,8 @@ from providers.base import (
 )
 from providers.cql2 import Cql2Error
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
+from providers.edits import EditResult, FeatureInput
+from providers.postgis_edit import HISTORY_DDL
 from providers.postgis_sql import (
     PgTable,
     count_query,
@@ -74,14 +77,15 @@ def _names(table: PgTable, requested: tuple[str, ...] | None) -> list[str]:
     return names if requested is None else [n for n in names if n in requested]
 
 
-async def _columns(conn: AsyncConnection[Any], oid: int) -> list[tuple[str, str]]:
+async def _columns(conn: AsyncConnection[Any], oid: int) -> list[tuple[str, str, bool]]:
+    """Name, type and whether a write must give a value (NOT NULL, no default)."""
     cur = await conn.execute(
-        "SELECT a.attname, t.typname FROM pg_attribute a "
-        "JOIN pg_type t ON t.oid = a.atttypid "
+        "SELECT a.attname, t.typname, a.attnotnull AND NOT a.atthasdef "
+        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
         "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         (oid,),
     )
-    return [(str(name), str(kind)) for name, kind in await cur.fetchall()]
+    return [(str(n), str(k), bool(r)) for n, k, r in await cur.fetchall()]
 
 
 async def _primary_key(conn: AsyncConnection[Any], oid: int) -> str | None:
@@ -176,6 +180,7 @@ class PostgisProvider:
             open=False,
         )
         self._tables: dict[str, PgTable] = {}
+        self._history_ready = False
 
     async def open(self) -> None:
         """Open the pool (fails fast when the database cannot be reached)."""
@@ -202,8 +207,8 @@ class PostgisProvider:
                     f"{source.table}: no one-column primary key; set id_field"
                 )
             fields = [
-                FieldInfo(col, _TYPES[kind], (titles or {}).get(col))
-                for col, kind in await _columns(conn, oid)
+                FieldInfo(col, _TYPES[kind], (titles or {}).get(col), required)
+                for col, kind, required in await _columns(conn, oid)
                 if kind in _TYPES
                 and col not in (geom_col, pk)
                 and (properties is None or col in properties)
@@ -295,16 +300,12 @@ class PostgisProvider:
         feature_id: str,
         crs: CrsRef | None,
         scope: AccessScope,
-    ) -> bytes | None:
-        """One feature by id, or None (absent or outside the caller's region)."""
+    ) -> tuple[bytes, str] | None:
+        """A feature and its version; None if absent or outside the caller's region."""
         scope.check_supported()
         table = self._tables[collection_id]
-        field = table.info.field(table.info.id_field)
-        try:
-            key = coerce_value(feature_id, field.type if field else "integer")
-        except ValueError:
-            return None
-        if isinstance(key, int) and not -(2**63) <= key < 2**63:
+        key = _key(table, feature_id)
+        if key is None:
             return None
         names = _names(table, scope.visible(None))
         statement, params = item_query(table, key, scope, names, crs)
@@ -313,11 +314,83 @@ class PostgisProvider:
             cursor.adapters.register_loader("text", _BytesLoader)
             await cursor.execute(statement, params)
             row = await cursor.fetchone()
-        return row[0] if row else None
+        return (row[0], row[1].decode()) if row else None
+
+    async def _write(
+        self, work: Callable[[AsyncConnection[Any]], Awaitable[EditResult | None]]
+    ) -> EditResult | None:
+        async with self._pool.connection() as conn:
+            if not self._history_ready:
+                await conn.execute(HISTORY_DDL)
+                self._history_ready = True
+            async with conn.transaction():
+                return await work(conn)
+
+    async def create(
+        self, collection_id: str, feature: FeatureInput, actor: str
+    ) -> EditResult:
+        """Insert a feature (one transaction, history recorded)."""
+        table = self._tables[collection_id]
+        result = await self._write(lambda conn: edit.create(conn, table, feature, actor))
+        assert result is not None
+        return result
+
+    async def update(
+        self,
+        collection_id: str,
+        feature_id: str,
+        change: Callable[[FeatureInput], FeatureInput],
+        if_match: str | None,
+        actor: str,
+        operation: str,
+    ) -> EditResult | None:
+        """Replace or patch a feature; None when it does not exist."""
+        table = self._tables[collection_id]
+        key = _key(table, feature_id)
+        if key is None:
+            return None
+        return await self._write(
+            lambda conn: edit.update(conn, table, key, change, if_match, actor, operation)
+        )
+
+    async def delete(
+        self, collection_id: str, feature_id: str, if_match: str | None, actor: str
+    ) -> EditResult | None:
+        """Delete a feature; None when it does not exist."""
+        table = self._tables[collection_id]
+        key = _key(table, feature_id)
+        if key is None:
+            return None
+        return await self._write(
+            lambda conn: edit.delete(conn, table, key, if_match, actor)
+        )
+
+    async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:
+        """Every recorded version of a feature (also after it was deleted)."""
+        table = self._tables[collection_id]
+        key = _key(table, feature_id)
+        if key is None:
+            return []
+        async with self._pool.connection() as conn:
+            if not self._history_ready:
+                await conn.execute(HISTORY_DDL)
+                self._history_ready = True
+            return await edit.history(conn, table, key)
 
     async def close(self) -> None:
         """Close the pool."""
         await self._pool.close()
+
+
+def _key(table: PgTable, feature_id: str) -> Any:
+    field = table.info.field(table.info.id_field)
+    try:
+        key = coerce_value(feature_id, field.type if field else "integer")
+    except ValueError:
+        return None
+    if isinstance(key, int) and not -(2**63) <= key < 2**63:
+        return None
+    return key
 
 
 async def _iterate(features: list[bytes]) -> AsyncIterator[bytes]:

@@ -242,7 +242,10 @@ def item_query(
     """One feature by id, within the caller's scope."""
     parts, params = conditions(table, ItemsQuery(limit=1), scope)
     parts.append(sql.SQL("{} = %s").format(_col(table.info.id_field)))
-    statement = sql.SQL("SELECT {feature} FROM {rel} AS t{where} LIMIT 1").format(
+    # md5(t::text): the row's version, the same expression the edits check If-Match with
+    statement = sql.SQL(
+        "SELECT {feature}, md5(t::text) FROM {rel} AS t{where} LIMIT 1"
+    ).format(
         feature=feature_json(table, names, out), rel=table.relation, where=where(parts)
     )
     return statement, [*params, key]

@@ -24,7 +24,7 @@ from server.catalog import build_catalog
 from server.errors import add_exception_handlers
 from server.links import base_url
 from server.responses import json_bytes, make_environment
-from server.routes import common, features
+from server.routes import common, edits, features
 
 log = logging.getLogger("onemap")
 
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.base_url = base_url
     app.state.map_available = (STATIC / "vendor" / "maplibre-gl.js").is_file()
     app.state.conformance = set()
-    for module in (common, features):
+    for module in (common, features, edits):
         app.include_router(module.build_router())
         app.state.conformance |= module.CONFORMANCE
     app.state.openapi_bytes = _openapi_factory(app, settings)
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
-        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["*"],
         expose_headers=["ETag", "Content-Crs", "Content-Language", "Location"],
     )

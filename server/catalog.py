@@ -40,6 +40,8 @@ class Collection:
     provider: FeatureProvider
     crs: tuple[str, ...]
     classification: str
+    editable: bool = False
+    require_if_match: bool = True
 
 
 class Catalog:
@@ -198,4 +200,6 @@ async def _open(
         provider=provider,
         crs=tuple(dict.fromkeys(crs)),
         classification=conf.classification,
+        editable=conf.editable,
+        require_if_match=conf.require_if_match,
     )

@@ -92,6 +92,38 @@ class MethodNotAllowedError(ServiceError):
     title_id = "title.method_not_allowed"
 
 
+class PreconditionFailedError(ServiceError):
+    """If-Match names another version than the current one (412)."""
+
+    status = 412
+    code = "PreconditionFailed"
+    title_id = "title.precondition_failed"
+
+
+class PreconditionRequiredError(ServiceError):
+    """An edit of this collection must carry If-Match (428)."""
+
+    status = 428
+    code = "PreconditionRequired"
+    title_id = "title.precondition_required"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """The body's Content-Type is not accepted here (415)."""
+
+    status = 415
+    code = "UnsupportedMediaType"
+    title_id = "title.unsupported_media_type"
+
+
+class PayloadTooLargeError(ServiceError):
+    """The body is larger than the configured limit (413)."""
+
+    status = 413
+    code = "PayloadTooLarge"
+    title_id = "title.payload_too_large"
+
+
 class InternalError(ServiceError):
     """An unexpected failure; the detail carries only a request id."""
 

@@ -15,6 +15,75 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "title.server_error": {"en": "Server error", "zh-CN": "服务器错误"},
     "title.method_not_allowed": {"en": "Method not allowed", "zh-CN": "不允许的请求方法"},
     "title.unavailable": {"en": "Service unavailable", "zh-CN": "服务暂不可用"},
+    "title.precondition_failed": {"en": "Precondition failed", "zh-CN": "前提条件不满足"},
+    "title.precondition_required": {
+        "en": "Precondition required",
+        "zh-CN": "缺少前提条件",
+    },
+    "title.unsupported_media_type": {
+        "en": "Unsupported media type",
+        "zh-CN": "不支持的媒体类型",
+    },
+    "title.payload_too_large": {"en": "Payload too large", "zh-CN": "请求体过大"},
+    # Features Part 4 (edits)
+    "edit.stale": {
+        "en": "The feature has changed since version {sent}; its current version is "
+        "in the ETag header: read it again and re-apply your change.",
+        "zh-CN": "该要素自版本 {sent} 之后已被修改；当前版本见 ETag 响应头，"
+        "请重新读取后再修改。",
+    },
+    "edit.if_match": {
+        "en": "Edits of this collection need If-Match with the feature's ETag.",
+        "zh-CN": "修改该数据集合中的要素须携带 If-Match（要素的 ETag）。",
+    },
+    "edit.read_only": {
+        "en": "Collection '{id}' cannot be edited.",
+        "zh-CN": "数据集合“{id}”不可编辑。",
+    },
+    "edit.media_type": {
+        "en": "Send the body as {allowed}, not '{value}'.",
+        "zh-CN": "请求体须为 {allowed}，而不是“{value}”。",
+    },
+    "edit.too_large": {
+        "en": "The body is larger than {max} bytes.",
+        "zh-CN": "请求体超过 {max} 字节。",
+    },
+    "edit.json": {
+        "en": "The body is not valid JSON: {reason}",
+        "zh-CN": "请求体不是有效的 JSON：{reason}",
+    },
+    "edit.not_feature": {
+        "en": "The body must be a GeoJSON Feature.",
+        "zh-CN": "请求体必须是 GeoJSON Feature。",
+    },
+    "edit.not_object": {
+        "en": "The body must be a JSON object (a merge patch).",
+        "zh-CN": "请求体必须是 JSON 对象（合并补丁）。",
+    },
+    "edit.unknown_field": {
+        "en": "'{field}' is not a property of this collection.",
+        "zh-CN": "“{field}”不是该数据集合的属性。",
+    },
+    "edit.type": {
+        "en": "'{field}' must be of type {type}.",
+        "zh-CN": "“{field}”的类型必须是 {type}。",
+    },
+    "edit.required": {
+        "en": "'{field}' is required.",
+        "zh-CN": "“{field}”为必填项。",
+    },
+    "edit.geometry": {
+        "en": "'{field}' is not a valid geometry: {reason}",
+        "zh-CN": "“{field}”不是有效的几何：{reason}",
+    },
+    "edit.geometry_type": {
+        "en": "'{field}' must be a {expected}, got a {got}.",
+        "zh-CN": "“{field}”必须是 {expected}，实际为 {got}。",
+    },
+    "edit.region": {
+        "en": "Edits are not possible with a regional grant yet.",
+        "zh-CN": "按区域授权的用户暂不能编辑。",
+    },
     # errors: details
     "err.server": {
         "en": "The server could not answer this request; "
@@ -179,6 +248,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "ui.api": {"en": "API definition", "zh-CN": "接口定义"},
     "ui.api_doc": {"en": "API documentation", "zh-CN": "接口文档"},
     "ui.queryables": {"en": "Queryables", "zh-CN": "可查询属性"},
+    "ui.history": {"en": "Version history", "zh-CN": "历史版本"},
     "ui.schema": {"en": "Schema", "zh-CN": "要素模式"},
     "ui.schema_json": {"en": "Schema as JSON Schema", "zh-CN": "要素模式（JSON Schema）"},
     "ui.this_document": {"en": "This document", "zh-CN": "本文档"},

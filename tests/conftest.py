@@ -32,7 +32,7 @@ from tests.fixtures import write_test_store
 
 MAX_LIMIT = 1000
 PROVIDERS = ("geopackage", "postgis")
-LAYERS = ("parcels", "wells", "secret")
+LAYERS = ("parcels", "wells", "secret", "editable")
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +96,11 @@ def make_settings(
             ),
             "wells": CollectionConfig(
                 title="Wells", source=_source(provider, store, "wells")
+            ),
+            "editable": CollectionConfig(
+                title="Editable parcels",
+                source=_source(provider, store, "editable"),
+                editable=True,
             ),
             "secret": CollectionConfig(
                 title="Secret",

@@ -92,4 +92,8 @@ def write_test_store(directory: Path) -> Path:
         "Point",
     )
     write_layer(path, "secret", geoms[:5], {k: v[:5] for k, v in fields.items()}, 4490)
+    # A copy of the first 20 parcels that the edit tests change
+    write_layer(
+        path, "editable", geoms[:20], {k: v[:20] for k, v in fields.items()}, 4490
+    )
     return path

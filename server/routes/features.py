@@ -524,11 +524,12 @@ def build_router() -> APIRouter:
         out = parse_crs_param("crs", crs, list(c.crs))
         fmt = format_of(request)
         language = language_of(request)
-        feature = await c.provider.item(c.id, feature_id, out, scope)
-        if feature is None:
+        found = await c.provider.item(c.id, feature_id, out, scope)
+        if found is None:
             raise NotFoundError(
                 "err.unknown_feature", id=feature_id[:80], collection=c.id
             )
+        feature, version = found
         path = f"/collections/{c.id}/items/{feature_id}"
         links = [
             link(
@@ -549,12 +550,22 @@ def build_router() -> APIRouter:
                 JSON,
                 translate("ui.collection_link", language),
             ),
+            link(
+                url_for(request, path + "/history"),
+                "version-history",
+                JSON,
+                translate("ui.history", language),
+            ),
         ]
         headers = {
             **cache_headers(request),
             "Content-Crs": f"<{out.uri if out else CRS84_URI}>",
             "Content-Language": language,
         }
+        # JSON: the ETag is the feature's version, what If-Match of an edit must name
+        headers["ETag"] = f'"{version}"' if fmt == "json" else etag_of(version, language)
+        if cached := not_modified(request, headers["ETag"], headers):
+            return cached
         if fmt == "html":
             page = render_html(
                 request,
@@ -571,8 +582,6 @@ def build_router() -> APIRouter:
             body, media = bytes(page.body), HTML
         else:
             body, media = with_links(feature, links), GEOJSON
-        headers["ETag"] = etag_of(body)
-        cached = not_modified(request, headers["ETag"], headers)
-        return cached or Response(body, media_type=media, headers=headers)
+        return Response(body, media_type=media, headers=headers)
 
     return router

@@ -1,0 +1,295 @@
+"""OGC API - Features Part 4: create, replace, update (merge patch), delete, history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Request
+from starlette.responses import Response
+
+from providers.base import AccessScope
+from providers.crs import CrsRef
+from providers.edits import (
+    EditError,
+    EditResult,
+    FeatureInput,
+    VersionMismatchError,
+    apply_patch,
+    validate_feature,
+)
+from server.access import get_actor, get_scope
+from server.catalog import Collection
+from server.errors import (
+    InvalidParameterError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+    UnsupportedMediaTypeError,
+)
+from server.links import JSON, link, url_for
+from server.negotiation import language_of
+from server.params import parse_crs_param
+from server.responses import json_response
+
+CONFORMANCE = {
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+}
+
+FEATURE_TYPES = ("application/geo+json", "application/json")
+PATCH_TYPES = ("application/merge-patch+json", "application/geo+json", "application/json")
+
+CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
+FeatureId = Annotated[str, Path(alias="featureId", description="Feature id")]
+Scope = Annotated[AccessScope, Depends(get_scope)]
+Actor = Annotated[str, Depends(get_actor)]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description="The feature's ETag (version)")
+]
+ContentCrs = Annotated[
+    str | None, Header(alias="Content-Crs", description="CRS of the body (CRS84)")
+]
+
+
+def _editable(request: Request, collection_id: str, scope: AccessScope) -> Collection:
+    collection: Collection = request.app.state.catalog.get(collection_id, scope)
+    if not collection.editable:
+        err = MethodNotAllowedError("edit.read_only", id=collection.id)
+        err.headers = {"Allow": "GET, HEAD"}
+        raise err
+    if scope.region is not None or scope.attribute_filter is not None:
+        # Fail closed: region and attribute grants are not applied to writes yet.
+        raise MethodNotAllowedError("edit.region")
+    return collection
+
+
+async def _json_body(request: Request, allowed: tuple[str, ...]) -> Any:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in allowed:
+        raise UnsupportedMediaTypeError(
+            "edit.media_type", allowed=", ".join(allowed), value=media[:60] or "-"
+        )
+    limit: int = request.app.state.settings.server.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError("edit.too_large", max=limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError("edit.too_large", max=limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameterError("edit.json", "body", reason=str(exc)[:120]) from None
+
+
+def _content_crs(c: Collection, header: str | None) -> CrsRef | None:
+    if header is None:
+        return None
+    return parse_crs_param("Content-Crs", header.strip().strip("<>"), list(c.crs))
+
+
+def _if_match(c: Collection, header: str | None) -> str | None:
+    if header is None and c.require_if_match:
+        raise PreconditionRequiredError("edit.if_match")
+    return header
+
+
+def _edit_error(exc: EditError) -> InvalidParameterError:
+    field = str(exc.params.get("field", "body"))
+    return InvalidParameterError(f"edit.{exc.key}", field, **exc.params)
+
+
+async def _guarded(c: Collection, work: Any, if_match: str | None) -> EditResult | None:
+    """Run a write, turning validation and version errors into 400 / 412."""
+    try:
+        result: EditResult | None = await work
+    except EditError as exc:
+        raise _edit_error(exc) from None
+    except VersionMismatchError as exc:
+        err = PreconditionFailedError("edit.stale", sent=(if_match or "")[:80])
+        err.headers = {"ETag": f'"{exc.args[0]}"'}
+        raise err from None
+    return result
+
+
+def _not_found(c: Collection, feature_id: str) -> NotFoundError:
+    return NotFoundError("err.unknown_feature", id=feature_id[:80], collection=c.id)
+
+
+def _done(result: EditResult, status: int = 204, **headers: str) -> Response:
+    extra = {"ETag": f'"{result.version}"'} if result.version else {}
+    return Response(status_code=status, headers={**extra, **headers})
+
+
+async def _change(
+    request: Request,
+    collection_id: str,
+    feature_id: str,
+    scope: AccessScope,
+    actor: str,
+    if_match: str | None,
+    content_crs: str | None,
+    operation: str,
+) -> Response:
+    """PUT (replace) or PATCH (merge patch): validated, version-checked, one commit."""
+    c = _editable(request, collection_id, scope)
+    expected = _if_match(c, if_match)
+    crs = _content_crs(c, content_crs)
+    change: Callable[[FeatureInput], FeatureInput]
+    if operation == "replace":
+        body = await _json_body(request, FEATURE_TYPES)
+        try:
+            new = validate_feature(body, c.info, crs)
+        except EditError as exc:
+            raise _edit_error(exc) from None
+        change = lambda _current: new  # noqa: E731 - replace ignores the current version
+    else:
+        patch = await _json_body(request, PATCH_TYPES)
+        if not isinstance(patch, dict):
+            raise InvalidParameterError("edit.not_object", "body")
+        change = lambda current: apply_patch(current, patch, c.info, crs)  # noqa: E731
+
+    work = c.provider.update(c.id, feature_id, change, expected, actor, operation)
+    result = await _guarded(c, work, expected)
+    if result is None:
+        raise _not_found(c, feature_id)
+    return _done(result)
+
+
+def build_router() -> APIRouter:
+    """Routes of OGC API - Features Part 4."""
+    router = APIRouter(tags=["Features - edits"])
+
+    @router.post(
+        "/collections/{collectionId}/items",
+        summary="Add a feature",
+        status_code=201,
+        responses={201: {"description": "Created; Location names the new feature"}},
+    )
+    async def create(
+        request: Request,
+        collection_id: CollectionId,
+        scope: Scope,
+        actor: Actor,
+        content_crs: ContentCrs = None,
+    ) -> Response:
+        c = _editable(request, collection_id, scope)
+        crs = _content_crs(c, content_crs)
+        body = await _json_body(request, FEATURE_TYPES)
+        try:
+            feature = validate_feature(body, c.info, crs)
+        except EditError as exc:
+            raise _edit_error(exc) from None
+        result = await _guarded(c, c.provider.create(c.id, feature, actor), None)
+        assert result is not None
+        location = url_for(request, f"/collections/{c.id}/items/{result.feature_id}")
+        return _done(result, 201, Location=location)
+
+    @router.put(
+        "/collections/{collectionId}/items/{featureId}",
+        summary="Replace a feature",
+        status_code=204,
+    )
+    async def replace(
+        request: Request,
+        collection_id: CollectionId,
+        feature_id: FeatureId,
+        scope: Scope,
+        actor: Actor,
+        if_match: IfMatch = None,
+        content_crs: ContentCrs = None,
+    ) -> Response:
+        return await _change(
+            request,
+            collection_id,
+            feature_id,
+            scope,
+            actor,
+            if_match,
+            content_crs,
+            "replace",
+        )
+
+    @router.patch(
+        "/collections/{collectionId}/items/{featureId}",
+        summary="Update a feature (JSON merge patch)",
+        status_code=204,
+    )
+    async def update(
+        request: Request,
+        collection_id: CollectionId,
+        feature_id: FeatureId,
+        scope: Scope,
+        actor: Actor,
+        if_match: IfMatch = None,
+        content_crs: ContentCrs = None,
+    ) -> Response:
+        return await _change(
+            request,
+            collection_id,
+            feature_id,
+            scope,
+            actor,
+            if_match,
+            content_crs,
+            "update",
+        )
+
+    @router.delete(
+        "/collections/{collectionId}/items/{featureId}",
+        summary="Delete a feature",
+        status_code=204,
+    )
+    async def delete(
+        request: Request,
+        collection_id: CollectionId,
+        feature_id: FeatureId,
+        scope: Scope,
+        actor: Actor,
+        if_match: IfMatch = None,
+    ) -> Response:
+        c = _editable(request, collection_id, scope)
+        expected = _if_match(c, if_match)
+        work = c.provider.delete(c.id, feature_id, expected, actor)
+        result = await _guarded(c, work, expected)
+        if result is None:
+            raise _not_found(c, feature_id)
+        return Response(status_code=204)
+
+    @router.get(
+        "/collections/{collectionId}/items/{featureId}/history",
+        summary="Every version of a feature",
+    )
+    async def history(
+        request: Request,
+        collection_id: CollectionId,
+        feature_id: FeatureId,
+        scope: Scope,
+    ) -> Response:
+        c: Collection = request.app.state.catalog.get(collection_id, scope)
+        versions = await c.provider.history(c.id, feature_id)
+        if not versions and await c.provider.item(c.id, feature_id, None, scope) is None:
+            raise _not_found(c, feature_id)
+        path = f"/collections/{c.id}/items/{feature_id}"
+        lang = language_of(request)
+        body = {
+            "collection": c.id,
+            "featureId": feature_id,
+            "crs": c.info.storage_crs.uri,
+            "versions": versions,
+            "links": [
+                link(url_for(request, path + "/history"), "self", JSON),
+                link(url_for(request, path), "item", "application/geo+json"),
+            ],
+        }
+        headers = {"Content-Language": lang, "Cache-Control": "no-cache"}
+        return json_response(body, headers=headers)
+
+    return router
