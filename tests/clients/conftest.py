@@ -45,7 +45,11 @@ def live_url(
         "    temporal: {start: GXSJ}\n"
         "  wells:\n"
         "    title: Wells\n"
-        f"    source: {_source(provider, store, 'wells')}\n",
+        f"    source: {_source(provider, store, 'wells')}\n"
+        "  editable:\n"
+        "    title: Editable parcels\n"
+        "    editable: true\n"
+        f"    source: {_source(provider, store, 'editable')}\n",
         encoding="utf-8",
     )
     port = _free_port()
