@@ -119,6 +119,12 @@ class DatabaseConfig(_Strict):
     pool_min: int = Field(2, ge=1, le=100)
     pool_max: int = Field(10, ge=1, le=500)
     statement_timeout_ms: int = Field(30000, ge=100)
+    exact_count_limit: int = Field(
+        20000,
+        ge=0,
+        description="count=auto: count exactly when the planner expects at most this "
+        "many matches, else omit numberMatched",
+    )
 
     @model_validator(mode="after")
     def _pool(self) -> Self:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from providers.edits import EditResult, FeatureInput
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+CountMode = Literal["auto", "exact", "estimated", "none"]
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ class ItemsQuery:
     sortby: tuple[SortKey, ...] = ()
     equals: tuple[tuple[str, str], ...] = ()  # property=value query parameters
     filter: Cql2Filter | None = None
-    count: bool = True
+    # numberMatched: "auto" = exact when the planner expects it to be cheap, else omitted
+    count: CountMode = "auto"
 
 
 @dataclass

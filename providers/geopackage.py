@@ -399,7 +399,7 @@ class GeoPackageProvider:
         pool = self._pools[table.path]
 
         matched = None
-        if query.count:
+        if query.count != "none":  # SQLite counts embedded-size tables quickly
             matched = await to_thread.run_sync(
                 self._count, pool, "SELECT count(*)" + where.sql(), where.params
             )

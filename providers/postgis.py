@@ -181,6 +181,7 @@ class PostgisProvider:
         )
         self._tables: dict[str, PgTable] = {}
         self._history_ready = False
+        self._exact_count_limit = config.exact_count_limit
 
     async def open(self) -> None:
         """Open the pool (fails fast when the database cannot be reached)."""
@@ -270,11 +271,7 @@ class PostgisProvider:
         matched = None
         async with self._pool.connection() as conn:
             try:
-                if query.count:
-                    count_sql, count_params = count_query(table, query, scope)
-                    cur = await conn.execute(count_sql, count_params)
-                    row = await cur.fetchone()
-                    matched = int(row[0]) if row else 0
+                matched = await self._matched(conn, table, query, scope)
                 cursor = conn.cursor()
                 cursor.adapters.register_loader("text", _BytesLoader)
                 await cursor.execute(statement, params)
@@ -293,6 +290,33 @@ class PostgisProvider:
             has_more=len(rows) > query.limit,
             digest=digest.hexdigest(),
         )
+
+    async def _matched(
+        self,
+        conn: AsyncConnection[Any],
+        table: PgTable,
+        query: ItemsQuery,
+        scope: AccessScope,
+    ) -> int | None:
+        """numberMatched by the request's mode; exact only when asked for or cheap."""
+        if query.count == "none":
+            return None
+        count_sql, params = count_query(table, query, scope)
+        if query.count != "exact":
+            cur = await conn.execute(
+                sql.SQL("EXPLAIN (FORMAT JSON) ") + count_sql, params
+            )
+            row = await cur.fetchone()
+            # count(*) plan: an Aggregate whose first child scans the matching rows
+            plan = row[0][0]["Plan"] if row else {}
+            estimate = int((plan.get("Plans") or [plan])[0].get("Plan Rows", 0))
+            if query.count == "estimated":
+                return estimate
+            if estimate > self._exact_count_limit:
+                return None
+        cur = await conn.execute(count_sql, params)
+        found = await cur.fetchone()
+        return int(found[0]) if found else 0
 
     async def item(
         self,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from starlette.datastructures import QueryParams
 
-from providers.base import AccessScope, BBox, CollectionInfo, Interval, SortKey
+from providers.base import AccessScope, BBox, CollectionInfo, CountMode, Interval, SortKey
 from providers.cql2 import Cql2Error, Cql2Filter
 from providers.cql2 import parse as cql2_parse
 from providers.crs import CRS84, CrsRef, UnknownCrsError, parse_crs
@@ -72,6 +72,17 @@ def parse_int(name: str, text: str | None, default: int) -> int:
         return int(text.strip())
     except ValueError:
         raise InvalidParameterError("err.integer", name, value=text[:40]) from None
+
+
+def parse_count(text: str | None) -> CountMode:
+    """``count``: how numberMatched is computed."""
+    if text is None:
+        return "auto"
+    if text not in ("auto", "exact", "estimated", "none"):
+        raise InvalidParameterError(
+            "err.format", "count", value=text[:40], allowed="auto, exact, estimated, none"
+        )
+    return text  # type: ignore[return-value]
 
 
 def parse_limit(text: str | None, default: int, maximum: int) -> int:

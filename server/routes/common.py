@@ -40,6 +40,7 @@ TOLERATED = _BASIC | {
     "properties",
     "sortby",
     "crs",
+    "count",
 }
 
 

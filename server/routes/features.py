@@ -27,6 +27,7 @@ from server.params import (
     check_known,
     filter_error,
     parse_bbox,
+    parse_count,
     parse_crs_param,
     parse_datetime,
     parse_filter,
@@ -119,6 +120,14 @@ class ItemsParams:
             description="cql2-text (default) or cql2-json",
             # cql-text: the draft name GDAL's OAPIF driver looks for (same grammar here)
             json_schema_extra={"enum": ["cql2-text", "cql2-json", "cql-text"]},
+        ),
+    ] = None
+    count: Annotated[
+        str | None,
+        Query(
+            description="numberMatched: auto (default; exact when cheap, else omitted), "
+            "exact, estimated (the database planner's estimate) or none",
+            json_schema_extra={"enum": ["auto", "exact", "estimated", "none"]},
         ),
     ] = None
     filter_crs: Annotated[
@@ -324,6 +333,7 @@ def _items_query(
         properties=parse_properties(params.properties, c.info, scope),
         sortby=parse_sortby(params.sortby, c.info, scope),
         equals=tuple(equals),
+        count=parse_count(params.count),
         filter=parse_filter(
             params.filter,
             params.filter_lang,

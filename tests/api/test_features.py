@@ -209,3 +209,14 @@ def test_html_escapes_data(client: TestClient) -> None:
     page = client.get(f"{ITEMS}?f=html&DLBM=%3Cscript%3E")
     assert page.status_code == 200
     assert "<script>alert" not in page.text
+
+
+def test_count_modes(client: TestClient) -> None:
+    assert "numberMatched" not in _items(client, "count=none")
+    assert _items(client, "count=exact")["numberMatched"] == TOTAL
+    # the test table is small: auto counts exactly, estimated is the planner's number
+    assert _items(client, "count=auto&DLBM=0101")["numberMatched"] == TOTAL // 5
+    estimate = _items(client, "count=estimated")["numberMatched"]
+    assert 0 < estimate <= 10 * TOTAL
+    r = client.get(f"{ITEMS}?count=some")
+    assert r.status_code == 400 and r.json()["parameter"] == "count"
