@@ -344,11 +344,14 @@ class PostgisProvider:
         self, work: Callable[[AsyncConnection[Any]], Awaitable[EditResult | None]]
     ) -> EditResult | None:
         async with self._pool.connection() as conn:
-            if not self._history_ready:
-                await conn.execute(HISTORY_DDL)
-                self._history_ready = True
+            await self._ensure_history(conn)
             async with conn.transaction():
                 return await work(conn)
+
+    async def _ensure_history(self, conn: AsyncConnection[Any]) -> None:
+        if not self._history_ready:  # created on first use: read-only deployments need none
+            await conn.execute(HISTORY_DDL)
+            self._history_ready = True
 
     async def create(
         self, collection_id: str, feature: FeatureInput, actor: str
@@ -396,9 +399,7 @@ class PostgisProvider:
         if key is None:
             return []
         async with self._pool.connection() as conn:
-            if not self._history_ready:
-                await conn.execute(HISTORY_DDL)
-                self._history_ready = True
+            await self._ensure_history(conn)
             return await edit.history(conn, table, key)
 
     async def close(self) -> None:
