@@ -349,7 +349,7 @@ class PostgisProvider:
                 return await work(conn)
 
     async def _ensure_history(self, conn: AsyncConnection[Any]) -> None:
-        if not self._history_ready:  # created on first use: read-only deployments need none
+        if not self._history_ready:  # made on first use: read-only servers need none
             await conn.execute(HISTORY_DDL)
             self._history_ready = True
 
