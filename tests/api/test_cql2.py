@@ -289,3 +289,25 @@ def test_conformance_lists_cql2(client: TestClient) -> None:
         "arithmetic",
     ):
         assert f"http://www.opengis.net/spec/cql2/1.0/conf/{name}" in classes
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        {"op": "not", "args": []},
+        {"op": "=", "args": [{"property": "DLBM"}]},
+        {"op": "and", "args": [{"op": "like", "args": [{"property": "DLBM"}, 5]}]},
+        {"op": "between", "args": [{"property": "TBMJ"}, 1]},
+        {"op": "in", "args": [{"property": "DLBM"}, "0101"]},
+        {"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "Point"}]},
+        {"op": "t_before", "args": [{"property": "GXSJ"}, {"interval": ["2023-01-01"]}]},
+        {"op": "casei", "args": []},
+        {"op": "isNull", "args": []},
+        {"property": "DLBM"},
+        {"op": "a_contains", "args": [["a"], {"property": "DLBM"}]},
+    ],
+)
+def test_malformed_json_filters(client: TestClient, expr: Any) -> None:
+    r = client.get(ITEMS, params={"filter": json.dumps(expr), "filter-lang": "cql2-json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["parameter"] == "filter"
