@@ -140,7 +140,8 @@ class ItemsQuery:
 class ItemPage:
     """One page of features, streamed: ``has_more`` is known once iteration ends."""
 
-    features: AsyncIterator[bytes]
+    # a list when the provider has the whole page already (PostGIS), else a stream
+    features: AsyncIterator[bytes] | list[bytes]
     number_matched: int | None
     number_returned: int = 0
     has_more: bool = False

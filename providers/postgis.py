@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -284,7 +284,7 @@ class PostgisProvider:
         digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
         digest.update(str(matched).encode())
         return ItemPage(
-            features=_iterate(features),
+            features=features,
             number_matched=matched,
             number_returned=len(features),
             has_more=len(rows) > query.limit,
@@ -301,6 +301,19 @@ class PostgisProvider:
         """numberMatched by the request's mode; exact only when asked for or cheap."""
         if query.count == "none":
             return None
+        unfiltered = (
+            query.bbox is None
+            and query.datetime is None
+            and not query.equals
+            and query.filter is None
+            and scope.region is None
+        )
+        if (
+            query.count == "auto"
+            and unfiltered
+            and (table.info.feature_count > self._exact_count_limit)
+        ):
+            return None  # a whole big table: not worth counting, no planner round trip
         count_sql, params = count_query(table, query, scope)
         if query.count != "exact":
             cur = await conn.execute(
@@ -416,8 +429,3 @@ def _key(table: PgTable, feature_id: str) -> Any:
     if isinstance(key, int) and not -(2**63) <= key < 2**63:
         return None
     return key
-
-
-async def _iterate(features: list[bytes]) -> AsyncIterator[bytes]:
-    for feature in features:
-        yield feature

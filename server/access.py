@@ -25,12 +25,12 @@ def anonymous_scope(settings: Settings, collection_ids: list[str]) -> AccessScop
     return AccessScope(collections=frozenset(public | discovered))
 
 
-def get_actor(request: Request) -> str:
+async def get_actor(request: Request) -> str:
     """FastAPI dependency: who is making the request (recorded in the history)."""
     return "anonymous"
 
 
-def get_scope(request: Request) -> AccessScope:
+async def get_scope(request: Request) -> AccessScope:
     """FastAPI dependency: the access scope of this request."""
     scope: AccessScope = request.app.state.anonymous_scope
     return scope

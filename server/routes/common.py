@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from config.models import text_for
-from server.access import get_scope
 from server.caching import cache_headers, etag_of, not_modified
 from server.i18n import translate
 from server.links import HTML, JSON, OPENAPI, link, url_for
@@ -125,7 +124,7 @@ def build_router() -> APIRouter:
             "description": text_for(server.description, language),
             "links": links,
         }
-        visible = request.app.state.catalog.visible(get_scope(request))
+        visible = request.app.state.catalog.visible(request.app.state.anonymous_scope)
         return respond(
             request,
             data,

@@ -290,11 +290,29 @@ def _items_links(
     return links
 
 
+_HEAD = b'{"type":"FeatureCollection","features":['
+
+
+def _tail(
+    request: Request, c: Collection, query: ItemsQuery, page: ItemPage, lang: str
+) -> bytes:
+    """The end of a FeatureCollection: counts, time stamp and links."""
+    tail: dict[str, Any] = {"numberReturned": page.number_returned}
+    if page.number_matched is not None:
+        tail["numberMatched"] = page.number_matched
+    tail["timeStamp"] = (
+        datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+    tail["links"] = _items_links(request, c, query, page, lang)
+    return b"]," + json_bytes(tail)[1:]
+
+
 async def _feature_collection(
     request: Request, c: Collection, query: ItemsQuery, page: ItemPage, lang: str
 ) -> AsyncIterator[bytes]:
     """Stream a FeatureCollection: features as they come, then counts and links."""
-    buffer = bytearray(b'{"type":"FeatureCollection","features":[')
+    assert not isinstance(page.features, list)
+    buffer = bytearray(_HEAD)
     first = True
     async for feature in page.features:
         if not first:
@@ -304,14 +322,7 @@ async def _feature_collection(
         if len(buffer) >= _FLUSH_BYTES:
             yield bytes(buffer)
             buffer.clear()
-    tail: dict[str, Any] = {"numberReturned": page.number_returned}
-    if page.number_matched is not None:
-        tail["numberMatched"] = page.number_matched
-    tail["timeStamp"] = (
-        datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
-    tail["links"] = _items_links(request, c, query, page, lang)
-    buffer += b"]," + json_bytes(tail)[1:]
+    buffer += _tail(request, c, query, page, lang)
     yield bytes(buffer)
 
 
@@ -374,8 +385,15 @@ async def _items_response(
         headers["ETag"] = tag(token)
         if version is None and (hit := not_modified(request, headers["ETag"], headers)):
             return hit
+    if isinstance(page.features, list) and fmt == "json":
+        # The whole page is here already: one join, one send.
+        body = _HEAD + b",".join(page.features) + _tail(request, c, query, page, language)
+        return Response(body, media_type=GEOJSON, headers=headers)
     if fmt == "html":
-        features = [orjson.loads(feature) async for feature in page.features]
+        if isinstance(page.features, list):
+            features = [orjson.loads(feature) for feature in page.features]
+        else:
+            features = [orjson.loads(feature) async for feature in page.features]
         title = f"{text_for(c.title, language)} — {translate('ui.items', language)}"
         context = {
             "title": title,
