@@ -1,0 +1,407 @@
+"""Side-by-side HTTP benchmark: OneMap vs tipg vs pygeoapi on one PostGIS table.
+
+    /work/main/.venv/bin/python bench/run_bench.py            # the full run (~20 min)
+    /work/main/.venv/bin/python bench/run_bench.py --quick    # 3 s cells, a smoke test
+
+One command: makes sure PostgreSQL 15 + PostGIS run and hold the 300,000-polygon table
+(bench/make_dltb.py), creates the peers' venvs (bench/.venvs/), starts the three servers
+(2 workers each, no access log), checks that they answer the four workloads with the
+same features, then drives them with wrk (1 thread, 8 and 32 keep-alive connections),
+each (workload, concurrency) cell in rounds A,B,C then C,B,A, and writes
+bench/results.json and bench/RESULTS.md. Every server it started is stopped at the end,
+on Ctrl-C and on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import measure
+import psycopg
+import report
+import servers
+from servers import BENCH, ROOT, WORK, Server, log
+
+DB_NAME = DB_USER = DB_PASSWORD = "onemap_bench"
+ROWS = 300_000
+# W2: a ~1 km2 box (0.00977 x 0.00898 deg) in the town centre of make_dltb.py
+BBOX = "109.595117,23.095508,109.604883,23.104492"
+W3_FILTER = "dlbm='0101'"
+W4_IDS = list(range(1, ROWS + 1, 300))  # 1,000 ids spread over the table, cycled
+WORKLOADS = {
+    "W1": "items, first page, limit=100",
+    "W2": "bbox ~1 km2 (~750 polygons), limit=1000",
+    "W3": f"CQL2 text filter {W3_FILTER}, limit=500",
+    "W4": f"single item by id ({len(W4_IDS)} ids cycled)",
+}
+PORTS = {"onemap": 18081, "tipg": 18082, "pygeoapi": 18083}
+
+
+# --- PostgreSQL ----------------------------------------------------------------------
+
+
+def sh(cmd: list[str], **kw: Any) -> str:
+    """Run a command, return its stdout."""
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, **kw).stdout
+
+
+def cluster() -> tuple[int, str]:
+    """Start the Debian cluster 15/main if needed (installing PostGIS if missing)."""
+    postgis = ["dpkg", "-s", "postgresql-15-postgis-3"]
+    if subprocess.run(postgis, capture_output=True, check=False).returncode:
+        log("apt-get install postgresql-15-postgis-3")
+        sh(["apt-get", "update", "-qq"])
+        sh(["apt-get", "install", "-y", "-qq", "postgresql-15-postgis-3"])
+    lines = [ln.split() for ln in sh(["pg_lsclusters", "-h"]).splitlines()]
+    row = next((ln for ln in lines if ln[:2] == ["15", "main"]), None)
+    if row is None:
+        log("creating PostgreSQL cluster 15/main")
+        sh(["pg_createcluster", "15", "main"])
+        return cluster()
+    if row[3] != "online":
+        log("starting PostgreSQL 15/main")
+        sh(["pg_ctlcluster", "15", "main", "start"])
+    return int(row[2]), row[5]
+
+
+def psql_admin(port: int, sql: str, db: str = "postgres") -> str:
+    """Run SQL as the postgres superuser (peer authentication)."""
+    cmd = ["runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-d", db]
+    return sh([*cmd, "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+
+
+def ensure_database(port: int) -> str:
+    """Role, database, PostGIS, settings and the table; returns the DSN."""
+    psql_admin(
+        port,
+        f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB_USER}') "
+        f"THEN CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}'; END IF; END$$;",
+    )
+    exists = f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"  # noqa: S608
+    if not psql_admin(port, exists):
+        log(f"creating database {DB_NAME}")
+        psql_admin(port, f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}")
+    psql_admin(port, "CREATE EXTENSION IF NOT EXISTS postgis", db=DB_NAME)
+    # the same for every server: no parallel query (baseline finding 7), no JIT
+    psql_admin(port, f"ALTER DATABASE {DB_NAME} SET max_parallel_workers_per_gather = 0")
+    psql_admin(port, f"ALTER DATABASE {DB_NAME} SET jit = off")
+    dsn = f"postgresql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{port}/{DB_NAME}"
+    subprocess.run(
+        [sys.executable, str(BENCH / "make_dltb.py"), "--dsn", dsn, "--rows", str(ROWS)],
+        check=True,
+    )
+    return dsn
+
+
+def pg_versions(dsn: str) -> dict[str, str]:
+    """Server, PostGIS and PROJ versions, and the settings the run used."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT version(), postgis_lib_version(), postgis_proj_version(), "
+            "current_setting('shared_buffers'), current_setting('jit'), "
+            "current_setting('max_parallel_workers_per_gather'), "
+            "pg_size_pretty(pg_total_relation_size('public.dltb'))"
+        ).fetchone()
+    assert row is not None
+    return {
+        "PostgreSQL": str(row[0]).split(" on ")[0],
+        "PostGIS": str(row[1]),
+        "PostGIS PROJ": str(row[2]).split(",")[0],
+        "shared_buffers": str(row[3]),
+        "jit (database)": str(row[4]),
+        "max_parallel_workers_per_gather (database)": str(row[5]),
+        "dltb size with indexes": str(row[6]),
+    }
+
+
+# --- workloads -----------------------------------------------------------------------
+
+
+def paths(server: Server, workload: str) -> list[str]:
+    """The request paths (with query) that this server gets for a workload."""
+    items = f"/collections/{server.collection}/items"
+
+    def q(params: dict[str, str]) -> str:
+        return urlencode({**params, **server.extra}, quote_via=quote, safe=",")
+
+    if workload == "W1":
+        return [f"{items}?{q({'limit': '100'})}"]
+    if workload == "W2":
+        return [f"{items}?{q({'bbox': BBOX, 'limit': '1000', **server.bbox_extra})}"]
+    if workload == "W3":
+        params = {"filter": W3_FILTER, "filter-lang": "cql2-text", "limit": "500"}
+        return [f"{items}?{q(params)}"]
+    tail = f"?{q({})}" if server.extra else ""
+    return [f"{items}/{fid}{tail}" for fid in W4_IDS]
+
+
+def fetch(url: str) -> tuple[int, str, bytes]:
+    """GET: status, content type, body."""
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+
+
+def _first_vertex(features: list[dict[str, Any]]) -> list[float] | None:
+    if not features:
+        return None
+    vertex: list[float] = features[0]["geometry"]["coordinates"][0][0]
+    return vertex
+
+
+def check(servers_: list[Server]) -> dict[str, Any]:
+    """One request per workload and server: do they return the same features?"""
+    out: dict[str, Any] = {"workloads": {}, "differences": []}
+    for wl in WORKLOADS:
+        per: dict[str, Any] = {}
+        for s in servers_:
+            urls = paths(s, wl)[:5] if wl == "W4" else paths(s, wl)
+            ids: list[str] = []
+            info: dict[str, Any] = {"url": urls[0]}
+            for url in urls:
+                status, ctype, body = fetch(s.base + url)
+                if status != 200:
+                    raise SystemExit(f"{s.name} {wl}: HTTP {status} for {url}")
+                doc = json.loads(body)
+                feats = doc.get("features", [doc])
+                ids += [str(f.get("id")) for f in feats]
+                info.update(
+                    status=status,
+                    content_type=ctype,
+                    body_bytes=len(body),
+                    features=len(feats),
+                    number_matched=doc.get("numberMatched"),
+                    number_returned=doc.get("numberReturned"),
+                    dlbm=sorted({str(f["properties"].get("dlbm")) for f in feats}),
+                    first_vertex=_first_vertex(feats),
+                )
+            info["ids"] = ids
+            per[s.name] = info
+        first = servers_[0].name
+        for name, info in per.items():
+            base = per[first]
+            if info["features"] != base["features"]:
+                out["differences"].append(
+                    f"{wl}: {name} returns {info['features']} features, "
+                    f"{first} {base['features']}"
+                )
+            elif set(info["ids"]) != set(base["ids"]):
+                out["differences"].append(f"{wl}: {name} returns other ids than {first}")
+            if info["first_vertex"] != base["first_vertex"]:
+                out["differences"].append(
+                    f"{wl}: first vertex {name} {info['first_vertex']} vs {first} "
+                    f"{base['first_vertex']}"
+                )
+        for info in per.values():
+            info["ids_sample"] = info.pop("ids")[:5]
+        out["workloads"][wl] = per
+        log(
+            f"check {wl}: "
+            + ", ".join(
+                f"{n} {i['features']} features ({i['body_bytes'] / 1024:.0f} KB)"
+                for n, i in per.items()
+            )
+        )
+    if out["differences"]:
+        log("differences: " + "; ".join(out["differences"]))
+    return out
+
+
+# --- the run -------------------------------------------------------------------------
+
+
+def run_cell(
+    s: Server,
+    wl: str,
+    conns: int,
+    args: argparse.Namespace,
+    postmaster: int,
+) -> dict[str, Any]:
+    """Warm up, then one measured wrk run with CPU counters around it."""
+    assert s.proc is not None
+    paths_file = WORK / f"paths_{s.name}_{wl}.txt"
+    paths_file.write_text("\n".join(paths(s, wl)) + "\n")
+    script = BENCH / "wrk_paths.lua"
+    idle = measure.wait_idle()
+    if args.warmup > 0:
+        measure.run_wrk(s.base, paths_file, conns, args.warmup, script)
+    before = measure.snapshot(s.proc.pid, postmaster, DB_NAME)
+    res = measure.run_wrk(s.base, paths_file, conns, args.duration, script)
+    after = measure.snapshot(s.proc.pid, postmaster, DB_NAME)
+    cpu = measure.cpu_delta(before, after)
+    n = max(int(res["requests"]), 1)
+    seconds = res["duration_us"] / 1e6
+    errors = int(res["connect"] + res["read"] + res["write"] + res["timeout"])
+    return {
+        "server": s.name,
+        "workload": wl,
+        "connections": conns,
+        "requests": int(res["requests"]),
+        "rps": res["requests"] / seconds,
+        "p50_ms": res["p50_us"] / 1000,
+        "p90_ms": res["p90_us"] / 1000,
+        "p99_ms": res["p99_us"] / 1000,
+        "max_ms": res["max_us"] / 1000,
+        "bytes_per_response": res["bytes"] / n,
+        "non_2xx": int(res["status"]),
+        "socket_errors": errors,
+        "server_cpu_ms_per_req": 1000 * float(cpu["server_cpu_s"]) / n,
+        "pg_cpu_ms_per_req": 1000 * float(cpu["pg_cpu_s"]) / n,
+        "idle_before_cores": idle,
+        **cpu,
+    }
+
+
+def run_all(
+    servers_: list[Server], args: argparse.Namespace, postmaster: int, out: Path
+) -> list[dict[str, Any]]:
+    """Every workload x concurrency cell, servers interleaved A,B,C then C,B,A."""
+    records: list[dict[str, Any]] = []
+    cells = [(wl, c) for wl in args.workloads for c in args.connections]
+    total = len(cells) * args.rounds * len(servers_)
+    for wl, conns in cells:
+        for rnd in range(args.rounds):
+            order = servers_ if rnd % 2 == 0 else servers_[::-1]
+            for pos, s in enumerate(order):
+                rec = run_cell(s, wl, conns, args, postmaster)
+                rec.update(round=rnd + 1, position=pos + 1)
+                records.append(rec)
+                out.write_text(json.dumps({"partial": True, "runs": records}, indent=1))
+                log(
+                    f"[{len(records)}/{total}] {wl} c={conns} r{rnd + 1} {s.name}: "
+                    f"{rec['rps']:.1f} req/s, p50 {rec['p50_ms']:.1f} ms, "
+                    f"p99 {rec['p99_ms']:.1f} ms, CPU {rec['server_cpu_ms_per_req']:.2f}"
+                    f" + PG {rec['pg_cpu_ms_per_req']:.2f} ms/req, "
+                    f"busy {rec['machine_busy_cores']:.2f} cores"
+                )
+    return records
+
+
+def versions(servers_: list[Server], dsn: str) -> dict[str, Any]:
+    """Everything that identifies what was measured."""
+    commit = sh(["git", "-C", str(ROOT), "rev-parse", "HEAD"]).strip()
+    dirty = sh(["git", "-C", str(ROOT), "status", "--porcelain", "--", ".", ":!bench"])
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+    out: dict[str, Any] = {
+        "OneMap git commit": commit + (" (+ uncommitted changes)" if dirty else ""),
+        "wrk": wrk.splitlines()[0] if wrk else "?",
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        **pg_versions(dsn),
+    }
+    for s in servers_:
+        out[s.name] = servers.package_versions(s.python, s.packages)
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=15, help="measured s per run")
+    p.add_argument("--warmup", type=float, default=3, help="warm-up s before each run")
+    p.add_argument("--rounds", type=int, default=2, help="A,B,C then C,B,A ...")
+    p.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
+    p.add_argument(
+        "--servers", nargs="+", default=list(PORTS), choices=list(PORTS), help="order"
+    )
+    p.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up")
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="results directory (default bench/, with --quick bench/.work/quick/)",
+    )
+    p.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only rewrite RESULTS.md from the results.json of --output",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 3.0, 1.0
+    if args.output is None:
+        args.output = WORK / "quick" if args.quick else BENCH
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render_only:
+        data = json.loads((args.output / "results.json").read_text())
+        (args.output / "RESULTS.md").write_text(report.render(data))
+        print(report.key_tables(data))
+        return 0
+    # Ctrl-C and kill stop the servers (finally below), also when started with SIGINT
+    # ignored (a background job of a non-interactive shell)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    WORK.mkdir(parents=True, exist_ok=True)
+    args.output.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now().astimezone()
+    port, data_dir = cluster()
+    dsn = ensure_database(port)
+    db = {
+        "host": "127.0.0.1",
+        "port": port,
+        "dbname": DB_NAME,
+        "user": DB_USER,
+        "password": DB_PASSWORD,
+    }
+    make = {
+        "onemap": lambda: servers.onemap(PORTS["onemap"], dsn),
+        "tipg": lambda: servers.tipg(PORTS["tipg"], dsn),
+        "pygeoapi": lambda: servers.pygeoapi(PORTS["pygeoapi"], db),
+    }
+    running = [make[name]() for name in args.servers]
+    json_out = args.output / "results.json"
+    try:
+        for s in running:
+            s.start()
+        for s in running:
+            s.wait_ready()
+        checks = check(running)
+        meta = {
+            "command": " ".join([sys.executable, *sys.argv]),
+            "started": started.isoformat(timespec="seconds"),
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "connections": args.connections,
+            "workloads": {w: WORKLOADS[w] for w in args.workloads},
+            "bbox": BBOX,
+            "filter": W3_FILTER,
+            "servers": {s.name: {"url": s.base, "cmd": s.cmd} for s in running},
+            "idle_before_start_cores": measure.busy_cores(2.0),
+            "versions": versions(running, dsn),
+        }
+        postmaster = measure.postmaster_pid(data_dir)
+        # records so far go to bench/.work/results.partial.json while the run goes on
+        records = run_all(running, args, postmaster, WORK / "results.partial.json")
+        meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    finally:
+        for s in running:
+            s.stop()
+    data = {"meta": meta, "checks": checks, "runs": records}
+    json_out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    (args.output / "RESULTS.md").write_text(report.render(data))
+    log(f"wrote {json_out} and {args.output / 'RESULTS.md'}")
+    print(report.key_tables(data))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; every server started was stopped")
+        sys.exit(130)

@@ -1,0 +1,410 @@
+"""The servers under test: their venvs, configurations, start and stop.
+
+OneMap runs from the project's own venv; each peer gets a venv of its own under
+bench/.venvs/ (created once, reused while its package list is unchanged). Every server
+runs 2 worker processes without an access log, on a loopback port, against the same
+database; generated configurations and logs go to bench/.work/.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+VENVS = BENCH / ".venvs"
+WORK = BENCH / ".work"
+CRS4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+# venv name -> (Python versions in order of preference, pip requirements)
+VENV_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "tipg": (("3.13", "3.12"), ("tipg", "uvicorn[standard]")),
+    "pygeoapi": (
+        ("3.12", "3.13"),
+        (
+            "pygeoapi>=0.24",
+            "sqlalchemy",
+            "geoalchemy2",
+            "psycopg2-binary",
+            "pygeofilter",
+            "starlette",
+            "uvicorn[standard]",
+        ),
+    ),
+}
+
+
+def log(msg: str) -> None:
+    """Progress on stderr, flushed."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def find_python(version: str) -> tuple[str, dict[str, str]] | None:
+    """An interpreter of the given minor version (PATH, then pyenv), with its env."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates: list[tuple[str, dict[str, str]]] = []
+    for path in sorted(glob.glob(str(pyenv_root / "versions" / f"{version}*"))):
+        env = {"PYENV_VERSION": Path(path).name}
+        candidates.append((str(Path(path) / "bin" / "python3"), env))
+    candidates.append((f"python{version}", {}))
+    for exe, extra in candidates:
+        try:
+            out = subprocess.run(
+                [exe, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
+                env={**os.environ, **extra},
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == version:
+            return exe, extra
+    return None
+
+
+def ensure_venv(name: str) -> Path:
+    """bench/.venvs/<name> with its requirements; created or updated when needed."""
+    versions, requirements = VENV_SPECS[name]
+    venv = VENVS / name
+    stamp = venv / ".bench-requirements"
+    wanted = "\n".join(requirements)
+    ready = (venv / "bin" / "python").exists() and stamp.exists()
+    if ready and stamp.read_text() == wanted:
+        return venv
+    if not (venv / "bin" / "python").exists():
+        found = next((p for v in versions if (p := find_python(v))), None)
+        if found is None:
+            wanted_py = " or ".join(versions)
+            raise SystemExit(f"{name} needs Python {wanted_py} (pyenv install it)")
+        exe, extra = found
+        log(f"creating venv {venv} with {exe}")
+        subprocess.run(
+            [exe, "-m", "venv", str(venv)], env={**os.environ, **extra}, check=True
+        )
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-qq"]
+    log(f"installing into {venv}: {' '.join(requirements)}")
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "--upgrade", *requirements], check=True)
+    stamp.write_text(wanted)
+    return venv
+
+
+def package_versions(python: str, names: list[str]) -> dict[str, str]:
+    """Installed versions of distributions in the venv of ``python``."""
+    code = (
+        "import json, sys, importlib.metadata as m\n"
+        "out = {'python': sys.version.split()[0]}\n"
+        f"for n in {names!r}:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: out[n] = '-'\n"
+        "print(json.dumps(out))"
+    )
+    out = subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, str] = json.loads(out)
+    return result
+
+
+@dataclass
+class Server:
+    """One server under test: how to start it and how to address its collection."""
+
+    name: str
+    port: int
+    collection: str
+    cmd: list[str]
+    env: dict[str, str]
+    cwd: Path
+    python: str
+    packages: list[str]
+    # extra query parameters for feature requests (pygeoapi: native CRS output)
+    extra: dict[str, str] = field(default_factory=dict)
+    bbox_extra: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        """http://127.0.0.1:<port>."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start the server in its own process group; output goes to a log file."""
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        logfile = open(WORK / f"{self.name}.log", "wb")  # noqa: SIM115 (kept open)
+        log(f"starting {self.name} on port {self.port}")
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=self.cwd,
+            env={**os.environ, **self.env},
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Poll one small items request until it answers 200."""
+        url = f"{self.base}/collections/{self.collection}/items?limit=1"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise SystemExit(
+                    f"{self.name} exited ({self.proc.returncode}); see "
+                    f"{WORK / (self.name + '.log')}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit(f"{self.name} not ready after {timeout:.0f} s: {url}")
+
+    def stop(self) -> None:
+        """SIGTERM to the process group, SIGKILL after 15 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        log(f"stopping {self.name}")
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+
+def onemap(port: int, dsn: str) -> Server:
+    """OneMap from the project venv, a generated YAML with one PostGIS collection."""
+    cwd = WORK / "onemap"
+    cwd.mkdir(parents=True, exist_ok=True)
+    config = {
+        "data_dir": str(cwd / "data"),
+        "generate_demo": False,
+        "server": {"host": "127.0.0.1", "port": port, "workers": 2, "max_limit": 10000},
+        "database": {"url": dsn},
+        "collections": {
+            "dltb": {
+                "title": {"zh-CN": "地类图斑", "en": "Land-use parcels"},
+                "source": {"type": "postgis", "table": "public.dltb"},
+            }
+        },
+    }
+    path = cwd / "onemap.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    venv = ROOT / ".venv"
+    return Server(
+        name="onemap",
+        port=port,
+        collection="dltb",
+        cmd=[
+            str(venv / "bin" / "onemap"),
+            "serve",
+            "--config",
+            str(path),
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env={},
+        cwd=cwd,
+        python=str(venv / "bin" / "python"),
+        packages=[
+            "onemap-server",
+            "fastapi",
+            "starlette",
+            "uvicorn",
+            "uvloop",
+            "httptools",
+            "psycopg",
+            "psycopg-binary",
+            "psycopg-pool",
+            "orjson",
+            "cql2",
+            "pydantic",
+        ],
+    )
+
+
+def tipg(port: int, dsn: str) -> Server:
+    """tipg (latest from PyPI) under uvicorn, configured by environment variables."""
+    venv = ensure_venv("tipg")
+    return Server(
+        name="tipg",
+        port=port,
+        collection="public.dltb",
+        cmd=[
+            str(venv / "bin" / "uvicorn"),
+            "tipg.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env={
+            "DATABASE_URL": dsn,
+            "TIPG_DB_SCHEMAS": '["public"]',
+            "TIPG_DB_TABLES": '["public.dltb"]',
+            "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        },
+        cwd=WORK / "tipg",  # tipg reads a .env from its working directory
+        python=str(venv / "bin" / "python"),
+        packages=[
+            "tipg",
+            "fastapi",
+            "starlette",
+            "uvicorn",
+            "uvloop",
+            "httptools",
+            "asyncpg",
+            "cql2",
+            "geojson-pydantic",
+            "pydantic",
+            "orjson",
+        ],
+    )
+
+
+def _pygeoapi_config(port: int, db: dict[str, str | int]) -> dict[str, object]:
+    return {
+        "server": {
+            "bind": {"host": "127.0.0.1", "port": port},
+            "url": f"http://127.0.0.1:{port}",
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "languages": ["en-US"],
+            "limits": {"default_items": 10, "max_items": 10000},
+            "map": {
+                "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                "attribution": "OpenStreetMap",
+            },
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": "bench",
+                "description": "OneMap benchmark peer",
+                "keywords": ["bench"],
+                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
+                "url": "http://127.0.0.1",
+            },
+            "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/"},
+            "provider": {"name": "bench", "url": "http://127.0.0.1"},
+            "contact": {"name": "bench", "email": "bench@example.org"},
+        },
+        "resources": {
+            "dltb": {
+                "type": "collection",
+                "title": "dltb",
+                "description": "Land-use parcels",
+                "keywords": ["dltb"],
+                "extents": {
+                    "spatial": {"bbox": [109.0, 22.5, 110.0, 23.5], "crs": CRS84}
+                },
+                "providers": [
+                    {
+                        "type": "feature",
+                        "name": "PostgreSQL",
+                        "data": {**db, "search_path": ["public"]},
+                        "id_field": "fid",
+                        "table": "dltb",
+                        "geom_field": "geom",
+                        "storage_crs": CRS4490,
+                        "crs": [CRS84, CRS4490],
+                    }
+                ],
+            }
+        },
+    }
+
+
+def pygeoapi(port: int, db: dict[str, str | int]) -> Server:
+    """pygeoapi >= 0.24 (Python 3.12): its Starlette app under uvicorn.
+
+    Requests add ``crs=EPSG:4490`` (output in the storage CRS): stock requests (CRS84
+    output) build a pyproj Transformer per request, 0.6 s of CPU (baseline finding 2),
+    which would measure only that. A bbox is passed with ``bbox-crs=EPSG:4490`` in the
+    storage's x/y order, which pygeoapi uses as is (baseline finding 3).
+    """
+    venv = ensure_venv("pygeoapi")
+    cwd = WORK / "pygeoapi"
+    cwd.mkdir(parents=True, exist_ok=True)
+    config = cwd / "pygeoapi.yaml"
+    config.write_text(yaml.safe_dump(_pygeoapi_config(port, db), sort_keys=False))
+    openapi = cwd / "openapi.yaml"
+    env = {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
+    subprocess.run(
+        [
+            str(venv / "bin" / "pygeoapi"),
+            "openapi",
+            "generate",
+            str(config),
+            "--output-file",
+            str(openapi),
+        ],
+        env={**os.environ, **env},
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+    return Server(
+        name="pygeoapi",
+        port=port,
+        collection="dltb",
+        cmd=[
+            str(venv / "bin" / "uvicorn"),
+            "pygeoapi.starlette_app:APP",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=cwd,
+        python=str(venv / "bin" / "python"),
+        packages=[
+            "pygeoapi",
+            "starlette",
+            "uvicorn",
+            "uvloop",
+            "httptools",
+            "sqlalchemy",
+            "geoalchemy2",
+            "psycopg2-binary",
+            "pygeofilter",
+            "shapely",
+            "pyproj",
+        ],
+        extra={"crs": CRS4490, "f": "json"},
+        bbox_extra={"bbox-crs": CRS4490},
+    )
