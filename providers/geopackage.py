@@ -403,7 +403,7 @@ class GeoPackageProvider:
             matched = await to_thread.run_sync(
                 self._count, pool, "SELECT count(*)" + where.sql(), where.params
             )
-        page = ItemPage(features=_empty(), number_matched=matched)
+        page = ItemPage(features=[], number_matched=matched)
         page.features = self._stream(page, pool, table, names, sql, params, query)
         return page
 
@@ -545,8 +545,3 @@ def _encode(
     wkbs = [None if r[1] is None else wkb_of(r[1]) for r in rows]
     props = [dict(zip(names, r[2:], strict=True)) for r in rows]
     return encode_features(ids, wkbs, props, table.info.storage_crs, query.crs)
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator
