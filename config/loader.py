@@ -16,7 +16,7 @@ from config.models import Settings
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-_SOURCE_TAGS = ("geopackage", "postgis")
+_SOURCE_TAGS = ("geopackage", "postgis", "cog")
 
 
 class ConfigError(Exception):
@@ -90,6 +90,8 @@ def demo_on_postgis(data: dict[str, Any]) -> dict[str, Any]:
             **conf,
             "source": {"type": "postgis", "table": f"public.{conf['source']['layer']}"},
         }
+        if "layer" in conf["source"]
+        else conf
         for cid, conf in data.get("collections", {}).items()
     }
     return {

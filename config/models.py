@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -98,6 +99,52 @@ class PostgisSource(_Strict):
     )
 
 
+Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode", "lanczos"]
+
+
+class CogSource(_Strict):
+    """Imagery: one COG, several (a mosaic: the first valid pixel wins) or a pair.
+
+    An href is a path (relative paths are under data_dir), an http(s):// URL or an
+    s3:// URL, read through GDAL's virtual file systems; every href must lie inside the
+    allowed sources.
+    """
+
+    type: Literal["cog"] = "cog"
+    href: str | list[str] | None = Field(None, description="COG path or URL, or a list")
+    before: str | None = Field(None, description="Before image (前时相) of a pair")
+    after: str | None = Field(None, description="After image (后时相) of a pair")
+    before_date: str | None = None
+    after_date: str | None = None
+    bands: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, description="Default band indexes rendered (bidx), e.g. [3, 2, 1]"
+    )
+    rescale: list[tuple[float, float]] | None = Field(
+        None, description="Default min,max per rendered band (or one for all)"
+    )
+    colormap: str | None = Field(None, description="Default colormap name (one band)")
+    nodata: float | None = Field(None, description="Override the files' nodata value")
+    resampling: Resampling = "bilinear"
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        pair = self.before is not None or self.after is not None
+        if (self.href is not None) == pair:
+            raise ValueError("give either href or both before and after")
+        if pair and (self.before is None or self.after is None):
+            raise ValueError("a pair needs both before and after")
+        if isinstance(self.href, list) and not self.href:
+            raise ValueError("href list is empty")
+        return self
+
+    @property
+    def hrefs(self) -> list[str]:
+        """Every image href of the source."""
+        if self.href is not None:
+            return [self.href] if isinstance(self.href, str) else list(self.href)
+        return [h for h in (self.before, self.after) if h is not None]
+
+
 def _source_type(value: object) -> str:
     """The source kind; a source without ``type`` is a GeoPackage table."""
     if isinstance(value, dict):
@@ -107,7 +154,8 @@ def _source_type(value: object) -> str:
 
 Source = Annotated[
     Annotated[GeoPackageSource, Tag("geopackage")]
-    | Annotated[PostgisSource, Tag("postgis")],
+    | Annotated[PostgisSource, Tag("postgis")]
+    | Annotated[CogSource, Tag("cog")],
     Discriminator(_source_type),
 ]
 
@@ -166,6 +214,12 @@ class CollectionConfig(_Strict):
         True, description="Edits must name the feature's ETag in If-Match (else 428)"
     )
 
+    @model_validator(mode="after")
+    def _raster_is_read_only(self) -> Self:
+        if self.source.type == "cog" and self.editable:
+            raise ValueError("imagery collections cannot be editable")
+        return self
+
 
 class DiscoverConfig(_Strict):
     """Tables published without configuring each: a folder of GeoPackages or a schema."""
@@ -180,6 +234,30 @@ class DiscoverConfig(_Strict):
         if (self.directory is None) == (self.schema_ is None):
             raise ValueError("give exactly one of directory or schema")
         return self
+
+
+class TilesConfig(_Strict):
+    """Tile serving: threads, in-process cache, vector tile generalisation."""
+
+    threads: int | None = Field(
+        None, ge=1, le=64, description="Raster read threads (default: the cores)"
+    )
+    cache_mb: int = Field(
+        64, ge=0, description="In-process LRU of hot tiles, per worker (0: off)"
+    )
+    max_age: int = Field(3600, ge=0, description="Cache-Control max-age of tiles (s)")
+    png_zlevel: int = Field(
+        2, ge=1, le=9, description="PNG deflate level (1 fastest, 9 smallest)"
+    )
+    mvt_extent: int = Field(4096, ge=256, le=16384)
+    mvt_buffer: int = Field(64, ge=0, le=1024)
+    mvt_min_feature_px: float = Field(
+        0.5,
+        ge=0,
+        description="Features smaller than this many pixels (of a 256 px tile) in "
+        "both directions are left out of a vector tile",
+    )
+    vector_maxzoom: int = Field(18, ge=0, le=24)
 
 
 class Settings(BaseSettings):
@@ -197,6 +275,20 @@ class Settings(BaseSettings):
     generate_demo: bool = Field(
         False, description="Generate the demo data into data_dir on start when missing"
     )
+    tiles: TilesConfig = TilesConfig()
+    allowed_sources: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Directories and URL prefixes that imagery and process inputs may "
+        "come from (data_dir is always allowed); env ONEMAP_ALLOWED_SOURCES is a "
+        "comma-separated list",
+    )
+
+    @field_validator("allowed_sources", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @model_validator(mode="after")
     def _database_for_postgis(self) -> Self:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import shapely
@@ -46,6 +48,19 @@ class AccessScope:
         if self.properties is None:
             return requested
         return tuple(p for p in (requested or self.properties) if p in self.properties)
+
+    @cached_property
+    def cache_key(self) -> str:
+        """A short text that differs between scopes that may see different data."""
+        digest = hashlib.blake2b(digest_size=10)
+        for part in (
+            sorted(self.collections) if self.collections is not None else None,
+            shapely.to_wkb(self.region) if self.region is not None else None,
+            sorted(self.properties) if self.properties is not None else None,
+            self.attribute_filter,
+        ):
+            digest.update(repr(part).encode())
+        return digest.hexdigest()
 
     def check_supported(self) -> None:
         """Fail closed until CQL2 attribute filters are translated into the queries."""
@@ -136,6 +151,28 @@ class ItemsQuery:
     count: CountMode = "auto"
 
 
+@dataclass(frozen=True)
+class TileQuery:
+    """A vector tile request: one layer of one tile, in the tile matrix set's CRS."""
+
+    bounds: tuple[float, float, float, float]  # x/y order (lon/lat for geographic)
+    crs: CrsRef
+    layer: str
+    properties: tuple[str, ...] | None = None
+    filter: Cql2Filter | None = None
+    extent: int = 4096
+    buffer: int = 64
+    min_size: float = 0.0  # features smaller than this (crs units) both ways are left out
+
+    @property
+    def buffered(self) -> tuple[float, float, float, float]:
+        """The bounds grown by the buffer (what geometries are clipped to)."""
+        minx, miny, maxx, maxy = self.bounds
+        dx = (maxx - minx) * self.buffer / self.extent
+        dy = (maxy - miny) * self.buffer / self.extent
+        return (minx - dx, miny - dy, maxx + dx, maxy + dy)
+
+
 @dataclass
 class ItemPage:
     """One page of features, streamed: ``has_more`` is known once iteration ends."""
@@ -173,6 +210,12 @@ class FeatureProvider(Protocol):
         scope: AccessScope,
     ) -> tuple[bytes, str] | None:
         """An encoded GeoJSON Feature and its version; None if absent or out of scope."""
+        ...
+
+    async def tile(
+        self, collection_id: str, query: TileQuery, scope: AccessScope
+    ) -> bytes:
+        """One Mapbox Vector Tile layer (empty bytes when no feature falls in it)."""
         ...
 
     async def create(

@@ -22,11 +22,13 @@ from anyio import to_thread
 from config.models import GeoPackageSource, I18nText
 from providers.base import (
     AccessScope,
+    BBox,
     CollectionInfo,
     FieldInfo,
     FieldType,
     ItemPage,
     ItemsQuery,
+    TileQuery,
     coerce_value,
 )
 from providers.cql2 import Translator
@@ -475,6 +477,34 @@ class GeoPackageProvider:
             if row is None:
                 return None
             return _encode([row[:-1]], names, table, query)[0], str(row[-1])
+
+        return await to_thread.run_sync(run)
+
+    async def tile(
+        self, collection_id: str, query: TileQuery, scope: AccessScope
+    ) -> bytes:
+        """One vector tile layer: R-tree candidates, then clip and encode in Python."""
+        from tiles.mvt import encode_layer
+
+        scope.check_supported()
+        table = self._tables[collection_id]
+        storage = table.info.storage_crs
+        # The tile as a storage-CRS rectangle: R-tree only, GEOS just on its edges.
+        box = BBox(transform_bounds(query.buffered, query.crs, storage), storage)
+        where = _Where(table, ItemsQuery(limit=1, bbox=box, filter=query.filter), scope)
+        names = self._columns(table, scope.visible(query.properties))
+        sql = self._select(table, names) + where.sql()
+
+        def run() -> bytes:
+            with self._pools[table.path].connection() as conn:
+                rows = conn.execute(sql, where.params).fetchall()
+            return encode_layer(
+                query,
+                table.info.storage_crs,
+                [None if r[1] is None else wkb_of(r[1]) for r in rows],
+                [r[0] for r in rows],
+                [dict(zip(names, r[2:], strict=True)) for r in rows],
+            )
 
         return await to_thread.run_sync(run)
 

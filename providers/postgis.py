@@ -26,6 +26,7 @@ from providers.base import (
     FieldType,
     ItemPage,
     ItemsQuery,
+    TileQuery,
     coerce_value,
 )
 from providers.cql2 import Cql2Error
@@ -37,6 +38,7 @@ from providers.postgis_sql import (
     count_query,
     item_query,
     page_query,
+    tile_query,
 )
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -330,6 +332,23 @@ class PostgisProvider:
         cur = await conn.execute(count_sql, params)
         found = await cur.fetchone()
         return int(found[0]) if found else 0
+
+    async def tile(
+        self, collection_id: str, query: TileQuery, scope: AccessScope
+    ) -> bytes:
+        """One vector tile layer, encoded by PostgreSQL."""
+        scope.check_supported()
+        table = self._tables[collection_id]
+        names = _names(table, scope.visible(query.properties))
+        statement, params = tile_query(table, query, scope, names)
+        async with self._pool.connection() as conn:
+            try:
+                cur = await conn.execute(statement, params)
+                row = await cur.fetchone()
+            except DataError as exc:
+                reason = exc.diag.message_primary or type(exc).__name__
+                raise Cql2Error("eval", reason=reason[:120]) from None
+        return bytes(row[0]) if row and row[0] else b""
 
     async def item(
         self,

@@ -13,9 +13,15 @@ from typing import Any
 import shapely
 from psycopg import sql
 
-from providers.base import AccessScope, CollectionInfo, ItemsQuery, coerce_value
+from providers.base import (
+    AccessScope,
+    CollectionInfo,
+    ItemsQuery,
+    TileQuery,
+    coerce_value,
+)
 from providers.cql2 import ACCENTED, UNACCENTED, Translator
-from providers.crs import CRS84, CrsRef, is_identity
+from providers.crs import CRS84, CrsRef, is_identity, transform_bounds
 from providers.filters import spatial_areas
 
 
@@ -249,3 +255,70 @@ def item_query(
         feature=feature_json(table, names, out), rel=table.relation, where=where(parts)
     )
     return statement, [*params, key]
+
+
+_MVT_GEOM = "__onemap_geom"
+
+
+def tile_query(
+    table: PgTable, query: TileQuery, scope: AccessScope, names: list[str]
+) -> tuple[sql.Composed, list[Any]]:
+    """One MVT layer built by PostgreSQL (ST_AsMVT), integer SRIDs throughout.
+
+    Candidates come from the GiST index (``&&`` with the tile as a storage-CRS
+    rectangle); ST_AsMVTGeom clips and snaps to the tile grid.
+    """
+    storage = table.info.storage_crs
+    same = is_identity(storage, query.crs)
+    tile_srid = table.srid if same else (query.crs.epsg or 4326)
+    geom: sql.Composable = _col(table.geometry_column)
+    if not same:
+        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(tile_srid))
+    envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
+        sql.Literal(tile_srid)
+    )
+    parts, params = conditions(table, ItemsQuery(limit=1, filter=query.filter), scope)
+    box = transform_bounds(query.buffered, query.crs, storage)
+    parts.insert(
+        0,
+        sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
+            _col(table.geometry_column), sql.Literal(table.srid)
+        ),
+    )
+    params = [*box, *params]
+    if query.min_size > 0:
+        # Leave out features smaller than the threshold in both directions (storage
+        # units: the same share of the tile's storage-CRS size).
+        share = query.min_size / (query.bounds[2] - query.bounds[0])
+        g = _col(table.geometry_column)
+        parts.append(
+            sql.SQL(
+                "(ST_XMax({g}) - ST_XMin({g}) >= %s OR ST_YMax({g}) - ST_YMin({g}) >= %s)"
+            ).format(g=g)
+        )
+        params += [(box[2] - box[0]) * share, (box[3] - box[1]) * share]
+    id_field = table.info.id_field
+    id_type = table.info.field(id_field)
+    integer_id = id_type is None or id_type.type == "integer"
+    columns = [id_field, *(n for n in names if n != id_field)]
+    feature_id = (
+        sql.SQL(", {}").format(sql.Literal(id_field)) if integer_id else sql.SQL("")
+    )
+    statement = sql.SQL(
+        "SELECT ST_AsMVT(m, %s, {extent}, {geom_name}{feature_id}) FROM ("
+        "SELECT {columns}, ST_AsMVTGeom({geom}, {envelope}, {extent}, {buffer}, true) "
+        "AS {geom_alias} FROM {rel} AS t{where}) AS m WHERE {geom_alias} IS NOT NULL"
+    ).format(
+        extent=sql.Literal(query.extent),
+        buffer=sql.Literal(query.buffer),
+        geom_name=sql.Literal(_MVT_GEOM),
+        geom_alias=sql.Identifier(_MVT_GEOM),
+        feature_id=feature_id,
+        columns=sql.SQL(", ").join(_col(c) for c in columns),
+        geom=geom,
+        envelope=envelope,
+        rel=table.relation,
+        where=where(parts),
+    )
+    # placeholders in order: layer name, envelope, then the WHERE's
+    return statement, [query.layer, *query.bounds, *params]

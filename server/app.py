@@ -24,7 +24,8 @@ from server.catalog import build_catalog
 from server.errors import add_exception_handlers
 from server.links import base_url
 from server.responses import json_bytes, make_environment
-from server.routes import common, edits, features
+from server.routes import common, edits, features, tiles, webmap
+from tiles.cache import TileCache
 
 log = logging.getLogger("onemap")
 
@@ -104,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.base_url = base_url
     app.state.map_available = (STATIC / "vendor" / "maplibre-gl.js").is_file()
     app.state.conformance = set()
-    for module in (common, features, edits):
+    app.state.tile_cache = TileCache(settings.tiles.cache_mb * 1024 * 1024)
+    for module in (common, features, edits, tiles, webmap):
         app.include_router(module.build_router())
         app.state.conformance |= module.CONFORMANCE
     app.state.openapi_bytes = _openapi_factory(app, settings)

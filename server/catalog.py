@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import yaml
 from anyio import to_thread
 
 from config.models import (
+    CogSource,
     CollectionConfig,
     GeoPackageSource,
     I18nText,
@@ -23,9 +24,24 @@ from providers.base import AccessScope, CollectionInfo, FeatureProvider
 from providers.crs import default_crs_uris, parse_crs
 from providers.geopackage import GeoPackageProvider
 from providers.postgis import PostgisProvider
+from providers.sources import AllowedSources, SourceNotAllowed
 from server.errors import NotFoundError
+from tiles.raster import RasterMeta, RasterStore
+from tiles.tms import tile_matrix_sets
 
 log = logging.getLogger("onemap.catalog")
+
+
+class ChangeCounter:
+    """Edits made through this process: part of the tile cache keys, so that a tile
+    cached before an edit is never served after it."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        """Count one committed edit."""
+        self.value += 1
 
 
 @dataclass(frozen=True)
@@ -42,36 +58,99 @@ class Collection:
     classification: str
     editable: bool = False
     require_if_match: bool = True
+    changes: ChangeCounter = field(default_factory=ChangeCounter, compare=False)
+
+
+@dataclass(frozen=True)
+class RasterCollection:
+    """A published imagery collection: one COG, a mosaic, or a before/after pair."""
+
+    id: str
+    title: I18nText
+    description: I18nText
+    keywords: tuple[str, ...]
+    classification: str
+    source: CogSource
+    images: dict[str, tuple[str, ...]]  # "image", or "before" and "after": GDAL hrefs
+    meta: RasterMeta  # of the first image: bands, data type, default stretch
+    extent: tuple[float, float, float, float]  # CRS84, all images
+    zooms: dict[str, tuple[int, int]]  # per tile matrix set id
+    version: str
+
+    @property
+    def is_pair(self) -> bool:
+        """Whether the collection is a before/after pair."""
+        return "after" in self.images
+
+    @property
+    def default_image(self) -> str:
+        """The image served when the request names none."""
+        return "after" if self.is_pair else "image"
 
 
 class Catalog:
     """Every collection, looked up through the caller's access scope."""
 
     def __init__(
-        self, collections: dict[str, Collection], providers: list[FeatureProvider]
+        self,
+        collections: dict[str, Collection],
+        providers: list[FeatureProvider],
+        rasters: RasterStore | None = None,
     ):
         self._collections = collections
+        self._rasters: dict[str, RasterCollection] = {}
+        self._order: list[str] = list(collections)
         self.providers = providers
+        self.raster_store = rasters or RasterStore(1)
 
-    def add(self, collection: Collection) -> None:
+    def add(self, collection: Collection | RasterCollection) -> None:
         """Publish one more collection."""
-        self._collections[collection.id] = collection
+        if isinstance(collection, RasterCollection):
+            self._rasters[collection.id] = collection
+        else:
+            self._collections[collection.id] = collection
+        self._order.append(collection.id)
 
     def visible(self, scope: AccessScope) -> list[Collection]:
-        """The collections the caller may know about, in configuration order."""
+        """The feature collections the caller may know about, in configuration order."""
         return [c for c in self._collections.values() if scope.sees(c.id)]
 
+    def listing(self, scope: AccessScope) -> list[Collection | RasterCollection]:
+        """Every collection the caller may know about (features and imagery)."""
+        found: list[Collection | RasterCollection] = []
+        for cid in self._order:
+            if scope.sees(cid):
+                found.append(self._collections.get(cid) or self._rasters[cid])
+        return found
+
+    def find(
+        self, collection_id: str, scope: AccessScope
+    ) -> Collection | RasterCollection:
+        """A collection of either kind, or 404."""
+        found = self._collections.get(collection_id) or self._rasters.get(collection_id)
+        if found is None or not scope.sees(collection_id):
+            raise NotFoundError("err.unknown_collection", id=collection_id[:80])
+        return found
+
     def get(self, collection_id: str, scope: AccessScope) -> Collection:
-        """A collection, or 404 (the same answer for hidden and unknown ids)."""
+        """A feature collection, or 404 (the same answer for hidden and unknown ids)."""
         found = self._collections.get(collection_id)
         if found is None or not scope.sees(collection_id):
             raise NotFoundError("err.unknown_collection", id=collection_id[:80])
         return found
 
+    def raster(self, collection_id: str, scope: AccessScope) -> RasterCollection:
+        """An imagery collection, or 404."""
+        found = self._rasters.get(collection_id)
+        if found is None or not scope.sees(collection_id):
+            raise NotFoundError("err.unknown_collection", id=collection_id[:80])
+        return found
+
     async def close(self) -> None:
-        """Close every provider."""
+        """Close every provider and the raster read threads."""
         for provider in self.providers:
             await provider.close()
+        self.raster_store.close()
 
 
 def standard_field_titles() -> dict[str, I18nText]:
@@ -141,17 +220,78 @@ async def build_catalog(settings: Settings) -> Catalog:
     if settings.database.url:
         postgis = PostgisProvider(settings.database)
         providers.append(postgis)
-    catalog = Catalog({}, providers)
+    catalog = Catalog({}, providers, RasterStore(settings.tiles.threads))
+    allowed = AllowedSources.of(settings.data_dir, settings.allowed_sources)
     try:
         if postgis is not None:
             await postgis.open()
             await _discover_schemas(settings, postgis, configs)
         for cid, conf in configs.items():
-            catalog.add(await _open(cid, conf, settings, titles, gpkg, postgis))
+            if isinstance(conf.source, CogSource):
+                catalog.add(await _open_raster(cid, conf, conf.source, allowed, catalog))
+            else:
+                catalog.add(await _open(cid, conf, settings, titles, gpkg, postgis))
     except BaseException:
         await catalog.close()
         raise
     return catalog
+
+
+class RasterSourceError(Exception):
+    """A configured imagery source cannot be served (message says why)."""
+
+
+async def _open_raster(
+    cid: str,
+    conf: CollectionConfig,
+    source: CogSource,
+    allowed: AllowedSources,
+    catalog: Catalog,
+) -> RasterCollection:
+    store = catalog.raster_store
+    forms = (
+        {"image": source.href}
+        if source.href is not None
+        else {
+            "before": source.before,
+            "after": source.after,
+        }
+    )
+    images: dict[str, tuple[str, ...]] = {}
+    for key, value in forms.items():
+        hrefs = [value] if isinstance(value, str) else list(value or [])
+        try:
+            images[key] = tuple(allowed.resolve(h) for h in hrefs)
+        except SourceNotAllowed as exc:
+            raise RasterSourceError(f"{cid}: href not allowed ({exc.code})") from None
+    every = [h for hrefs in images.values() for h in hrefs]
+    try:
+        metas = [await store.run(store.meta, h) for h in every]
+        zooms: dict[str, tuple[int, int]] = {}
+        for tms_id, tms in tile_matrix_sets().items():
+            ranges = [await store.run(store.zoom_range, h, tms) for h in every]
+            zooms[tms_id] = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+    except OSError as exc:  # rasterio's RasterioIOError is an OSError
+        raise RasterSourceError(f"{cid}: cannot read imagery ({exc})") from None
+    extent = (
+        min(m.bounds[0] for m in metas),
+        min(m.bounds[1] for m in metas),
+        max(m.bounds[2] for m in metas),
+        max(m.bounds[3] for m in metas),
+    )
+    return RasterCollection(
+        id=cid,
+        title=conf.title,
+        description=conf.description,
+        keywords=tuple(conf.keywords),
+        classification=conf.classification,
+        source=source,
+        images=images,
+        meta=metas[0],
+        extent=extent,
+        zooms=zooms,
+        version="-".join(m.version for m in metas),
+    )
 
 
 async def _open(
@@ -173,6 +313,7 @@ async def _open(
         )
         provider = postgis
     else:
+        assert isinstance(source, GeoPackageSource)
         path = settings.resolve(source.path)
 
         def open_table() -> CollectionInfo:

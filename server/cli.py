@@ -124,8 +124,10 @@ def demo(
         typer.echo(f"  {path}")
     if database is None:
         return
-    for cid, conf in settings.collections.items():
-        layer = getattr(conf.source, "layer", cid)
+    for conf in settings.collections.values():
+        layer = getattr(conf.source, "layer", None)
+        if layer is None:  # imagery stays in files
+            continue
         title = conf.title if isinstance(conf.title, str) else conf.title.get("zh-CN")
         try:
             result = import_to_postgis(
@@ -237,7 +239,7 @@ def config_check(
     from providers.base import UNRESTRICTED
     from providers.geopackage import GeoPackageError
     from providers.postgis import PostgisError
-    from server.catalog import Collection, build_catalog
+    from server.catalog import Collection, RasterSourceError, build_catalog
 
     settings = _settings(file)
 
@@ -248,7 +250,14 @@ def config_check(
 
     try:
         collections = asyncio.run(check())
-    except (GeoPackageError, PostgisError, sqlite3.Error, OSError, PoolTimeout) as exc:
+    except (
+        GeoPackageError,
+        PostgisError,
+        RasterSourceError,
+        sqlite3.Error,
+        OSError,
+        PoolTimeout,
+    ) as exc:
         raise _fail(f"{file}: {exc}") from None
     typer.echo(f"{file}: OK, {len(collections)} collections")
     for c in collections:

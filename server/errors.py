@@ -124,6 +124,14 @@ class PayloadTooLargeError(ServiceError):
     title_id = "title.payload_too_large"
 
 
+class UpstreamError(ServiceError):
+    """A data source (imagery file or URL) could not be read (502)."""
+
+    status = 502
+    code = "BadGateway"
+    title_id = "title.bad_gateway"
+
+
 class InternalError(ServiceError):
     """An unexpected failure; the detail carries only a request id."""
 

@@ -25,6 +25,77 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh-CN": "不支持的媒体类型",
     },
     "title.payload_too_large": {"en": "Payload too large", "zh-CN": "请求体过大"},
+    "title.bad_gateway": {"en": "Data source unavailable", "zh-CN": "数据源不可用"},
+    # Tiles
+    "tile.unknown_tms": {
+        "en": "Unknown tile matrix set '{id}'; available: {ids}.",
+        "zh-CN": "未知的瓦片矩阵集“{id}”，可用：{ids}。",
+    },
+    "tile.outside": {
+        "en": "Tile {z}/{y}/{x} lies outside the tile matrix set or the data's limits.",
+        "zh-CN": "瓦片 {z}/{y}/{x} 超出瓦片矩阵集或数据范围。",
+    },
+    "tile.no_tiles": {
+        "en": "Collection '{id}' has no tiles of this kind.",
+        "zh-CN": "数据集合“{id}”没有此类瓦片。",
+    },
+    "tile.bidx": {
+        "en": "Band indexes must be whole numbers from 1 to {count}.",
+        "zh-CN": "波段序号必须是 1 到 {count} 之间的整数。",
+    },
+    "tile.rescale": {
+        "en": "Give min,max with min < max (once for all bands or once per band).",
+        "zh-CN": "请以 min,max 给出，且 min < max（所有波段一次或每个波段一次）。",
+    },
+    "tile.colormap_name": {
+        "en": "Unknown colormap '{value}'.",
+        "zh-CN": "未知的色带“{value}”。",
+    },
+    "tile.colormap": {
+        "en": "The colormap must be a JSON object of pixel value: colour.",
+        "zh-CN": "色带必须是“像元值: 颜色”形式的 JSON 对象。",
+    },
+    "tile.colormap_bands": {
+        "en": "A colormap needs exactly one band.",
+        "zh-CN": "色带只能用于单个波段。",
+    },
+    "tile.choice": {
+        "en": "'{value}' is not one of: {allowed}.",
+        "zh-CN": "“{value}”不是以下之一：{allowed}。",
+    },
+    "tile.tilejson": {
+        "en": "TileJSON describes WebMercatorQuad tiles only.",
+        "zh-CN": "TileJSON 仅适用于 WebMercatorQuad 瓦片。",
+    },
+    "tile.unknown_collection": {
+        "en": "Unknown vector collection '{id}'.",
+        "zh-CN": "未知的矢量数据集合“{id}”。",
+    },
+    "tile.read_failed": {
+        "en": "The imagery could not be read; try again later.",
+        "zh-CN": "影像读取失败，请稍后再试。",
+    },
+    "source.invalid": {"en": "Not a path or URL.", "zh-CN": "不是路径或网址。"},
+    "source.vsi": {
+        "en": "GDAL virtual paths (/vsi...) are not accepted.",
+        "zh-CN": "不接受 GDAL 虚拟路径（/vsi...）。",
+    },
+    "source.scheme": {
+        "en": "Only paths and http(s):// or s3:// URLs are accepted.",
+        "zh-CN": "只接受路径以及 http(s):// 或 s3:// 网址。",
+    },
+    "source.credentials": {
+        "en": "URLs with credentials are not accepted.",
+        "zh-CN": "不接受含用户名或密码的网址。",
+    },
+    "source.dotdot": {
+        "en": "'..' is not accepted in URLs.",
+        "zh-CN": "网址中不能含有“..”。",
+    },
+    "source.outside": {
+        "en": "The source lies outside the allowed sources (allowed_sources).",
+        "zh-CN": "该数据源不在允许的数据源（allowed_sources）之内。",
+    },
     # Features Part 4 (edits)
     "edit.stale": {
         "en": "The feature has changed since version {sent}; its current version is "
@@ -240,6 +311,21 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     # HTML and metadata
     "ui.home": {"en": "Home", "zh-CN": "首页"},
+    "ui.tiles": {"en": "Tiles", "zh-CN": "瓦片"},
+    "ui.tile_matrix_sets": {"en": "Tile matrix sets", "zh-CN": "瓦片矩阵集"},
+    "ui.all_layers": {"en": "All vector layers", "zh-CN": "全部矢量图层"},
+    "ui.web_map": {"en": "Web map", "zh-CN": "在线地图"},
+    "ui.imagery": {"en": "Imagery", "zh-CN": "影像"},
+    "ui.before": {"en": "Before", "zh-CN": "前时相"},
+    "ui.after": {"en": "After", "zh-CN": "后时相"},
+    "ui.swipe": {"en": "Before/after swipe", "zh-CN": "前后时相卷帘对比"},
+    "ui.layers": {"en": "Layers", "zh-CN": "图层"},
+    "ui.grid": {"en": "Tile grid", "zh-CN": "瓦片网格"},
+    "ui.bands": {"en": "Bands", "zh-CN": "波段"},
+    "ui.size_px": {"en": "Size (pixels)", "zh-CN": "尺寸（像素）"},
+    "ui.resolution": {"en": "Resolution", "zh-CN": "分辨率"},
+    "ui.zooms": {"en": "Zoom levels", "zh-CN": "缩放级别"},
+    "ui.tileset": {"en": "Tileset", "zh-CN": "瓦片集"},
     "ui.collections": {"en": "Collections", "zh-CN": "数据集合"},
     "ui.collection": {"en": "Collection", "zh-CN": "数据集合"},
     "ui.items": {"en": "Features", "zh-CN": "要素"},

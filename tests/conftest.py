@@ -19,6 +19,7 @@ from psycopg import sql
 
 from config import Settings
 from config.models import (
+    CogSource,
     CollectionConfig,
     DatabaseConfig,
     GeoPackageSource,
@@ -28,7 +29,7 @@ from config.models import (
 )
 from server.app import create_app
 from server.importer import import_to_postgis
-from tests.fixtures import write_test_store
+from tests.fixtures import write_test_imagery, write_test_store
 
 MAX_LIMIT = 1000
 PROVIDERS = ("geopackage", "postgis")
@@ -37,7 +38,9 @@ LAYERS = ("parcels", "wells", "secret", "editable")
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_test_store(tmp_path_factory.mktemp("data"))
+    path = write_test_store(tmp_path_factory.mktemp("data"))
+    write_test_imagery(path.parent)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +84,7 @@ def make_settings(
     store: Path,
     provider: str = "geopackage",
     database: str | None = None,
+    settings: dict[str, object] | None = None,
     **server: object,
 ) -> Settings:
     return Settings(
@@ -107,7 +111,27 @@ def make_settings(
                 source=_source(provider, store, "secret"),
                 classification="secret",
             ),
+            "pair": CollectionConfig(
+                title={"zh-CN": "前后时相影像", "en": "Image pair"},
+                source=CogSource(
+                    before="imagery/before.tif",
+                    after="imagery/after.tif",
+                    before_date="2024-03-15",
+                    after_date="2024-09-15",
+                    bands=[3, 2, 1],
+                    rescale=[(0, 3000)],
+                ),
+            ),
+            "gk_image": CollectionConfig(
+                title="Gauss-Kruger image", source=CogSource(href="imagery/gk.tif")
+            ),
+            "secret_image": CollectionConfig(
+                title="Secret image",
+                source=CogSource(href="imagery/before.tif"),
+                classification="secret",
+            ),
         },
+        **(settings or {}),  # type: ignore[arg-type]
     )
 
 

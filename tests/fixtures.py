@@ -97,3 +97,59 @@ def write_test_store(directory: Path) -> Path:
         path, "editable", geoms[:20], {k: v[:20] for k, v in fields.items()}, 4490
     )
     return path
+
+
+def write_cog(
+    path: Path,
+    epsg: int,
+    origin: tuple[float, float],
+    pixel: float,
+    size: int = 512,
+    seed: int = 0,
+) -> Path:
+    """A 4-band uint16 COG written by GDAL, with a smooth pattern and a nodata corner."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    bands = []
+    for b in range(4):
+        wave = np.sin(xx / (17 + 5 * b)) + np.cos(yy / (23 + 3 * b))
+        bands.append(800 + 400 * b + 300 * wave + rng.normal(0, 20, (size, size)))
+    data = np.clip(np.stack(bands), 1, 60000).astype("uint16")
+    data[:, : size // 8, : size // 8] = 0  # nodata corner
+    profile = {
+        "driver": "COG",
+        "width": size,
+        "height": size,
+        "count": 4,
+        "dtype": "uint16",
+        "crs": f"EPSG:{epsg}",
+        "transform": from_origin(origin[0], origin[1], pixel, pixel),
+        "nodata": 0,
+        "compress": "DEFLATE",
+        "blocksize": 256,
+        "overview_resampling": "average",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = ("B", "G", "R", "NIR")
+    return path
+
+
+def write_test_imagery(directory: Path) -> dict[str, Path]:
+    """COGs near the test parcels (EPSG:4490) and in a Gauss-Kruger zone (EPSG:4527)."""
+    imagery = directory / "imagery"
+    imagery.mkdir(exist_ok=True)
+    return {
+        # 512 px of 0.0001 degree (~10 m) over the parcel grid's south-west part
+        "before": write_cog(
+            imagery / "before.tif", 4490, (109.50, 23.06), 0.0001, seed=1
+        ),
+        "after": write_cog(imagery / "after.tif", 4490, (109.50, 23.06), 0.0001, seed=2),
+        # CM 117E, zone 39 with the zone prefix in the easting; 10 m pixels
+        "gk": write_cog(
+            imagery / "gk.tif", 4527, (39_500_000.0, 2_880_000.0), 10.0, seed=3
+        ),
+    }

@@ -118,6 +118,24 @@ def build_router() -> APIRouter:
                 JSON,
                 translate("ui.data", language),
             ),
+            link(
+                url_for(request, "/tileMatrixSets"),
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                JSON,
+                translate("ui.tile_matrix_sets", language),
+            ),
+            link(
+                url_for(request, "/tiles"),
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                translate("ui.tiles", language),
+            ),
+            link(
+                url_for(request, "/map", lang=language),
+                "alternate",
+                HTML,
+                translate("ui.web_map", language),
+            ),
         ]
         data = {
             "title": text_for(server.title, language),

@@ -116,6 +116,7 @@ async def _guarded(c: Collection, work: Any, if_match: str | None) -> EditResult
         err = PreconditionFailedError("edit.stale", sent=(if_match or "")[:80])
         err.headers = {"ETag": f'"{exc.args[0]}"'}
         raise err from None
+    c.changes.bump()
     return result
 
 

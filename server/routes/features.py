@@ -18,7 +18,7 @@ from providers.crs import CRS84_URI
 from providers.geojson import with_links
 from server.access import get_scope
 from server.caching import cache_headers, etag_of, not_modified
-from server.catalog import Collection
+from server.catalog import Collection, RasterCollection
 from server.errors import NotFoundError
 from server.i18n import translate
 from server.links import GEOJSON, HTML, JSON, link, same_query, url_for
@@ -39,6 +39,8 @@ from server.params import (
 )
 from server.responses import json_bytes, render_html
 from server.routes.common import LANG, TOLERATED, F, respond
+from server.routes.webmap import map_config
+from server.tilesets import raster_collection_document, tile_links
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
@@ -197,6 +199,7 @@ def collection_document(request: Request, c: Collection, lang: str) -> dict[str,
                     "http://www.opengis.net/def/rel/ogc/1.0/schema",
                 )
             ),
+            *tile_links(request, c, lang),
         ],
     }
     extent: dict[str, Any] = {}
@@ -210,6 +213,14 @@ def collection_document(request: Request, c: Collection, lang: str) -> dict[str,
     if extent:
         doc["extent"] = extent
     return doc
+
+
+def _any_document(
+    request: Request, c: Collection | RasterCollection, lang: str
+) -> dict[str, Any]:
+    if isinstance(c, RasterCollection):
+        return raster_collection_document(request, c, lang)
+    return collection_document(request, c, lang)
 
 
 def _json_schema(
@@ -422,7 +433,7 @@ def build_router() -> APIRouter:
         check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)
-        visible = request.app.state.catalog.visible(scope)
+        listed = request.app.state.catalog.listing(scope)
         data = {
             "links": [
                 link(
@@ -438,9 +449,14 @@ def build_router() -> APIRouter:
                     translate("ui.as_html", language),
                 ),
             ],
-            "collections": [collection_document(request, c, language) for c in visible],
+            "collections": [_any_document(request, c, language) for c in listed],
         }
-        counts = {c.id: c.info.feature_count for c in visible}
+        counts = {
+            c.id: c.info.feature_count
+            if isinstance(c, Collection)
+            else f"{c.meta.width} × {c.meta.height} px"
+            for c in listed
+        }
         title = translate("ui.collections", language)
         return respond(
             request, data, "collections.html", context={"title": title, "counts": counts}
@@ -456,10 +472,20 @@ def build_router() -> APIRouter:
         f: F = None,
         lang: LANG = None,
     ) -> Response:
-        c = _catalog_get(request, collection_id, scope)
+        found = request.app.state.catalog.find(collection_id, scope)
         check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)
+        if isinstance(found, RasterCollection):
+            doc = raster_collection_document(request, found, language)
+            config = map_config(request, [found], language)
+            return respond(
+                request,
+                doc,
+                "raster.html",
+                context={"title": doc["title"], "c": found, "config": config},
+            )
+        c: Collection = found
         data = collection_document(request, c, language)
         return respond(
             request,

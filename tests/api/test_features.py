@@ -24,7 +24,7 @@ def _items(client: TestClient, query: str = "") -> dict[str, Any]:
 def test_collections_document(client: TestClient) -> None:
     body = client.get("/collections").json()
     ids = [c["id"] for c in body["collections"]]
-    assert ids == ["parcels", "wells", "editable"]
+    assert ids == ["parcels", "wells", "editable", "pair", "gk_image"]
     parcels = body["collections"][0]
     assert parcels["itemType"] == "feature"
     bbox = parcels["extent"]["spatial"]["bbox"][0]

@@ -49,7 +49,11 @@ def live_url(
         "  editable:\n"
         "    title: Editable parcels\n"
         "    editable: true\n"
-        f"    source: {_source(provider, store, 'editable')}\n",
+        f"    source: {_source(provider, store, 'editable')}\n"
+        "  imagery:\n"
+        "    title: Imagery\n"
+        "    source: {type: cog, before: imagery/before.tif, after: imagery/after.tif,"
+        " bands: [3, 2, 1], rescale: [[0, 3000]]}\n",
         encoding="utf-8",
     )
     port = _free_port()

@@ -22,8 +22,32 @@ def test_interpolation() -> None:
 
 def test_demo_config_is_valid() -> None:
     settings = load_settings()
-    assert list(settings.collections) == ["dltb", "xzq", "stbhhx", "yjjbnt", "czkfbj"]
+    assert list(settings.collections) == [
+        "dltb",
+        "xzq",
+        "stbhhx",
+        "yjjbnt",
+        "czkfbj",
+        "imagery",
+    ]
     assert settings.generate_demo
+    assert settings.collections["imagery"].source.type == "cog"
+
+
+def test_cog_source_needs_one_form() -> None:
+    from pydantic import ValidationError
+
+    from config.models import CogSource
+
+    for bad in (
+        {},
+        {"href": "a.tif", "before": "b.tif", "after": "c.tif"},
+        {"before": "b.tif"},
+        {"href": []},
+    ):
+        with pytest.raises(ValidationError):
+            CogSource(**bad)  # type: ignore[arg-type]
+    assert CogSource(href=["a.tif", "b.tif"]).hrefs == ["a.tif", "b.tif"]
 
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:

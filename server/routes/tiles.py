@@ -1,0 +1,521 @@
+"""OGC API - Tiles: tile matrix sets, tilesets and tiles of imagery (COG) and vector
+(MVT) collections, and dataset-level multi-layer vector tiles.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from morecantile import Tile, TileMatrixSet
+from rasterio.errors import RasterioIOError
+from rio_tiler.errors import TileOutsideBounds
+from starlette.responses import Response
+
+from providers.base import AccessScope, TileQuery
+from providers.cql2 import Cql2Error
+from providers.crs import CRS84, transform_geometries
+from server.access import get_scope
+from server.caching import cache_headers, etag_of, not_modified
+from server.catalog import Collection, RasterCollection
+from server.errors import InvalidParameterError, NotFoundError, UpstreamError
+from server.i18n import translate
+from server.links import HTML, JSON, link, url_for
+from server.negotiation import check_language, language_of
+from server.params import (
+    check_known,
+    filter_error,
+    parse_crs_param,
+    parse_filter,
+    parse_properties,
+    single,
+)
+from server.responses import json_bytes
+from server.routes.common import LANG, F, respond
+from server.tile_params import (
+    MVT,
+    RENDER_PARAMS,
+    check_vector_format,
+    image_choice,
+    image_format,
+    render_options,
+)
+from server.tilesets import (
+    TILEJSON,
+    raster_limits,
+    tilejson,
+    tileset_document,
+    tilesets_document,
+    vector_zooms,
+)
+from tiles.render import MEDIA_TYPES, ImageFormat, RenderOptions, mask_outside, render
+from tiles.tms import WEB_MERCATOR, tile_matrix_sets, tms_crs, tms_document
+from tiles.tms import tms_id as id_of
+
+_TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
+CONFORMANCE = {
+    _TILES + name
+    for name in (
+        "core",
+        "tileset",
+        "tilesets-list",
+        "geodata-tilesets",
+        "dataset-tilesets",
+        "geodata-selection",
+        "png",
+        "jpeg",
+        "tiff",
+        "mvt",
+        "oas30",
+    )
+} | {
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+}
+
+_BASIC = {"f", "lang"}
+_VECTOR_PARAMS = _BASIC | {"properties", "filter", "filter-lang", "filter-crs"}
+_DATASET_PARAMS = _BASIC | {"collections"}
+_UNVERSIONED_TTL = 10.0  # s: tiles of tables that may change outside this server
+
+CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
+TmsId = Annotated[
+    str,
+    Path(
+        alias="tileMatrixSetId",
+        description="WebMercatorQuad, WorldCRS84Quad or CGCS2000Quad (Tianditu 'c')",
+    ),
+]
+TileMatrix = Annotated[str, Path(alias="tileMatrix", description="Zoom level")]
+TileRow = Annotated[str, Path(alias="tileRow", description="Row (y)")]
+TileCol = Annotated[str, Path(alias="tileCol", description="Column (x)")]
+Scope = Annotated[AccessScope, Depends(get_scope)]
+TileF = Annotated[
+    str | None,
+    Query(description="png, jpeg, webp, tif or npy (imagery); mvt (vector)"),
+]
+
+
+_TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The tile",
+        "content": {media: {} for media in (*MEDIA_TYPES.values(), MVT)},
+    },
+    204: {"description": "A vector tile with no feature"},
+    304: {"description": "Not modified (If-None-Match)"},
+    404: {"description": "Outside the tile matrix set or the data's limits"},
+}
+
+
+def _tms(tms_id: str) -> TileMatrixSet:
+    found = tile_matrix_sets().get(tms_id)
+    if found is None:
+        ids = ", ".join(tile_matrix_sets())
+        raise NotFoundError("tile.unknown_tms", id=tms_id[:64], ids=ids)
+    return found
+
+
+def _index(name: str, text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidParameterError("err.integer", name, value=text[:20])
+    return int(text)
+
+
+def _tile(tms: TileMatrixSet, z: str, y: str, x: str, zooms: tuple[int, int]) -> Tile:
+    """The tile of the path; 404 outside the matrix set or the served zooms."""
+    tile = Tile(_index("tileCol", x), _index("tileRow", y), _index("tileMatrix", z))
+    outside = NotFoundError("tile.outside", z=tile.z, y=tile.y, x=tile.x)
+    if not max(tms.minzoom, zooms[0]) <= tile.z <= min(tms.maxzoom, zooms[1]):
+        raise outside
+    matrix = tms.matrix(tile.z)
+    if tile.x >= matrix.matrixWidth or tile.y >= matrix.matrixHeight:
+        raise outside
+    return tile
+
+
+def _public(request: Request, scope: AccessScope) -> bool:
+    anonymous: AccessScope = request.app.state.anonymous_scope
+    return scope.cache_key == anonymous.cache_key
+
+
+def _send(
+    request: Request, data: bytes, etag: str, media_type: str, public: bool
+) -> Response:
+    max_age = request.app.state.settings.tiles.max_age
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={max_age}"
+        if public
+        else "private, max-age=60",
+        "Vary": "Accept, Authorization",
+    }
+    cached = not_modified(request, etag, headers)
+    if cached is not None:
+        return cached
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
+
+
+# ------------------------------------------------------------------ imagery
+
+
+def _read_tile(
+    request: Request,
+    c: RasterCollection,
+    image: str,
+    tms: TileMatrixSet,
+    tile: Tile,
+    options: RenderOptions,
+    fmt: ImageFormat,
+    scope: AccessScope,
+) -> bytes:
+    """Read, mask to the caller's region and encode one tile (on a read thread)."""
+    store = request.app.state.catalog.raster_store
+    data = store.tile(
+        list(c.images[image]), tms, tile.x, tile.y, tile.z, options.read_options()
+    )
+    if scope.region is not None:
+        mask_outside(data, transform_geometries(scope.region, CRS84, tms_crs(tms)))
+    zlevel = request.app.state.settings.tiles.png_zlevel
+    return render(data, options, fmt, zlevel)
+
+
+async def _raster_tile(
+    request: Request,
+    c: RasterCollection,
+    tms: TileMatrixSet,
+    zyx: tuple[str, str, str],
+    scope: AccessScope,
+) -> Response:
+    params = request.query_params
+    check_known(params, _BASIC | RENDER_PARAMS)
+    fmt = image_format(params, request.headers.get("accept", ""))
+    image = image_choice(params, tuple(c.images), c.default_image)
+    options = render_options(params, c.meta, c.source)
+    tile = _tile(tms, *zyx, c.zooms[id_of(tms)])
+    limits = raster_limits(c, tms).get(tile.z)
+    outside = NotFoundError("tile.outside", z=tile.z, y=tile.y, x=tile.x)
+    if limits is None or not limits.holds(tile.y, tile.x):
+        raise outside
+    if scope.region is not None:
+        box = tms.bounds(tile)  # lon/lat
+        if not scope.region.intersects(_box(box)):
+            raise outside
+    key = etag_of(
+        c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.cache_key
+    )
+    public = _public(request, scope)
+    cache = request.app.state.tile_cache
+    hit = cache.get(key)
+    if hit is not None:
+        return _send(request, hit[0], hit[1], MEDIA_TYPES[fmt], public)
+    if not_modified(request, key, {}) is not None:
+        return _send(request, b"", key, MEDIA_TYPES[fmt], public)
+    store = request.app.state.catalog.raster_store
+    try:
+        data = await store.run(
+            _read_tile, request, c, image, tms, tile, options, fmt, scope
+        )
+    except TileOutsideBounds:
+        raise outside from None
+    except RasterioIOError:
+        raise UpstreamError("tile.read_failed") from None
+    ttl = float(request.app.state.settings.tiles.max_age)
+    cache.put(key, data, key, ttl)
+    return _send(request, data, key, MEDIA_TYPES[fmt], public)
+
+
+def _box(bounds: Any) -> Any:
+    import shapely
+
+    return shapely.box(bounds.left, bounds.bottom, bounds.right, bounds.top)
+
+
+# ------------------------------------------------------------------ vector
+
+
+def _vector_query(
+    request: Request,
+    c: Collection | None,
+    tms: TileMatrixSet,
+    tile: Tile,
+    scope: AccessScope,
+) -> TileQuery:
+    settings = request.app.state.settings.tiles
+    bounds = tms.xy_bounds(tile)
+    width = bounds.right - bounds.left
+    params = request.query_params
+    properties = filter_ = None
+    if c is not None:
+        properties = parse_properties(single(params, "properties"), c.info, scope)
+        filter_ = parse_filter(
+            single(params, "filter"),
+            single(params, "filter-lang"),
+            parse_crs_param("filter-crs", single(params, "filter-crs"), list(c.crs)),
+        )
+    return TileQuery(
+        bounds=(bounds.left, bounds.bottom, bounds.right, bounds.top),
+        crs=tms_crs(tms),
+        layer=c.id if c is not None else "",
+        properties=properties,
+        filter=filter_,
+        extent=settings.mvt_extent,
+        buffer=settings.mvt_buffer,
+        min_size=width * settings.mvt_min_feature_px / 256,
+    )
+
+
+async def _vector_tile(
+    request: Request,
+    layers: list[Collection],
+    query: TileQuery,
+    tms: TileMatrixSet,
+    tile: Tile,
+    scope: AccessScope,
+) -> Response:
+    # The key names every input of the bytes: data versions (or edits made here),
+    # the query, and the caller's grant.
+    versions = [
+        f"{x.id}:{x.provider.version(x.id) or 'db'}:{x.changes.value}" for x in layers
+    ]
+    key = etag_of(*versions, id_of(tms), str(tile), repr(query), scope.cache_key)
+    versioned = all(x.provider.version(x.id) is not None for x in layers)
+    public = _public(request, scope)
+    cache = request.app.state.tile_cache
+    hit = cache.get(key)
+    if hit is not None:
+        return _send(request, hit[0], hit[1], MVT, public)
+    parts = []
+    for x in layers:
+        try:
+            parts.append(await x.provider.tile(x.id, _layer_query(query, x), scope))
+        except Cql2Error as exc:
+            raise filter_error(exc) from None
+    data = b"".join(parts)
+    etag = etag_of(data) if not versioned else key
+    ttl = (
+        float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
+    )
+    cache.put(key, data, etag, ttl)
+    return _send(request, data, etag, MVT, public)
+
+
+def _layer_query(query: TileQuery, c: Collection) -> TileQuery:
+    from dataclasses import replace
+
+    return query if query.layer == c.id else replace(query, layer=c.id)
+
+
+def _dataset_collections(request: Request, scope: AccessScope) -> list[Collection]:
+    """The layers of dataset tiles: ``collections=`` or every vector collection."""
+    visible: list[Collection] = request.app.state.catalog.visible(scope)
+    text = single(request.query_params, "collections")
+    if text is None:
+        return visible
+    by_id = {c.id: c for c in visible}
+    chosen = []
+    for name in dict.fromkeys(n.strip() for n in text.split(",") if n.strip()):
+        if name not in by_id:
+            raise InvalidParameterError(
+                "tile.unknown_collection", "collections", id=name[:64]
+            )
+        chosen.append(by_id[name])
+    if not chosen:
+        raise InvalidParameterError("err.empty", "collections")
+    return chosen
+
+
+# ------------------------------------------------------------------ routes
+
+
+def _tms_list(request: Request, lang: str) -> dict[str, Any]:
+    return {
+        "links": [
+            link(
+                url_for(request, "/tileMatrixSets", f="json"),
+                "self",
+                JSON,
+                translate("ui.as_json", lang),
+            ),
+            link(
+                url_for(request, "/tileMatrixSets", f="html"),
+                "alternate",
+                HTML,
+                translate("ui.as_html", lang),
+            ),
+        ],
+        "tileMatrixSets": [
+            {
+                "id": id_of(tms),
+                "title": tms.title or id_of(tms),
+                "uri": tms_document(tms)["uri"],
+                "crs": str(tms.crs.root),
+                "links": [
+                    link(
+                        url_for(request, f"/tileMatrixSets/{id_of(tms)}"),
+                        "self",
+                        JSON,
+                        id_of(tms),
+                    )
+                ],
+            }
+            for tms in tile_matrix_sets().values()
+        ],
+    }
+
+
+def _describe(
+    request: Request,
+    c: Collection | RasterCollection | None,
+    layers: list[Collection],
+    tms_id: str | None,
+) -> Response:
+    """A tileset list (tms_id None), tileset metadata or TileJSON."""
+    check_language(request)
+    lang = language_of(request)
+    extra = RENDER_PARAMS if isinstance(c, RasterCollection) else set()
+    allowed = _BASIC | extra | ({"collections"} if c is None else set())
+    check_known(request.query_params, allowed)
+    if tms_id is None:
+        data = tilesets_document(request, c, layers, lang)
+        return respond(
+            request, data, "tiles.html", context={"title": translate("ui.tiles", lang)}
+        )
+    tms = _tms(tms_id)
+    if single(request.query_params, "f") == "tilejson":
+        if id_of(tms) != WEB_MERCATOR:
+            raise InvalidParameterError("tile.tilejson", "f")
+        body = json_bytes(tilejson(request, c, layers, lang))
+        etag = etag_of(body)
+        headers = {**cache_headers(request), "ETag": etag, "Content-Language": lang}
+        cached = not_modified(request, etag, headers)
+        return cached or Response(body, media_type=TILEJSON, headers=headers)
+    data = tileset_document(request, c, layers, tms, lang)
+    return respond(request, data, "tiles.html", context={"title": data["title"]})
+
+
+def build_router() -> APIRouter:
+    """Routes of OGC API - Tiles."""
+    router = APIRouter(tags=["Tiles"])
+
+    @router.get("/tileMatrixSets", summary="Tile matrix sets")
+    async def tile_matrix_set_list(
+        request: Request, f: F = None, lang: LANG = None
+    ) -> Response:
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        lang_ = language_of(request)
+        return respond(
+            request,
+            _tms_list(request, lang_),
+            "tiles.html",
+            context={"title": translate("ui.tile_matrix_sets", lang_)},
+        )
+
+    @router.get("/tileMatrixSets/{tileMatrixSetId}", summary="One tile matrix set")
+    async def tile_matrix_set(
+        request: Request, tms_id: TmsId, f: F = None, lang: LANG = None
+    ) -> Response:
+        tms = _tms(tms_id)
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        return respond(
+            request, tms_document(tms), "tiles.html", context={"title": id_of(tms)}
+        )
+
+    @router.get("/collections/{collectionId}/tiles", summary="Tilesets of a collection")
+    async def collection_tilesets(
+        request: Request,
+        collection_id: CollectionId,
+        scope: Scope,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
+        c = request.app.state.catalog.find(collection_id, scope)
+        layers = [c] if isinstance(c, Collection) else []
+        return _describe(request, c, layers, None)
+
+    @router.get(
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}",
+        summary="Tileset metadata of a collection (f=tilejson: TileJSON)",
+    )
+    async def collection_tileset(
+        request: Request,
+        collection_id: CollectionId,
+        tms_id: TmsId,
+        scope: Scope,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
+        c = request.app.state.catalog.find(collection_id, scope)
+        layers = [c] if isinstance(c, Collection) else []
+        return _describe(request, c, layers, tms_id)
+
+    @router.get(
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+        summary="A tile of a collection: imagery (PNG, JPEG, WebP, GeoTIFF, NPY) or MVT",
+        response_class=Response,
+        responses=_TILE_RESPONSES,
+    )
+    async def collection_tile(
+        request: Request,
+        collection_id: CollectionId,
+        tms_id: TmsId,
+        z: TileMatrix,
+        y: TileRow,
+        x: TileCol,
+        scope: Scope,
+        f: TileF = None,
+    ) -> Response:
+        c = request.app.state.catalog.find(collection_id, scope)
+        tms = _tms(tms_id)
+        check_language(request)
+        if isinstance(c, RasterCollection):
+            return await _raster_tile(request, c, tms, (z, y, x), scope)
+        check_known(request.query_params, _VECTOR_PARAMS)
+        check_vector_format(request.query_params, request.headers.get("accept", ""))
+        tile = _tile(tms, z, y, x, vector_zooms(request, tms))
+        query = _vector_query(request, c, tms, tile, scope)
+        return await _vector_tile(request, [c], query, tms, tile, scope)
+
+    @router.get("/tiles", summary="Vector tilesets of the whole dataset")
+    async def dataset_tilesets(
+        request: Request, scope: Scope, f: F = None, lang: LANG = None
+    ) -> Response:
+        return _describe(request, None, _dataset_collections(request, scope), None)
+
+    @router.get("/tiles/{tileMatrixSetId}", summary="Dataset vector tileset metadata")
+    async def dataset_tileset(
+        request: Request, tms_id: TmsId, scope: Scope, f: F = None, lang: LANG = None
+    ) -> Response:
+        return _describe(request, None, _dataset_collections(request, scope), tms_id)
+
+    @router.get(
+        "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+        summary="A multi-layer vector tile (collections=a,b; default all)",
+        response_class=Response,
+        responses=_TILE_RESPONSES,
+    )
+    async def dataset_tile(
+        request: Request,
+        tms_id: TmsId,
+        z: TileMatrix,
+        y: TileRow,
+        x: TileCol,
+        scope: Scope,
+        f: TileF = None,
+        collections: Annotated[
+            str | None, Query(description="Comma-separated vector collections")
+        ] = None,
+    ) -> Response:
+        tms = _tms(tms_id)
+        check_known(request.query_params, _DATASET_PARAMS)
+        check_language(request)
+        check_vector_format(request.query_params, request.headers.get("accept", ""))
+        layers = _dataset_collections(request, scope)
+        tile = _tile(tms, z, y, x, vector_zooms(request, tms))
+        query = _vector_query(request, None, tms, tile, scope)
+        return await _vector_tile(request, layers, query, tms, tile, scope)
+
+    return router

@@ -1,0 +1,91 @@
+// The web map (/map): imagery (COG tiles), vector tiles (MVT) of every collection,
+// a layer switcher and a before/after blend for image pairs. No basemap from the
+// internet: the server's own imagery is the basemap.
+(function () {
+  "use strict";
+  // 三调 level-1 classes (first two characters of DLBM): fill colours
+  var CLASS_COLOURS = ["match", ["slice", ["to-string", ["coalesce", ["get", "DLBM"], ""]], 0, 2],
+    "00", "#7fd3e6", "01", "#f2e36b", "02", "#e0b04a", "03", "#3c9a46", "04", "#a6d96a",
+    "05", "#e8545c", "06", "#b05a9e", "07", "#e88b6b", "08", "#f29db4", "09", "#9e4c4c",
+    "10", "#a0a0a0", "11", "#5aa8e6", "12", "#d9c8a9", "#2e8b57"];
+  var PALETTE = ["#c0392b", "#8e44ad", "#d35400", "#16a085", "#2c3e50", "#f39c12"];
+
+  function vectorLayers(layer, index) {
+    var colour = layer.fields.indexOf("DLBM") >= 0 ? CLASS_COLOURS : PALETTE[index % PALETTE.length];
+    var opacity = layer.fields.indexOf("DLBM") >= 0 ? 0.45 : 0.15;
+    var common = { source: layer.id, "source-layer": layer.id };
+    var out = [];
+    if (layer.geometry.indexOf("Polygon") >= 0) {
+      out.push(Object.assign({ id: layer.id + ":fill", type: "fill", paint: { "fill-color": colour, "fill-opacity": opacity } }, common));
+      out.push(Object.assign({ id: layer.id + ":line", type: "line", paint: { "line-color": layer.fields.indexOf("DLBM") >= 0 ? "#35524a" : colour, "line-width": layer.fields.indexOf("DLBM") >= 0 ? 0.4 : 2 } }, common));
+    } else if (layer.geometry.indexOf("Line") >= 0) {
+      out.push(Object.assign({ id: layer.id + ":line", type: "line", paint: { "line-color": colour, "line-width": 2 } }, common));
+    } else {
+      out.push(Object.assign({ id: layer.id + ":point", type: "circle", paint: { "circle-color": colour, "circle-radius": 4 } }, common));
+    }
+    return out;
+  }
+
+  function build(el, config) {
+    var sources = {}, layers = [{ id: "bg", type: "background", paint: { "background-color": "#eef2f5" } }];
+    var byId = {};
+    config.layers.forEach(function (layer, index) {
+      byId[layer.id] = [];
+      if (layer.kind === "imagery") {
+        Object.keys(layer.tiles).forEach(function (image) {
+          var id = layer.id + ":" + image;
+          sources[id] = { type: "raster", tiles: [layer.tiles[image]], tileSize: 256, minzoom: layer.minzoom, maxzoom: layer.maxzoom - 2, bounds: layer.bounds };
+          layers.push({ id: id, type: "raster", source: id, paint: { "raster-opacity": 1, "raster-fade-duration": 0 } });
+          byId[layer.id].push(id);
+        });
+      }
+    });
+    config.layers.forEach(function (layer, index) {
+      if (layer.kind === "vector") {
+        sources[layer.id] = { type: "vector", tiles: [layer.tiles], maxzoom: layer.maxzoom };
+        if (layer.bounds) { sources[layer.id].bounds = layer.bounds; }
+        vectorLayers(layer, index).forEach(function (l) { layers.push(l); byId[layer.id].push(l.id); });
+      }
+    });
+    var b = config.bounds;
+    var map = new maplibregl.Map({
+      container: el,
+      style: { version: 8, sources: sources, layers: layers },
+      bounds: b ? [[b[0], b[1]], [b[2], b[3]]] : [[73, 18], [135, 54]],
+      fitBoundsOptions: { padding: 20 },
+      attributionControl: false,
+      preserveDrawingBuffer: true
+    });
+    map.addControl(new maplibregl.NavigationControl());
+    map.addControl(new maplibregl.ScaleControl());
+    function visible(id, on) {
+      byId[id].forEach(function (l) { map.setLayoutProperty(l, "visibility", on ? "visible" : "none"); });
+    }
+    map.on("load", function () {
+      document.querySelectorAll("[data-layer]").forEach(function (box) {
+        visible(box.dataset.layer, box.checked);
+        box.addEventListener("change", function () { visible(box.dataset.layer, box.checked); });
+      });
+      document.querySelectorAll("[data-blend]").forEach(function (range) {
+        range.addEventListener("input", function () {
+          map.setPaintProperty(range.dataset.blend + ":after", "raster-opacity", range.value / 100);
+        });
+      });
+      map.on("click", function (e) {
+        var found = map.queryRenderedFeatures(e.point).filter(function (f) { return f.layer.type !== "raster"; });
+        if (!found.length) { return; }
+        var f = found[0];
+        var rows = [f.sourceLayer].concat(Object.keys(f.properties).slice(0, 10).map(function (k) { return k + ": " + f.properties[k]; }));
+        new maplibregl.Popup().setLngLat(e.lngLat).setText(rows.join("\n")).addTo(map);
+      });
+    });
+    map.on("idle", function () { el.dataset.ready = "true"; });
+    el.onemapMap = map;  // for tests and page scripts
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var el = document.getElementById("webmap");
+    var config = document.getElementById("map-config");
+    if (!el || !config || !window.maplibregl) { return; }
+    build(el, JSON.parse(config.textContent));
+  });
+})();

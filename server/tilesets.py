@@ -1,0 +1,304 @@
+"""Descriptions of tiles: tileset metadata (OGC API - Tiles), tileset lists, TileJSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from morecantile import TileMatrixSet
+from starlette.requests import Request
+
+from config.models import text_for
+from providers.crs import CRS84_URI
+from server.catalog import Collection, RasterCollection
+from server.i18n import translate
+from server.links import HTML, JSON, link, url_for
+from server.tile_params import MVT, RENDER_PARAMS
+from tiles.render import MEDIA_TYPES
+from tiles.tms import WEB_MERCATOR, MatrixLimits, matrix_limits, tile_matrix_sets, tms_uri
+from tiles.tms import tms_id as id_of
+
+REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
+REL_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
+REL_MAP_TILES = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
+REL_VECTOR_TILES = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+TILEJSON = "application/vnd.mapbox.tile+json"
+
+Extent = tuple[float, float, float, float]
+Layer = Collection | RasterCollection
+
+
+def union(extents: list[Extent | None]) -> Extent | None:
+    """The bounding box of several extents (None when there is none)."""
+    found = [e for e in extents if e is not None]
+    if not found:
+        return None
+    return (
+        min(e[0] for e in found),
+        min(e[1] for e in found),
+        max(e[2] for e in found),
+        max(e[3] for e in found),
+    )
+
+
+def raster_limits(c: RasterCollection, tms: TileMatrixSet) -> dict[int, MatrixLimits]:
+    """The tiles that hold imagery, per zoom from the whole image to the native pixel."""
+    minzoom, maxzoom = c.zooms[id_of(tms)]
+    return matrix_limits(tms, c.extent, minzoom, maxzoom)
+
+
+def vector_zooms(request: Request, tms: TileMatrixSet) -> tuple[int, int]:
+    """Zooms served for vector tiles."""
+    maxzoom: int = request.app.state.settings.tiles.vector_maxzoom
+    return tms.minzoom, min(tms.maxzoom, maxzoom)
+
+
+def render_query(request: Request) -> dict[str, str]:
+    """The rendering parameters of the request, carried into tile URL templates."""
+    return {k: v for k, v in request.query_params.multi_items() if k in RENDER_PARAMS}
+
+
+def _base(c: Layer | None) -> str:
+    return f"/collections/{c.id}" if c is not None else ""
+
+
+def _template(request: Request, c: Layer | None, tms_id: str, **params: str) -> str:
+    path = f"{_base(c)}/tiles/{tms_id}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
+    return url_for(request, path, **params)
+
+
+def _templated(item: dict[str, str]) -> dict[str, Any]:
+    """A link whose href is a URI template ({tileMatrix}/{tileRow}/{tileCol})."""
+    return {**item, "templated": True}
+
+
+def _title(c: Layer | None, lang: str) -> str:
+    return text_for(c.title, lang) if c is not None else translate("ui.all_layers", lang)
+
+
+def _field_type(kind: str) -> str:
+    return "string" if kind in ("date", "datetime") else kind
+
+
+def _layer(c: Collection, lang: str) -> dict[str, Any]:
+    geometry = c.info.geometry_type
+    return {
+        "id": c.id,
+        "title": text_for(c.title, lang),
+        "dataType": "vector",
+        "geometryDimension": 0 if "Point" in geometry else 1 if "Line" in geometry else 2,
+        "propertiesSchema": {
+            "type": "object",
+            "properties": {f.name: {"type": _field_type(f.type)} for f in c.info.fields},
+        },
+    }
+
+
+def tileset_document(
+    request: Request,
+    c: Layer | None,
+    layers: list[Collection],
+    tms: TileMatrixSet,
+    lang: str,
+) -> dict[str, Any]:
+    """Tileset metadata: a collection's, or the dataset's vector tiles when c is None."""
+    path = f"{_base(c)}/tiles/{id_of(tms)}"
+    links = [
+        link(
+            url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)
+        ),
+        link(
+            url_for(request, path, f="html"),
+            "alternate",
+            HTML,
+            translate("ui.as_html", lang),
+        ),
+        link(
+            url_for(request, f"/tileMatrixSets/{id_of(tms)}"),
+            REL_SCHEME,
+            JSON,
+            id_of(tms),
+        ),
+    ]
+    doc: dict[str, Any] = {
+        "title": _title(c, lang),
+        "crs": str(tms.crs.root),
+        "tileMatrixSetURI": tms_uri(tms),
+    }
+    extent: Extent | None
+    if isinstance(c, RasterCollection):
+        doc["dataType"] = "map"
+        extent = c.extent
+        limits = list(raster_limits(c, tms).values())
+        extra = render_query(request)
+        for fmt, media in MEDIA_TYPES.items():
+            item = link(_template(request, c, id_of(tms), f=fmt, **extra), "item", media)
+            links.append(_templated(item))
+    else:
+        doc["dataType"] = "vector"
+        extent = union([x.info.extent for x in layers])
+        minzoom, maxzoom = vector_zooms(request, tms)
+        limits = (
+            []
+            if extent is None
+            else list(matrix_limits(tms, extent, minzoom, maxzoom).values())
+        )
+        item = link(_template(request, c, id_of(tms), f="mvt"), "item", MVT)
+        links.append(_templated(item))
+        doc["layers"] = [_layer(x, lang) for x in layers]
+    doc["tileMatrixSetLimits"] = [m.document() for m in limits]
+    if extent is not None:
+        doc["boundingBox"] = {
+            "lowerLeft": [extent[0], extent[1]],
+            "upperRight": [extent[2], extent[3]],
+            "crs": CRS84_URI,
+        }
+    if id_of(tms) == WEB_MERCATOR:
+        extra = render_query(request) if isinstance(c, RasterCollection) else {}
+        links.append(
+            link(
+                url_for(request, path, f="tilejson", **extra),
+                "describedby",
+                TILEJSON,
+                "TileJSON",
+            )
+        )
+    doc["links"] = links
+    return doc
+
+
+def tilesets_document(
+    request: Request, c: Layer | None, layers: list[Collection], lang: str
+) -> dict[str, Any]:
+    """The list of tilesets (one per tile matrix set) of a collection or the dataset."""
+    path = f"{_base(c)}/tiles"
+    tilesets = []
+    for tms in tile_matrix_sets().values():
+        full = tileset_document(request, c, layers, tms, lang)
+        tilesets.append(
+            {
+                "title": f"{full['title']} ({id_of(tms)})",
+                "dataType": full["dataType"],
+                "crs": full["crs"],
+                "tileMatrixSetURI": full["tileMatrixSetURI"],
+                "links": [
+                    link(
+                        url_for(request, f"{path}/{id_of(tms)}", f="json"), "self", JSON
+                    ),
+                    link(
+                        url_for(request, f"/tileMatrixSets/{id_of(tms)}"),
+                        REL_SCHEME,
+                        JSON,
+                    ),
+                ],
+            }
+        )
+    return {
+        "links": [
+            link(
+                url_for(request, path, f="json"),
+                "self",
+                JSON,
+                translate("ui.as_json", lang),
+            ),
+            link(
+                url_for(request, path, f="html"),
+                "alternate",
+                HTML,
+                translate("ui.as_html", lang),
+            ),
+        ],
+        "tilesets": tilesets,
+    }
+
+
+def tilejson(
+    request: Request, c: Layer | None, layers: list[Collection], lang: str
+) -> dict[str, Any]:
+    """TileJSON 3.0.0 of the WebMercatorQuad tiles (what MapLibre and Leaflet read)."""
+    path = f"{_base(c)}/tiles/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
+    doc: dict[str, Any] = {"tilejson": "3.0.0", "name": _title(c, lang), "scheme": "xyz"}
+    extent: Extent | None
+    if isinstance(c, RasterCollection):
+        minzoom, maxzoom = c.zooms[WEB_MERCATOR]
+        extent = c.extent
+        doc["tiles"] = [url_for(request, path, f="png", **render_query(request))]
+    else:
+        minzoom, maxzoom = vector_zooms(request, tile_matrix_sets()[WEB_MERCATOR])
+        extent = union([x.info.extent for x in layers])
+        doc["tiles"] = [url_for(request, path, f="mvt")]
+        doc["vector_layers"] = [
+            {
+                "id": x.id,
+                "description": text_for(x.title, lang),
+                "fields": {f.name: _field_type(f.type) for f in x.info.fields},
+                "minzoom": minzoom,
+                "maxzoom": maxzoom,
+            }
+            for x in layers
+        ]
+    doc["minzoom"], doc["maxzoom"] = minzoom, maxzoom
+    if extent is not None:
+        doc["bounds"] = list(extent)
+        center_zoom = max(minzoom, min(maxzoom, 12))
+        doc["center"] = [
+            (extent[0] + extent[2]) / 2,
+            (extent[1] + extent[3]) / 2,
+            center_zoom,
+        ]
+    return doc
+
+
+def tile_links(request: Request, c: Layer, lang: str) -> list[dict[str, str]]:
+    """Links from a collection's description to its tiles."""
+    rel = REL_MAP_TILES if isinstance(c, RasterCollection) else REL_VECTOR_TILES
+    return [
+        link(
+            url_for(request, f"/collections/{c.id}/tiles", f="json"),
+            rel,
+            JSON,
+            translate("ui.tiles", lang),
+        )
+    ]
+
+
+def raster_collection_document(
+    request: Request, c: RasterCollection, lang: str
+) -> dict[str, Any]:
+    """The description of an imagery collection."""
+    path = f"/collections/{c.id}"
+    code = c.meta.crs.removeprefix("EPSG:")
+    storage = (
+        f"http://www.opengis.net/def/crs/EPSG/0/{code}" if code.isdigit() else c.meta.crs
+    )
+    doc: dict[str, Any] = {
+        "id": c.id,
+        "title": text_for(c.title, lang),
+        "description": text_for(c.description, lang),
+        "keywords": list(c.keywords),
+        "itemType": "coverage",
+        "dataType": "map",
+        "crs": [storage],
+        "storageCrs": storage,
+        "extent": {"spatial": {"bbox": [list(c.extent)], "crs": CRS84_URI}},
+        "bands": list(c.meta.band_names),
+        "images": list(c.images),
+        "links": [
+            link(
+                url_for(request, path, f="json"),
+                "self",
+                JSON,
+                translate("ui.as_json", lang),
+            ),
+            link(
+                url_for(request, path, f="html"),
+                "alternate",
+                HTML,
+                translate("ui.as_html", lang),
+            ),
+            *tile_links(request, c, lang),
+        ],
+    }
+    dates = [d for d in (c.source.before_date, c.source.after_date) if d]
+    if dates:
+        doc["extent"]["temporal"] = {"interval": [[dates[0], dates[-1]]]}
+    return doc

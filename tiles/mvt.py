@@ -1,0 +1,70 @@
+"""Mapbox Vector Tile layers built in Python (GeoPackage): reproject, clip, simplify,
+encode. PostGIS builds its layers itself with ST_AsMVT.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mapbox_vector_tile
+import numpy as np
+import shapely
+from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
+
+from providers.base import TileQuery
+from providers.crs import CrsRef, transform_geometries
+
+
+def _value(value: Any) -> Any:
+    """A property value MVT can carry (str, int, float, bool); None is left out."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def encode_layer(
+    query: TileQuery,
+    storage: CrsRef,
+    wkbs: list[bytes | None],
+    ids: list[Any],
+    properties: list[dict[str, Any]],
+) -> bytes:
+    """One MVT layer of the features (storage CRS WKB); b"" if none is left."""
+    if not wkbs:
+        return b""
+    geoms = transform_geometries(shapely.from_wkb(wkbs), storage, query.crs)
+    minx, miny, maxx, maxy = query.bounds
+    if query.min_size > 0:
+        b = shapely.bounds(geoms)
+        size = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        keep = ~(size < query.min_size)  # NaN bounds (empty) are dropped below
+    else:
+        keep = np.ones(len(wkbs), dtype=bool)
+    # clip to the buffered tile, then snap to the tile grid (0..extent, y up; the
+    # encoder flips y) in one vectorised pass, and drop what collapsed
+    geoms = shapely.clip_by_rect(geoms, *query.buffered)
+    scale = np.array([query.extent / (maxx - minx), query.extent / (maxy - miny)])
+    origin = np.array([minx, miny])
+    geoms = shapely.transform(geoms, lambda xy: np.round((xy - origin) * scale))
+    geoms = shapely.remove_repeated_points(geoms)
+    keep &= ~shapely.is_empty(geoms)
+    features = []
+    for index in np.flatnonzero(keep):
+        fid = ids[index]
+        props = {k: _value(v) for k, v in properties[index].items() if v is not None}
+        feature: dict[str, Any] = {"geometry": geoms[index], "properties": props}
+        if isinstance(fid, int) and fid >= 0:
+            feature["id"] = fid
+        else:
+            props["id"] = _value(fid)
+        features.append(feature)
+    if not features:
+        return b""
+    data: bytes = mapbox_vector_tile.encode(
+        [{"name": query.layer, "features": features}],
+        default_options={
+            "extents": query.extent,
+            "on_invalid_geometry": on_invalid_geometry_make_valid,
+        },
+    )
+    return data
