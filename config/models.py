@@ -214,6 +214,14 @@ class CollectionConfig(_Strict):
         True, description="Edits must name the feature's ETag in If-Match (else 428)"
     )
 
+    tile_minzoom: int = Field(
+        0,
+        ge=0,
+        le=24,
+        description="No vector tiles below this zoom (WebMercatorQuad levels; other "
+        "grids at the same resolution): dense layers are not worth a tile at low zoom",
+    )
+
     @model_validator(mode="after")
     def _raster_is_read_only(self) -> Self:
         if self.source.type == "cog" and self.editable:

@@ -58,6 +58,7 @@ class Collection:
     classification: str
     editable: bool = False
     require_if_match: bool = True
+    tile_minzoom: int = 0  # WebMercatorQuad-equivalent zoom of the first vector tile
     changes: ChangeCounter = field(default_factory=ChangeCounter, compare=False)
 
 
@@ -343,4 +344,5 @@ async def _open(
         classification=conf.classification,
         editable=conf.editable,
         require_if_match=conf.require_if_match,
+        tile_minzoom=conf.tile_minzoom,
     )

@@ -14,7 +14,14 @@ from server.i18n import translate
 from server.links import HTML, JSON, link, url_for
 from server.tile_params import MVT, RENDER_PARAMS
 from tiles.render import MEDIA_TYPES
-from tiles.tms import WEB_MERCATOR, MatrixLimits, matrix_limits, tile_matrix_sets, tms_uri
+from tiles.tms import (
+    WEB_MERCATOR,
+    MatrixLimits,
+    equivalent_zoom,
+    matrix_limits,
+    tile_matrix_sets,
+    tms_uri,
+)
 from tiles.tms import tms_id as id_of
 
 REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
@@ -46,10 +53,18 @@ def raster_limits(c: RasterCollection, tms: TileMatrixSet) -> dict[int, MatrixLi
     return matrix_limits(tms, c.extent, minzoom, maxzoom)
 
 
-def vector_zooms(request: Request, tms: TileMatrixSet) -> tuple[int, int]:
-    """Zooms served for vector tiles."""
+def layer_minzoom(tms: TileMatrixSet, c: Collection) -> int:
+    """The first zoom of ``tms`` with vector tiles of a collection."""
+    return max(tms.minzoom, equivalent_zoom(tms, c.tile_minzoom))
+
+
+def vector_zooms(
+    request: Request, tms: TileMatrixSet, layers: list[Collection]
+) -> tuple[int, int]:
+    """Zooms served for vector tiles of some layers (from the first layer's minzoom)."""
     maxzoom: int = request.app.state.settings.tiles.vector_maxzoom
-    return tms.minzoom, min(tms.maxzoom, maxzoom)
+    minzoom = min((layer_minzoom(tms, c) for c in layers), default=tms.minzoom)
+    return minzoom, min(tms.maxzoom, maxzoom)
 
 
 def render_query(request: Request) -> dict[str, str]:
@@ -136,7 +151,7 @@ def tileset_document(
     else:
         doc["dataType"] = "vector"
         extent = union([x.info.extent for x in layers])
-        minzoom, maxzoom = vector_zooms(request, tms)
+        minzoom, maxzoom = vector_zooms(request, tms, layers)
         limits = (
             []
             if extent is None
@@ -217,13 +232,14 @@ def tilejson(
     """TileJSON 3.0.0 of the WebMercatorQuad tiles (what MapLibre and Leaflet read)."""
     path = f"{_base(c)}/tiles/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
     doc: dict[str, Any] = {"tilejson": "3.0.0", "name": _title(c, lang), "scheme": "xyz"}
+    tms = tile_matrix_sets()[WEB_MERCATOR]
     extent: Extent | None
     if isinstance(c, RasterCollection):
         minzoom, maxzoom = c.zooms[WEB_MERCATOR]
         extent = c.extent
         doc["tiles"] = [url_for(request, path, f="png", **render_query(request))]
     else:
-        minzoom, maxzoom = vector_zooms(request, tile_matrix_sets()[WEB_MERCATOR])
+        minzoom, maxzoom = vector_zooms(request, tms, layers)
         extent = union([x.info.extent for x in layers])
         doc["tiles"] = [url_for(request, path, f="mvt")]
         doc["vector_layers"] = [
@@ -231,7 +247,7 @@ def tilejson(
                 "id": x.id,
                 "description": text_for(x.title, lang),
                 "fields": {f.name: _field_type(f.type) for f in x.info.fields},
-                "minzoom": minzoom,
+                "minzoom": layer_minzoom(tms, x),
                 "maxzoom": maxzoom,
             }
             for x in layers

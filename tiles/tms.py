@@ -58,6 +58,22 @@ def tms_document(tms: TileMatrixSet) -> dict[str, Any]:
     return doc
 
 
+_METRES_PER_DEGREE = 111_319.49079327358
+_WEB_MERCATOR_Z0 = 156_543.03392804097  # m/px at zoom 0
+
+
+def equivalent_zoom(tms: TileMatrixSet, web_mercator_zoom: int) -> int:
+    """The first zoom of ``tms`` at least as fine as a WebMercatorQuad zoom."""
+    wanted = _WEB_MERCATOR_Z0 / 2**web_mercator_zoom * 1.01
+    for matrix in tms.tileMatrices:
+        size = matrix.cellSize * (
+            _METRES_PER_DEGREE if tms.rasterio_crs.is_geographic else 1.0
+        )
+        if size <= wanted:
+            return int(matrix.id)
+    return tms.maxzoom
+
+
 @dataclass(frozen=True)
 class MatrixLimits:
     """The tile rows and columns of one tile matrix that hold data."""

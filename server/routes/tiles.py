@@ -42,6 +42,7 @@ from server.tile_params import (
 )
 from server.tilesets import (
     TILEJSON,
+    layer_minzoom,
     raster_limits,
     tilejson,
     tileset_document,
@@ -475,7 +476,7 @@ def build_router() -> APIRouter:
             return await _raster_tile(request, c, tms, (z, y, x), scope)
         check_known(request.query_params, _VECTOR_PARAMS)
         check_vector_format(request.query_params, request.headers.get("accept", ""))
-        tile = _tile(tms, z, y, x, vector_zooms(request, tms))
+        tile = _tile(tms, z, y, x, vector_zooms(request, tms, [c]))
         query = _vector_query(request, c, tms, tile, scope)
         return await _vector_tile(request, [c], query, tms, tile, scope)
 
@@ -514,7 +515,9 @@ def build_router() -> APIRouter:
         check_language(request)
         check_vector_format(request.query_params, request.headers.get("accept", ""))
         layers = _dataset_collections(request, scope)
-        tile = _tile(tms, z, y, x, vector_zooms(request, tms))
+        tile = _tile(tms, z, y, x, vector_zooms(request, tms, layers))
+        # each layer from its own first zoom on
+        layers = [x for x in layers if tile.z >= layer_minzoom(tms, x)]
         query = _vector_query(request, None, tms, tile, scope)
         return await _vector_tile(request, layers, query, tms, tile, scope)
 

@@ -16,8 +16,8 @@ from server.negotiation import check_language, language_of
 from server.params import check_known
 from server.responses import render_html
 from server.routes.common import LANG
-from server.tilesets import union
-from tiles.tms import WEB_MERCATOR
+from server.tilesets import layer_minzoom, union
+from tiles.tms import WEB_MERCATOR, tile_matrix_sets
 
 CONFORMANCE: set[str] = set()
 _TEMPLATE = f"/tiles/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
@@ -46,6 +46,7 @@ def _imagery(request: Request, c: RasterCollection, lang: str) -> dict[str, Any]
 
 
 def _vector(request: Request, c: Collection, lang: str) -> dict[str, Any]:
+    tms = tile_matrix_sets()[WEB_MERCATOR]
     return {
         "id": c.id,
         "kind": "vector",
@@ -54,6 +55,7 @@ def _vector(request: Request, c: Collection, lang: str) -> dict[str, Any]:
         "geometry": c.info.geometry_type,
         "fields": [f.name for f in c.info.fields],
         "bounds": list(c.info.extent) if c.info.extent else None,
+        "minzoom": layer_minzoom(tms, c),
         "maxzoom": request.app.state.settings.tiles.vector_maxzoom,
     }
 

@@ -42,12 +42,13 @@
     });
     config.layers.forEach(function (layer, index) {
       if (layer.kind === "vector") {
-        sources[layer.id] = { type: "vector", tiles: [layer.tiles], maxzoom: layer.maxzoom };
+        sources[layer.id] = { type: "vector", tiles: [layer.tiles], minzoom: layer.minzoom, maxzoom: layer.maxzoom };
         if (layer.bounds) { sources[layer.id].bounds = layer.bounds; }
         vectorLayers(layer, index).forEach(function (l) { layers.push(l); byId[layer.id].push(l.id); });
       }
     });
-    var b = config.bounds;
+    var imagery = config.layers.filter(function (l) { return l.kind === "imagery"; })[0];
+    var b = imagery ? imagery.bounds : config.bounds;
     var map = new maplibregl.Map({
       container: el,
       style: { version: 8, sources: sources, layers: layers },
@@ -62,6 +63,14 @@
       byId[id].forEach(function (l) { map.setLayoutProperty(l, "visibility", on ? "visible" : "none"); });
     }
     map.on("load", function () {
+      // Close enough for the checked vector layers to have tiles (dense layers start late).
+      var needed = config.layers.filter(function (l) {
+        var box = document.querySelector('[data-layer="' + l.id + '"]');
+        return l.kind === "vector" && (!box || box.checked);
+      }).map(function (l) { return l.minzoom; });
+      if (needed.length && map.getZoom() < Math.max.apply(null, needed)) {
+        map.setZoom(Math.max.apply(null, needed));
+      }
       document.querySelectorAll("[data-layer]").forEach(function (box) {
         visible(box.dataset.layer, box.checked);
         box.addEventListener("change", function () { visible(box.dataset.layer, box.checked); });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -56,37 +57,42 @@ def live_url(
         " bands: [3, 2, 1], rescale: [[0, 3000]]}\n",
         encoding="utf-8",
     )
+    yield from _serve(["--config", str(cfg)], cfg.with_suffix(".log"))
+
+
+@pytest.fixture(scope="session")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`onemap serve` on the embedded default: the demo generated into a fresh dir."""
+    data = tmp_path_factory.mktemp("demo")
+    yield from _serve(["--data-dir", str(data)], data / "serve.log", seconds=120)
+
+
+def _serve(args: list[str], log_path: Path, seconds: float = 20) -> Iterator[str]:
+    """Run `onemap serve` on a free port until the test session ends."""
     port = _free_port()
-    log = cfg.with_suffix(".log").open("w")
+    log = log_path.open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMAP_")}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--config",
-            str(cfg),
-            "--port",
-            str(port),
-        ],
+        [sys.executable, "-m", "server.cli", "serve", *args, "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + seconds
+        while True:
             try:
                 with urllib.request.urlopen(url + "/conformance", timeout=1):
                     break
             except OSError:
                 if proc.poll() is not None:
                     log.close()
-                    output = cfg.with_suffix(".log").read_text()
-                    raise RuntimeError(f"server exited: {output}") from None
+                    raise RuntimeError(f"server exited: {log_path.read_text()}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start in {seconds} s") from None
                 time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start in 20 s")
         yield url
     finally:
         proc.terminate()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, sync_playwright
 
 pytestmark = pytest.mark.clients
@@ -82,3 +85,51 @@ def test_item_page(browser: Browser, live_url: str, tmp_path: Path) -> None:
         browser, f"{live_url}/collections/parcels/items/7?f=html", tmp_path / "one.png"
     )
     assert errors == [] and drawn == 1
+
+
+def test_web_map_shows_imagery_and_land_use(
+    browser: Browser, demo_url: str, tmp_path: Path
+) -> None:
+    """The demo's /map in Chromium: COG tiles and land-use MVT arrive and are drawn."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en")
+    errors: list[str] = []
+    tiles: dict[str, int] = {"imagery": 0, "dltb": 0}
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def count(response: Any) -> None:
+        for name in tiles:
+            if f"/collections/{name}/tiles/WebMercatorQuad/" in response.url:
+                assert response.status in (200, 204), response.url
+                tiles[name] += 1
+
+    page.on("response", count)
+    page.goto(f"{demo_url}/map?lang=en")
+    page.wait_for_selector("#webmap[data-ready=true]", timeout=60000)
+    page.wait_for_function(
+        "() => document.getElementById('webmap').onemapMap.areTilesLoaded()",
+        timeout=60000,
+    )
+    parcels = page.evaluate(
+        "() => document.getElementById('webmap').onemapMap"
+        ".queryRenderedFeatures({layers: ['dltb:fill']}).length"
+    )
+    shot = _artefact("web-map.png", tmp_path)
+    box = page.locator("#webmap").bounding_box()
+    assert box is not None
+    page.screenshot(path=str(shot), clip=box)
+    page.close()
+    assert errors == []
+    assert tiles["imagery"] >= 4 and tiles["dltb"] >= 1
+    assert parcels > 100
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+    # not blank: many distinct colours (imagery) and no single colour dominating
+    assert len(np.unique(pixels, axis=0)) > 2000
+    _, counts = np.unique(pixels, axis=0, return_counts=True)
+    assert counts.max() < 0.5 * len(pixels)
+
+
+def _artefact(name: str, tmp_path: Path) -> Path:
+    """Screenshots kept for people to look at: in $TEST_ARTEFACTS, else tmp."""
+    folder = Path(os.environ.get("TEST_ARTEFACTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
