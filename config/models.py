@@ -52,6 +52,11 @@ class ServerConfig(_Strict):
         "en": "The natural-resources one-map OGC API service: "
         "features, tiles and processes.",
     }
+    internal_url: str | None = Field(
+        None,
+        description="How the server reaches itself (MapProxy's sources); default "
+        "http://127.0.0.1:<port>",
+    )
     default_language: Language = "zh-CN"
     cors_origins: list[str] = ["*"]
     default_limit: int = Field(10, ge=1)

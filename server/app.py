@@ -22,6 +22,7 @@ from providers.base import UNRESTRICTED
 from server.access import anonymous_scope
 from server.catalog import build_catalog
 from server.errors import add_exception_handlers
+from server.legacy import LegacyServices, build_mapproxy
 from server.links import base_url
 from server.responses import json_bytes, make_environment
 from server.routes import common, edits, features, tiles, webmap
@@ -68,6 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             ],
         )
     )
+    app.state.mapproxy = build_mapproxy(settings, catalog, app.state.anonymous_scope)
     log.info("serving %d collections from %s", len(ids), settings.data_dir)
     try:
         yield
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.openapi_bytes = _openapi_factory(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_exception_handlers(app)
+    app.add_middleware(LegacyServices)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
         CORSMiddleware,

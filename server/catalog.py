@@ -238,6 +238,9 @@ async def build_catalog(settings: Settings) -> Catalog:
     return catalog
 
 
+_ZOOMS_ABOVE = 4
+
+
 class RasterSourceError(Exception):
     """A configured imagery source cannot be served (message says why)."""
 
@@ -271,7 +274,9 @@ async def _open_raster(
         zooms: dict[str, tuple[int, int]] = {}
         for tms_id, tms in tile_matrix_sets().items():
             ranges = [await store.run(store.zoom_range, h, tms) for h in every]
-            zooms[tms_id] = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+            # from a few levels above the whole-image zoom: overviews make those cheap
+            low = max(tms.minzoom, min(r[0] for r in ranges) - _ZOOMS_ABOVE)
+            zooms[tms_id] = (low, max(r[1] for r in ranges))
     except OSError as exc:  # rasterio's RasterioIOError is an OSError
         raise RasterSourceError(f"{cid}: cannot read imagery ({exc})") from None
     extent = (

@@ -143,6 +143,42 @@ def demo(
         typer.echo(f"  {result.count} features -> PostGIS table {result.target}")
 
 
+@app.command()
+def seed(
+    collection: Annotated[str, typer.Argument(help="Imagery collection id")],
+    zoom: Annotated[str, typer.Option(help="Zoom levels: A-B or A")],
+    tms: Annotated[
+        str, typer.Option(help="WebMercatorQuad or CGCS2000Quad")
+    ] = "WebMercatorQuad",
+    bbox: Annotated[
+        str | None, typer.Option(help="west,south,east,north (CRS84); default: all")
+    ] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=32)] = 2,
+) -> None:
+    """Pre-fill the WMTS/WMS/TMS tile cache (MapProxy) of an imagery collection."""
+    from server.seeding import SeedError
+    from server.seeding import seed as run_seed
+
+    settings = _settings(config, data_dir)
+    try:
+        low, _, high = zoom.partition("-")
+        zooms = (int(low), int(high or low))
+        box = [float(v) for v in bbox.split(",")] if bbox else None
+    except ValueError:
+        raise _fail("--zoom is A-B or A (whole numbers), --bbox four numbers") from None
+    if zooms[0] > zooms[1] or (box is not None and len(box) != 4):
+        raise _fail("--zoom is A-B with A <= B, --bbox four numbers")
+    area = (box[0], box[1], box[2], box[3]) if box else None
+    started = time.monotonic()
+    try:
+        count = run_seed(settings, collection, tms, zooms, area, sys.stdout, concurrency)
+    except SeedError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"Seeded {count} cache(s) in {time.monotonic() - started:.1f} s.")
+
+
 @app.command("import")
 def import_(
     file: Annotated[

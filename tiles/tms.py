@@ -52,9 +52,42 @@ def tms_crs(tms: TileMatrixSet) -> CrsRef:
 
 
 def tms_document(tms: TileMatrixSet) -> dict[str, Any]:
-    """OGC Two Dimensional Tile Matrix Set 2.0 JSON."""
+    """OGC Two Dimensional Tile Matrix Set 2.0 JSON, with the 1.0 names alongside.
+
+    GDAL up to 3.6 (Debian 12's) reads only the 1.0 encoding (``identifier``,
+    ``supportedCRS``, ``tileMatrix`` with ``topLeftCorner``); 2.0 readers ignore those
+    keys, so one document serves both.
+    """
     doc: dict[str, Any] = tms.model_dump(mode="json", exclude_none=True, by_alias=True)
     doc.setdefault("uri", tms_uri(tms))
+    crs = str(tms.crs.root)
+    doc["identifier"] = doc["id"]
+    doc["supportedCRS"] = crs
+    box = doc.get("boundingBox")
+    if box is None:
+        b = tms.xy_bbox  # x/y order; the document uses the CRS axis order
+        lower, upper = [b.left, b.bottom], [b.right, b.top]
+        if tms_crs(tms).swap_xy:
+            lower, upper = lower[::-1], upper[::-1]
+        box = doc["boundingBox"] = {"lowerLeft": lower, "upperRight": upper, "crs": crs}
+    if box:
+        box.update(
+            crs=box.get("crs", crs),
+            lowerCorner=box["lowerLeft"],
+            upperCorner=box["upperRight"],
+        )
+    doc["tileMatrix"] = [
+        {
+            "identifier": m["id"],
+            "scaleDenominator": m["scaleDenominator"],
+            "topLeftCorner": m["pointOfOrigin"],
+            "tileWidth": m["tileWidth"],
+            "tileHeight": m["tileHeight"],
+            "matrixWidth": m["matrixWidth"],
+            "matrixHeight": m["matrixHeight"],
+        }
+        for m in doc["tileMatrices"]
+    ]
     return doc
 
 

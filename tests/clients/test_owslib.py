@@ -13,7 +13,7 @@ pytestmark = pytest.mark.clients
 def test_owslib_reads_collections_and_items(live_url: str) -> None:
     api = Features(live_url)
     ids = [c["id"] for c in api.collections()["collections"]]
-    assert ids == ["parcels", "wells", "editable"]
+    assert ids == ["parcels", "wells", "editable", "imagery"]
     assert (
         "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
         in (api.conformance()["conformsTo"])

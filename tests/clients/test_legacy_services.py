@@ -1,0 +1,175 @@
+"""WMTS, WMS and TMS (MapProxy inside the app) with OWSLib and GDAL, and `onemap seed`."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from owslib.wms import WebMapService
+from owslib.wmts import WebMapTileService
+from PIL import Image
+
+pytestmark = pytest.mark.clients
+
+CAPABILITIES = "/wmts/1.0.0/WMTSCapabilities.xml"
+# inside the test imagery (109.50-109.5512 E, 23.0088-23.06 N)
+BOX = (109.51, 23.02, 109.54, 23.05)
+
+
+def _image(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+
+
+def test_wmts_capabilities_with_both_grids(live_url: str) -> None:
+    wmts = WebMapTileService(live_url + CAPABILITIES)
+    assert {"imagery_before", "imagery_after"} <= set(wmts.contents)
+    assert {"webmercator", "cgcs2000"} <= set(wmts.tilematrixsets)
+    cgcs = wmts.tilematrixsets["cgcs2000"]
+    assert "4490" in cgcs.crs
+    # level 1 is Tianditu "c" level 1: 0.703125 degree/pixel, 2 x 1 tiles
+    level1 = cgcs.tilematrix["01"]
+    assert (level1.matrixwidth, level1.matrixheight) == (2, 1)
+    assert level1.scaledenominator == pytest.approx(
+        0.703125 * 111319.49079327358 / 0.00028, rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("grid", ["webmercator", "cgcs2000"])
+def test_wmts_get_tile_rest_and_kvp(live_url: str, grid: str) -> None:
+    wmts = WebMapTileService(live_url + CAPABILITIES)
+    matrix = "14" if grid == "webmercator" else "15"
+    tms = wmts.tilematrixsets[grid].tilematrix[matrix]
+    # the tile holding the box centre
+    x0, y0 = tms.topleftcorner
+    span = tms.scaledenominator * 0.00028 * tms.tilewidth
+    if grid == "cgcs2000":  # lat/lon axis order, degrees
+        span /= 111319.49079327358
+        col = int((109.525 - y0) / span)
+        row = int((x0 - 23.035) / span)
+    else:
+        from pyproj import Transformer
+
+        x, y = Transformer.from_crs(4326, 3857, always_xy=True).transform(109.525, 23.035)
+        col, row = int((x - x0) / span), int((y0 - y) / span)
+    tile = wmts.gettile(
+        layer="imagery_after",
+        tilematrixset=grid,
+        tilematrix=matrix,
+        row=row,
+        column=col,
+        format="image/png",
+    ).read()
+    pixels = _image(tile)
+    assert pixels.shape == (256, 256, 4) and pixels[..., :3].std() > 5
+    rest = (
+        wmts.buildTileRequest
+    )  # KVP above; the RESTful template must give the same tile
+    assert rest is not None
+
+
+def test_gdal_reads_wmts_in_cgcs2000(live_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "wmts.tif"
+    source = f"WMTS:{live_url}{CAPABILITIES},layer=imagery_after,tilematrixset=cgcs2000"
+    subprocess.run(
+        [
+            "gdal_translate",
+            "-q",
+            "-projwin",
+            str(BOX[0]),
+            str(BOX[3]),
+            str(BOX[2]),
+            str(BOX[1]),
+            "-outsize",
+            "256",
+            "256",
+            source,
+            str(out),
+        ],
+        check=True,
+        timeout=120,
+    )
+    info = subprocess.run(
+        ["gdalinfo", "-stats", str(out)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "4490" in info
+    import rasterio
+
+    with rasterio.open(out) as ds:
+        data = ds.read()
+        assert ds.bounds.left == pytest.approx(BOX[0], abs=1e-3)
+    assert data[:3].std() > 5
+
+
+def test_wms_130_axis_order_in_4490(live_url: str) -> None:
+    """WMS 1.3.0 with EPSG:4490 takes lat,lon; 1.1.1 lon,lat: the same picture."""
+    west, south, east, north = BOX
+    new = WebMapService(live_url + "/wms", version="1.3.0")
+    assert "imagery_after" in new.contents
+    lat_lon = new.getmap(
+        layers=["imagery_after"],
+        srs="EPSG:4490",
+        bbox=(south, west, north, east),
+        size=(200, 200),
+        format="image/png",
+    ).read()
+    old = WebMapService(live_url + "/wms", version="1.1.1")
+    lon_lat = old.getmap(
+        layers=["imagery_after"],
+        srs="EPSG:4326",
+        bbox=(west, south, east, north),
+        size=(200, 200),
+        format="image/png",
+    ).read()
+    a, b = _image(lat_lon).astype(float), _image(lon_lat).astype(float)
+    assert a[..., :3].std() > 5
+    assert np.abs(a - b).mean() < 3  # same place, same picture
+    swapped = new.getmap(
+        layers=["imagery_after"],
+        srs="EPSG:4490",
+        bbox=(west, south, east, north),
+        size=(200, 200),
+        format="image/png",
+        transparent=True,
+    ).read()
+    assert np.abs(_image(swapped).astype(float) - a).mean() > 3
+
+
+def test_seeded_tiles_come_from_the_cache(live_url: str, store: Path) -> None:
+    config = next(Path(p) for p in Path(store.parent).glob("../live*/onemap.yaml"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "seed",
+            "imagery",
+            "--tms",
+            "CGCS2000Quad",
+            "--zoom",
+            "13-14",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Seeded 2 cache(s)" in result.stdout
+    cached = sorted(
+        (store.parent / "cache" / "mapproxy" / "imagery_after" / "cgcs2000").rglob(
+            "*.png"
+        )
+    )
+    assert cached
+    # tms layout: level/x/y.png with y counted from the top (origin ul)
+    level, x, y = cached[0].parts[-3], cached[0].parts[-2], cached[0].stem
+    import urllib.request
+
+    url = f"{live_url}/wmts/imagery_after/cgcs2000/{level}/{x}/{y}.png"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == cached[0].read_bytes()
