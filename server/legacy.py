@@ -62,6 +62,7 @@ class LegacyServices:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """MapProxy for /wmts, /wms, /tms (and its /service); the app otherwise."""
         path: str = scope.get("path", "")
         if scope["type"] == "http" and path.startswith(_PREFIXES):
             mapproxy = getattr(scope["app"].state, "mapproxy", None)
