@@ -43,9 +43,12 @@ def proxied_layers(catalog: Catalog, scope: AccessScope, lang: str) -> list[Prox
 
 
 def build_mapproxy(settings: Settings, catalog: Catalog, scope: AccessScope) -> Any:
-    """Write the MapProxy configuration and return its WSGI app wrapped for ASGI."""
+    """Write the MapProxy configuration and return its WSGI app wrapped for ASGI
+    (None without public imagery: the legacy paths then answer 404)."""
     lang = settings.server.default_language
     layers = proxied_layers(catalog, scope, lang)
+    if not layers:
+        return None
     cache_dir = settings.data_dir / "cache" / "mapproxy"
     config = mapproxy_config(
         layers, internal_url(settings), cache_dir, text_for(settings.server.title, lang)
