@@ -46,3 +46,20 @@ def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str,
     if title:
         result["title"] = title
     return result
+
+
+def self_links(request: Request, path: str, lang: str) -> list[dict[str, str]]:
+    """The ``self`` (JSON) and ``alternate`` (HTML) links of a document."""
+    from server.i18n import translate
+
+    return [
+        link(
+            url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)
+        ),
+        link(
+            url_for(request, path, f="html"),
+            "alternate",
+            HTML,
+            translate("ui.as_html", lang),
+        ),
+    ]

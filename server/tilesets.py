@@ -11,7 +11,7 @@ from config.models import text_for
 from providers.crs import CRS84_URI
 from server.catalog import Collection, RasterCollection
 from server.i18n import translate
-from server.links import HTML, JSON, link, url_for
+from server.links import JSON, link, self_links, url_for
 from server.tile_params import MVT, RENDER_PARAMS
 from tiles.render import MEDIA_TYPES
 from tiles.tms import (
@@ -118,15 +118,7 @@ def tileset_document(
     """Tileset metadata: a collection's, or the dataset's vector tiles when c is None."""
     path = f"{_base(c)}/tiles/{id_of(tms)}"
     links = [
-        link(
-            url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)
-        ),
-        link(
-            url_for(request, path, f="html"),
-            "alternate",
-            HTML,
-            translate("ui.as_html", lang),
-        ),
+        *self_links(request, path, lang),
         link(
             url_for(request, f"/tileMatrixSets/{id_of(tms)}"),
             REL_SCHEME,
@@ -209,18 +201,7 @@ def tilesets_document(
         )
     return {
         "links": [
-            link(
-                url_for(request, path, f="json"),
-                "self",
-                JSON,
-                translate("ui.as_json", lang),
-            ),
-            link(
-                url_for(request, path, f="html"),
-                "alternate",
-                HTML,
-                translate("ui.as_html", lang),
-            ),
+            *self_links(request, path, lang),
         ],
         "tilesets": tilesets,
     }
@@ -299,18 +280,7 @@ def raster_collection_document(
         "bands": list(c.meta.band_names),
         "images": list(c.images),
         "links": [
-            link(
-                url_for(request, path, f="json"),
-                "self",
-                JSON,
-                translate("ui.as_json", lang),
-            ),
-            link(
-                url_for(request, path, f="html"),
-                "alternate",
-                HTML,
-                translate("ui.as_html", lang),
-            ),
+            *self_links(request, path, lang),
             *tile_links(request, c, lang),
         ],
     }

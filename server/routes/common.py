@@ -10,7 +10,7 @@ from starlette.responses import Response
 from config.models import text_for
 from server.caching import cache_headers, etag_of, not_modified
 from server.i18n import translate
-from server.links import HTML, JSON, OPENAPI, link, url_for
+from server.links import HTML, JSON, OPENAPI, link, self_links, url_for
 from server.negotiation import check_language, format_of, language_of
 from server.params import check_known
 from server.responses import json_bytes, render_html
@@ -68,20 +68,6 @@ def respond(
     return Response(body, media_type=media_type, headers=headers)
 
 
-def _doc_links(request: Request, path: str, lang: str) -> list[dict[str, str]]:
-    return [
-        link(
-            url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)
-        ),
-        link(
-            url_for(request, path, f="html"),
-            "alternate",
-            HTML,
-            translate("ui.as_html", lang),
-        ),
-    ]
-
-
 def build_router() -> APIRouter:
     """Routes of OGC API - Common Part 1."""
     router = APIRouter(tags=["Common"])
@@ -93,7 +79,7 @@ def build_router() -> APIRouter:
         language = language_of(request)
         server = request.app.state.settings.server
         links = [
-            *_doc_links(request, "/", language),
+            *self_links(request, "/", language),
             link(
                 url_for(request, "/api"),
                 "service-desc",
@@ -156,7 +142,7 @@ def build_router() -> APIRouter:
         check_language(request)
         data = {
             "conformsTo": sorted(request.app.state.conformance),
-            "links": _doc_links(request, "/conformance", language_of(request)),
+            "links": self_links(request, "/conformance", language_of(request)),
         }
         title = translate("ui.conformance", language_of(request))
         return respond(request, data, "conformance.html", context={"title": title})

@@ -21,7 +21,7 @@ from server.caching import cache_headers, etag_of, not_modified
 from server.catalog import Collection, RasterCollection
 from server.errors import NotFoundError
 from server.i18n import translate
-from server.links import GEOJSON, HTML, JSON, link, same_query, url_for
+from server.links import GEOJSON, HTML, JSON, link, same_query, self_links, url_for
 from server.negotiation import check_language, format_of, language_of
 from server.params import (
     check_known,
@@ -156,18 +156,7 @@ def collection_document(request: Request, c: Collection, lang: str) -> dict[str,
         "crs": list(c.crs),
         "storageCrs": info.storage_crs.uri,
         "links": [
-            link(
-                url_for(request, path, f="json"),
-                "self",
-                JSON,
-                translate("ui.as_json", lang),
-            ),
-            link(
-                url_for(request, path, f="html"),
-                "alternate",
-                HTML,
-                translate("ui.as_html", lang),
-            ),
+            *self_links(request, path, lang),
             link(
                 url_for(request, path + "/items", f="json"),
                 "items",
@@ -435,20 +424,7 @@ def build_router() -> APIRouter:
         language = language_of(request)
         listed = request.app.state.catalog.listing(scope)
         data = {
-            "links": [
-                link(
-                    url_for(request, "/collections", f="json"),
-                    "self",
-                    JSON,
-                    translate("ui.as_json", language),
-                ),
-                link(
-                    url_for(request, "/collections", f="html"),
-                    "alternate",
-                    HTML,
-                    translate("ui.as_html", language),
-                ),
-            ],
+            "links": self_links(request, "/collections", language),
             "collections": [_any_document(request, c, language) for c in listed],
         }
         counts = {

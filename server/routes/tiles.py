@@ -20,7 +20,7 @@ from server.caching import cache_headers, etag_of, not_modified
 from server.catalog import Collection, RasterCollection
 from server.errors import InvalidParameterError, NotFoundError, UpstreamError
 from server.i18n import translate
-from server.links import HTML, JSON, link, url_for
+from server.links import JSON, link, self_links, url_for
 from server.negotiation import check_language, language_of
 from server.params import (
     check_known,
@@ -332,20 +332,7 @@ def _dataset_collections(request: Request, scope: AccessScope) -> list[Collectio
 
 def _tms_list(request: Request, lang: str) -> dict[str, Any]:
     return {
-        "links": [
-            link(
-                url_for(request, "/tileMatrixSets", f="json"),
-                "self",
-                JSON,
-                translate("ui.as_json", lang),
-            ),
-            link(
-                url_for(request, "/tileMatrixSets", f="html"),
-                "alternate",
-                HTML,
-                translate("ui.as_html", lang),
-            ),
-        ],
+        "links": self_links(request, "/tileMatrixSets", lang),
         "tileMatrixSets": [
             {
                 "id": id_of(tms),
