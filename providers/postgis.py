@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -165,6 +166,16 @@ async def _count(conn: AsyncConnection[Any], rel: sql.Identifier) -> int:
     return int(row[0]) if row else 0
 
 
+@contextmanager
+def _filter_errors() -> Iterator[None]:
+    """A data error of a query is a filter's fault (division by zero...): 400."""
+    try:
+        yield
+    except DataError as exc:
+        reason = exc.diag.message_primary or type(exc).__name__
+        raise Cql2Error("eval", reason=reason[:120]) from None
+
+
 class PostgisProvider:
     """Serves tables and views of one PostgreSQL/PostGIS database."""
 
@@ -272,16 +283,12 @@ class PostgisProvider:
         statement, params = page_query(table, query, scope, names)
         matched = None
         async with self._pool.connection() as conn:
-            try:
+            with _filter_errors():
                 matched = await self._matched(conn, table, query, scope)
                 cursor = conn.cursor()
                 cursor.adapters.register_loader("text", _BytesLoader)
                 await cursor.execute(statement, params)
                 rows = await cursor.fetchall()
-            except DataError as exc:
-                # Only a filter's values can fail this way (division by zero...).
-                reason = exc.diag.message_primary or type(exc).__name__
-                raise Cql2Error("eval", reason=reason[:120]) from None
         features = [r[0] for r in rows[: query.limit]]
         digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
         digest.update(str(matched).encode())
@@ -342,12 +349,9 @@ class PostgisProvider:
         names = _names(table, scope.visible(query.properties))
         statement, params = tile_query(table, query, scope, names)
         async with self._pool.connection() as conn:
-            try:
+            with _filter_errors():
                 cur = await conn.execute(statement, params)
                 row = await cur.fetchone()
-            except DataError as exc:
-                reason = exc.diag.message_primary or type(exc).__name__
-                raise Cql2Error("eval", reason=reason[:120]) from None
         return bytes(row[0]) if row and row[0] else b""
 
     async def item(

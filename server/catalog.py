@@ -27,7 +27,7 @@ from providers.postgis import PostgisProvider
 from providers.sources import AllowedSources, SourceNotAllowed
 from server.errors import NotFoundError
 from tiles.raster import RasterMeta, RasterStore
-from tiles.tms import tile_matrix_sets
+from tiles.tms import MatrixLimits, matrix_limits, tile_matrix_sets
 
 log = logging.getLogger("onemap.catalog")
 
@@ -76,6 +76,7 @@ class RasterCollection:
     meta: RasterMeta  # of the first image: bands, data type, default stretch
     extent: tuple[float, float, float, float]  # CRS84, all images
     zooms: dict[str, tuple[int, int]]  # per tile matrix set id
+    limits: dict[str, dict[int, MatrixLimits]]  # per tile matrix set id, per zoom
     version: str
 
     @property
@@ -96,13 +97,13 @@ class Catalog:
         self,
         collections: dict[str, Collection],
         providers: list[FeatureProvider],
-        rasters: RasterStore | None = None,
+        rasters: RasterStore,
     ):
         self._collections = collections
         self._rasters: dict[str, RasterCollection] = {}
         self._order: list[str] = list(collections)
         self.providers = providers
-        self.raster_store = rasters or RasterStore(1)
+        self.raster_store = rasters
 
     def add(self, collection: Collection | RasterCollection) -> None:
         """Publish one more collection."""
@@ -296,6 +297,10 @@ async def _open_raster(
         meta=metas[0],
         extent=extent,
         zooms=zooms,
+        limits={
+            tms_id: matrix_limits(tms, extent, *zooms[tms_id])
+            for tms_id, tms in tile_matrix_sets().items()
+        },
         version="-".join(m.version for m in metas),
     )
 

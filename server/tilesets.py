@@ -16,7 +16,6 @@ from server.tile_params import MVT, RENDER_PARAMS
 from tiles.render import MEDIA_TYPES
 from tiles.tms import (
     WEB_MERCATOR,
-    MatrixLimits,
     equivalent_zoom,
     matrix_limits,
     tile_matrix_sets,
@@ -45,12 +44,6 @@ def union(extents: list[Extent | None]) -> Extent | None:
         max(e[2] for e in found),
         max(e[3] for e in found),
     )
-
-
-def raster_limits(c: RasterCollection, tms: TileMatrixSet) -> dict[int, MatrixLimits]:
-    """The tiles that hold imagery, per zoom from the whole image to the native pixel."""
-    minzoom, maxzoom = c.zooms[id_of(tms)]
-    return matrix_limits(tms, c.extent, minzoom, maxzoom)
 
 
 def layer_minzoom(tms: TileMatrixSet, c: Collection) -> int:
@@ -135,7 +128,7 @@ def tileset_document(
     if isinstance(c, RasterCollection):
         doc["dataType"] = "map"
         extent = c.extent
-        limits = list(raster_limits(c, tms).values())
+        limits = list(c.limits[id_of(tms)].values())
         extra = render_query(request)
         for fmt, media in MEDIA_TYPES.items():
             item = link(_template(request, c, id_of(tms), f=fmt, **extra), "item", media)
@@ -178,15 +171,15 @@ def tilesets_document(
 ) -> dict[str, Any]:
     """The list of tilesets (one per tile matrix set) of a collection or the dataset."""
     path = f"{_base(c)}/tiles"
+    data_type = "map" if isinstance(c, RasterCollection) else "vector"
     tilesets = []
     for tms in tile_matrix_sets().values():
-        full = tileset_document(request, c, layers, tms, lang)
         tilesets.append(
             {
-                "title": f"{full['title']} ({id_of(tms)})",
-                "dataType": full["dataType"],
-                "crs": full["crs"],
-                "tileMatrixSetURI": full["tileMatrixSetURI"],
+                "title": f"{_title(c, lang)} ({id_of(tms)})",
+                "dataType": data_type,
+                "crs": str(tms.crs.root),
+                "tileMatrixSetURI": tms_uri(tms),
                 "links": [
                     link(
                         url_for(request, f"{path}/{id_of(tms)}", f="json"), "self", JSON
@@ -200,9 +193,7 @@ def tilesets_document(
             }
         )
     return {
-        "links": [
-            *self_links(request, path, lang),
-        ],
+        "links": self_links(request, path, lang),
         "tilesets": tilesets,
     }
 

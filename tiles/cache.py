@@ -29,17 +29,11 @@ class TileCache:
             if max_bytes > 0
             else None
         )
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         """A cached tile and its ETag, or None."""
         found = self._lru.get(key) if self._lru is not None else None
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return found[0], found[1]
+        return None if found is None else (found[0], found[1])
 
     def put(self, key: str, data: bytes, etag: str, ttl: float) -> None:
         """Remember a tile for ``ttl`` seconds (one bigger than the cache is not kept)."""

@@ -14,6 +14,7 @@ from server.links import HTML, JSON, OPENAPI, link, self_links, url_for
 from server.negotiation import check_language, format_of, language_of
 from server.params import check_known
 from server.responses import json_bytes, render_html
+from server.tilesets import REL_SCHEMES, REL_VECTOR_TILES
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -106,13 +107,13 @@ def build_router() -> APIRouter:
             ),
             link(
                 url_for(request, "/tileMatrixSets"),
-                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                REL_SCHEMES,
                 JSON,
                 translate("ui.tile_matrix_sets", language),
             ),
             link(
                 url_for(request, "/tiles"),
-                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                REL_VECTOR_TILES,
                 JSON,
                 translate("ui.tiles", language),
             ),

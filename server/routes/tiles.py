@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
+import shapely
 from fastapi import APIRouter, Depends, Path, Query, Request
 from morecantile import Tile, TileMatrixSet
 from rasterio.errors import RasterioIOError
@@ -43,7 +45,6 @@ from server.tile_params import (
 from server.tilesets import (
     TILEJSON,
     layer_minzoom,
-    raster_limits,
     tilejson,
     tileset_document,
     tilesets_document,
@@ -195,13 +196,13 @@ async def _raster_tile(
     image = image_choice(params, tuple(c.images), c.default_image)
     options = render_options(params, c.meta, c.source)
     tile = _tile(tms, *zyx, c.zooms[id_of(tms)])
-    limits = raster_limits(c, tms).get(tile.z)
+    limits = c.limits[id_of(tms)].get(tile.z)
     outside = NotFoundError("tile.outside", z=tile.z, y=tile.y, x=tile.x)
     if limits is None or not limits.holds(tile.y, tile.x):
         raise outside
     if scope.region is not None:
-        box = tms.bounds(tile)  # lon/lat
-        if not scope.region.intersects(_box(box)):
+        b = tms.bounds(tile)  # lon/lat
+        if not scope.region.intersects(shapely.box(b.left, b.bottom, b.right, b.top)):
             raise outside
     key = etag_of(
         c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.cache_key
@@ -211,7 +212,7 @@ async def _raster_tile(
     hit = cache.get(key)
     if hit is not None:
         return _send(request, hit[0], hit[1], MEDIA_TYPES[fmt], public)
-    if not_modified(request, key, {}) is not None:
+    if not_modified(request, key, {}) is not None:  # the client has these bytes
         return _send(request, b"", key, MEDIA_TYPES[fmt], public)
     store = request.app.state.catalog.raster_store
     try:
@@ -225,12 +226,6 @@ async def _raster_tile(
     ttl = float(request.app.state.settings.tiles.max_age)
     cache.put(key, data, key, ttl)
     return _send(request, data, key, MEDIA_TYPES[fmt], public)
-
-
-def _box(bounds: Any) -> Any:
-    import shapely
-
-    return shapely.box(bounds.left, bounds.bottom, bounds.right, bounds.top)
 
 
 # ------------------------------------------------------------------ vector
@@ -277,11 +272,18 @@ async def _vector_tile(
 ) -> Response:
     # The key names every input of the bytes: data versions (or edits made here),
     # the query, and the caller's grant.
-    versions = [
-        f"{x.id}:{x.provider.version(x.id) or 'db'}:{x.changes.value}" for x in layers
-    ]
-    key = etag_of(*versions, id_of(tms), str(tile), repr(query), scope.cache_key)
-    versioned = all(x.provider.version(x.id) is not None for x in layers)
+    versions = [x.provider.version(x.id) for x in layers]
+    key = etag_of(
+        *(
+            f"{x.id}:{v or 'db'}:{x.changes.value}"
+            for x, v in zip(layers, versions, strict=True)
+        ),
+        id_of(tms),
+        str(tile),
+        repr(query),
+        scope.cache_key,
+    )
+    versioned = all(v is not None for v in versions)
     public = _public(request, scope)
     cache = request.app.state.tile_cache
     hit = cache.get(key)
@@ -303,8 +305,6 @@ async def _vector_tile(
 
 
 def _layer_query(query: TileQuery, c: Collection) -> TileQuery:
-    from dataclasses import replace
-
     return query if query.layer == c.id else replace(query, layer=c.id)
 
 

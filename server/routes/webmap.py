@@ -11,6 +11,7 @@ from config.models import text_for
 from server.access import get_scope
 from server.caching import cache_headers
 from server.catalog import Collection, RasterCollection
+from server.i18n import translate
 from server.links import url_for
 from server.negotiation import check_language, language_of
 from server.params import check_known
@@ -78,16 +79,12 @@ def build_router() -> APIRouter:
     """The /map page."""
     router = APIRouter(tags=["Map"])
 
-    @router.get(
-        "/map", summary="Web map of the collections (HTML)", include_in_schema=True
-    )
+    @router.get("/map", summary="Web map of the collections (HTML)")
     async def web_map(request: Request, lang: LANG = None) -> Response:
         check_known(request.query_params, {"lang", "f"})
         check_language(request)
         language = language_of(request)
         scope = await get_scope(request)
-        from server.i18n import translate
-
         return render_html(
             request,
             "map.html",

@@ -93,6 +93,7 @@ def test_gdal_reads_wmts_in_cgcs2000(live_url: str, tmp_path: Path) -> None:
         ],
         check=True,
         timeout=120,
+        cwd=tmp_path,  # GDAL's WMTS driver writes ./gdalwmscache
     )
     info = subprocess.run(
         ["gdalinfo", "-stats", str(out)], capture_output=True, text=True, check=True
