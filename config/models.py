@@ -193,6 +193,25 @@ class TemporalConfig(_Strict):
     end: Identifier | None = None
 
 
+Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+class StyleConfig(_Strict):
+    """How a vector collection is drawn (rendered map tiles, WMS/WMTS, the web map)."""
+
+    fill: Colour = "#3388ff"
+    fill_opacity: float = Field(0.3, ge=0, le=1)
+    stroke: Colour = "#1f4e79"
+    stroke_width: float = Field(1.0, ge=0, le=10, description="Pixels")
+    property: Identifier | None = Field(
+        None, description="Colour features by this property's value ..."
+    )
+    prefix: int | None = Field(
+        None, ge=1, le=32, description="... or by its first characters"
+    )
+    colours: dict[str, Colour] = Field({}, description="Fill colour of each value")
+
+
 class CollectionConfig(_Strict):
     """One published feature collection."""
 
@@ -225,6 +244,11 @@ class CollectionConfig(_Strict):
         le=24,
         description="No vector tiles below this zoom (WebMercatorQuad levels; other "
         "grids at the same resolution): dense layers are not worth a tile at low zoom",
+    )
+    style: StyleConfig | None = Field(
+        None,
+        description="Map style (default: land-use class colours for a DLBM field, "
+        "else one colour per collection)",
     )
 
     @model_validator(mode="after")
@@ -273,6 +297,37 @@ class TilesConfig(_Strict):
     vector_maxzoom: int = Field(18, ge=0, le=24)
 
 
+class BasemapConfig(_Strict):
+    """A remote tile service cascaded through MapProxy (WMTS/WMS/TMS and the web map),
+    e.g. Tianditu with the bureau's key."""
+
+    title: I18nText
+    url: str = Field(
+        description="Tile URL template with {z}, {y} (row from the top) and {x}; its "
+        "prefix must be in allowed_sources. A key comes from the environment through "
+        "${VAR} interpolation, so it is never written in the file",
+        examples=[
+            "https://t0.tianditu.gov.cn/img_c/wmts?SERVICE=WMTS&REQUEST=GetTile"
+            "&VERSION=1.0.0&LAYER=img&STYLE=default&TILEMATRIXSET=c&FORMAT=tiles"
+            "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=${TIANDITU_KEY}"
+        ],
+    )
+    grid: Literal["cgcs2000", "webmercator"] = Field(
+        description="The remote tile grid: cgcs2000 = Tianditu 'c' (levels numbered "
+        "like Tianditu's), webmercator = Tianditu 'w' / Google"
+    )
+    format: Literal["image/png", "image/jpeg"] = "image/jpeg"
+    attribution: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _placeholders(cls, url: str) -> str:
+        missing = [p for p in ("{z}", "{y}", "{x}") if p not in url]
+        if missing:
+            raise ValueError(f"url lacks {', '.join(missing)}")
+        return url
+
+
 class Settings(BaseSettings):
     """Everything the server needs, from YAML plus ``ONEMAP_*`` environment overrides."""
 
@@ -289,6 +344,9 @@ class Settings(BaseSettings):
         False, description="Generate the demo data into data_dir on start when missing"
     )
     tiles: TilesConfig = TilesConfig()
+    basemaps: dict[Identifier, BasemapConfig] = Field(
+        {}, description="Remote tile services cascaded through MapProxy"
+    )
     allowed_sources: Annotated[list[str], NoDecode] = Field(
         [],
         description="Directories and URL prefixes that imagery and process inputs may "
@@ -302,6 +360,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _basemap_names(self) -> Self:
+        clash = sorted(set(self.basemaps) & set(self.collections))
+        if clash:
+            raise ValueError(f"basemaps and collections share the names {clash}")
+        return self
 
     @model_validator(mode="after")
     def _database_for_postgis(self) -> Self:

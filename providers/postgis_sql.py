@@ -288,12 +288,13 @@ def tile_query(
     params = [*box, *params]
     if query.min_size > 0:
         # Leave out features smaller than the threshold in both directions (storage
-        # units: the same share of the tile's storage-CRS size).
+        # units: the same share of the tile's storage-CRS size); points have no size.
         share = query.min_size / (query.bounds[2] - query.bounds[0])
         g = _col(table.geometry_column)
         parts.append(
             sql.SQL(
-                "(ST_XMax({g}) - ST_XMin({g}) >= %s OR ST_YMax({g}) - ST_YMin({g}) >= %s)"
+                "(ST_Dimension({g}) = 0 OR ST_XMax({g}) - ST_XMin({g}) >= %s"
+                " OR ST_YMax({g}) - ST_YMin({g}) >= %s)"
             ).format(g=g)
         )
         params += [(box[2] - box[0]) * share, (box[3] - box[1]) * share]

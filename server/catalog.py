@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from providers.postgis import PostgisProvider
 from providers.sources import AllowedSources, SourceNotAllowed
 from server.errors import NotFoundError
 from tiles.raster import RasterMeta, RasterStore
+from tiles.style import VectorStyle, default_style
 from tiles.tms import MatrixLimits, matrix_limits, tile_matrix_sets
 
 log = logging.getLogger("onemap.catalog")
@@ -59,6 +60,7 @@ class Collection:
     editable: bool = False
     require_if_match: bool = True
     tile_minzoom: int = 0  # WebMercatorQuad-equivalent zoom of the first vector tile
+    style: VectorStyle = field(default_factory=lambda: default_style([], 0))
     changes: ChangeCounter = field(default_factory=ChangeCounter, compare=False)
 
 
@@ -228,11 +230,13 @@ async def build_catalog(settings: Settings) -> Catalog:
         if postgis is not None:
             await postgis.open()
             await _discover_schemas(settings, postgis, configs)
-        for cid, conf in configs.items():
+        for index, (cid, conf) in enumerate(configs.items()):
             if isinstance(conf.source, CogSource):
                 catalog.add(await _open_raster(cid, conf, conf.source, allowed, catalog))
             else:
-                catalog.add(await _open(cid, conf, settings, titles, gpkg, postgis))
+                opened = await _open(cid, conf, settings, titles, gpkg, postgis)
+                style = _style(opened, conf, index)
+                catalog.add(replace(opened, style=style))
     except BaseException:
         await catalog.close()
         raise
@@ -242,8 +246,17 @@ async def build_catalog(settings: Settings) -> Catalog:
 _ZOOMS_ABOVE = 4
 
 
-class RasterSourceError(Exception):
-    """A configured imagery source cannot be served (message says why)."""
+def _style(c: Collection, conf: CollectionConfig, index: int) -> VectorStyle:
+    fields = [f.name for f in c.info.fields]
+    if conf.style is None:
+        return default_style(fields, index)
+    if conf.style.property is not None and conf.style.property not in fields:
+        raise CollectionError(f"{c.id}: style.property {conf.style.property} is no field")
+    return VectorStyle(**conf.style.model_dump())
+
+
+class CollectionError(Exception):
+    """A configured collection cannot be served (the message says why)."""
 
 
 async def _open_raster(
@@ -268,7 +281,7 @@ async def _open_raster(
         try:
             images[key] = tuple(allowed.resolve(h) for h in hrefs)
         except SourceNotAllowed as exc:
-            raise RasterSourceError(f"{cid}: href not allowed ({exc.code})") from None
+            raise CollectionError(f"{cid}: href not allowed ({exc.code})") from None
     every = [h for hrefs in images.values() for h in hrefs]
     try:
         metas = [await store.run(store.meta, h) for h in every]
@@ -279,7 +292,7 @@ async def _open_raster(
             low = max(tms.minzoom, min(r[0] for r in ranges) - _ZOOMS_ABOVE)
             zooms[tms_id] = (low, max(r[1] for r in ranges))
     except OSError as exc:  # rasterio's RasterioIOError is an OSError
-        raise RasterSourceError(f"{cid}: cannot read imagery ({exc})") from None
+        raise CollectionError(f"{cid}: cannot read imagery ({exc})") from None
     extent = (
         min(m.bounds[0] for m in metas),
         min(m.bounds[1] for m in metas),

@@ -275,7 +275,7 @@ def config_check(
     from providers.base import UNRESTRICTED
     from providers.geopackage import GeoPackageError
     from providers.postgis import PostgisError
-    from server.catalog import Collection, RasterSourceError, build_catalog
+    from server.catalog import Collection, CollectionError, build_catalog
 
     settings = _settings(file)
 
@@ -289,7 +289,7 @@ def config_check(
     except (
         GeoPackageError,
         PostgisError,
-        RasterSourceError,
+        CollectionError,
         sqlite3.Error,
         OSError,
         PoolTimeout,

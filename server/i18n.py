@@ -312,6 +312,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
     # HTML and metadata
     "ui.home": {"en": "Home", "zh-CN": "首页"},
     "ui.tiles": {"en": "Tiles", "zh-CN": "瓦片"},
+    "ui.map_tiles": {"en": "Map tiles", "zh-CN": "地图瓦片"},
     "ui.tile_matrix_sets": {"en": "Tile matrix sets", "zh-CN": "瓦片矩阵集"},
     "ui.all_layers": {"en": "All vector layers", "zh-CN": "全部矢量图层"},
     "ui.web_map": {"en": "Web map", "zh-CN": "在线地图"},

@@ -104,9 +104,7 @@ def seed(
     found = {p.id: p for p in asyncio.run(public_layers())}
     if collection not in found:
         names = ", ".join(found) or "none"
-        raise SeedError(
-            f"no public imagery collection '{collection}' (there are: {names})"
-        )
+        raise SeedError(f"no public collection '{collection}' (there are: {names})")
     layer = found[collection]
     caches = [f"{layer_name(layer, image)}__{grid}" for image in layer.images]
     with _private_server(settings) as url, tempfile.TemporaryDirectory() as tmp:

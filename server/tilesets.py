@@ -28,6 +28,7 @@ REL_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 REL_MAP_TILES = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
 REL_VECTOR_TILES = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 TILEJSON = "application/vnd.mapbox.tile+json"
+PNG = MEDIA_TYPES["png"]
 
 Extent = tuple[float, float, float, float]
 Layer = Collection | RasterCollection
@@ -69,8 +70,19 @@ def _base(c: Layer | None) -> str:
     return f"/collections/{c.id}" if c is not None else ""
 
 
-def _template(request: Request, c: Layer | None, tms_id: str, **params: str) -> str:
-    path = f"{_base(c)}/tiles/{tms_id}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
+def tiles_path(c: Layer | None, drawn: bool = False) -> str:
+    """Where tiles of a collection (or the dataset) live; ``drawn``: its map tiles."""
+    return f"{_base(c)}/map/tiles" if drawn else f"{_base(c)}/tiles"
+
+
+def _template(
+    request: Request,
+    c: Layer | None,
+    tms_id: str,
+    params: dict[str, str],
+    drawn: bool = False,
+) -> str:
+    path = f"{tiles_path(c, drawn)}/{tms_id}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
     return url_for(request, path, **params)
 
 
@@ -107,9 +119,11 @@ def tileset_document(
     layers: list[Collection],
     tms: TileMatrixSet,
     lang: str,
+    drawn: bool = False,
 ) -> dict[str, Any]:
-    """Tileset metadata: a collection's, or the dataset's vector tiles when c is None."""
-    path = f"{_base(c)}/tiles/{id_of(tms)}"
+    """Tileset metadata: a collection's, or the dataset's vector tiles when c is None;
+    ``drawn``: the map tiles of a vector collection."""
+    path = f"{tiles_path(c, drawn)}/{id_of(tms)}"
     links = [
         *self_links(request, path, lang),
         link(
@@ -131,10 +145,11 @@ def tileset_document(
         limits = list(c.limits[id_of(tms)].values())
         extra = render_query(request)
         for fmt, media in MEDIA_TYPES.items():
-            item = link(_template(request, c, id_of(tms), f=fmt, **extra), "item", media)
+            template = _template(request, c, id_of(tms), {"f": fmt, **extra})
+            item = link(template, "item", media)
             links.append(_templated(item))
     else:
-        doc["dataType"] = "vector"
+        doc["dataType"] = "map" if drawn else "vector"
         extent = union([x.info.extent for x in layers])
         minzoom, maxzoom = vector_zooms(request, tms, layers)
         limits = (
@@ -142,9 +157,13 @@ def tileset_document(
             if extent is None
             else list(matrix_limits(tms, extent, minzoom, maxzoom).values())
         )
-        item = link(_template(request, c, id_of(tms), f="mvt"), "item", MVT)
+        if drawn:
+            template = _template(request, c, id_of(tms), {"f": "png"}, drawn=True)
+            item = link(template, "item", PNG)
+        else:
+            item = link(_template(request, c, id_of(tms), {"f": "mvt"}), "item", MVT)
+            doc["layers"] = [_layer(x, lang) for x in layers]
         links.append(_templated(item))
-        doc["layers"] = [_layer(x, lang) for x in layers]
     doc["tileMatrixSetLimits"] = [m.document() for m in limits]
     if extent is not None:
         doc["boundingBox"] = {
@@ -167,11 +186,15 @@ def tileset_document(
 
 
 def tilesets_document(
-    request: Request, c: Layer | None, layers: list[Collection], lang: str
+    request: Request,
+    c: Layer | None,
+    layers: list[Collection],
+    lang: str,
+    drawn: bool = False,
 ) -> dict[str, Any]:
     """The list of tilesets (one per tile matrix set) of a collection or the dataset."""
-    path = f"{_base(c)}/tiles"
-    data_type = "map" if isinstance(c, RasterCollection) else "vector"
+    path = tiles_path(c, drawn)
+    data_type = "map" if drawn or isinstance(c, RasterCollection) else "vector"
     tilesets = []
     for tms in tile_matrix_sets().values():
         tilesets.append(
@@ -199,10 +222,14 @@ def tilesets_document(
 
 
 def tilejson(
-    request: Request, c: Layer | None, layers: list[Collection], lang: str
+    request: Request,
+    c: Layer | None,
+    layers: list[Collection],
+    lang: str,
+    drawn: bool = False,
 ) -> dict[str, Any]:
     """TileJSON 3.0.0 of the WebMercatorQuad tiles (what MapLibre and Leaflet read)."""
-    path = f"{_base(c)}/tiles/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
+    path = f"{tiles_path(c, drawn)}/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
     doc: dict[str, Any] = {"tilejson": "3.0.0", "name": _title(c, lang), "scheme": "xyz"}
     tms = tile_matrix_sets()[WEB_MERCATOR]
     extent: Extent | None
@@ -210,6 +237,10 @@ def tilejson(
         minzoom, maxzoom = c.zooms[WEB_MERCATOR]
         extent = c.extent
         doc["tiles"] = [url_for(request, path, f="png", **render_query(request))]
+    elif drawn:
+        minzoom, maxzoom = vector_zooms(request, tms, layers)
+        extent = union([x.info.extent for x in layers])
+        doc["tiles"] = [url_for(request, path, f="png")]
     else:
         minzoom, maxzoom = vector_zooms(request, tms, layers)
         extent = union([x.info.extent for x in layers])
@@ -237,9 +268,10 @@ def tilejson(
 
 
 def tile_links(request: Request, c: Layer, lang: str) -> list[dict[str, str]]:
-    """Links from a collection's description to its tiles."""
+    """Links from a collection's description to its tiles (and a vector
+    collection's map tiles)."""
     rel = REL_MAP_TILES if isinstance(c, RasterCollection) else REL_VECTOR_TILES
-    return [
+    found = [
         link(
             url_for(request, f"/collections/{c.id}/tiles", f="json"),
             rel,
@@ -247,6 +279,16 @@ def tile_links(request: Request, c: Layer, lang: str) -> list[dict[str, str]]:
             translate("ui.tiles", lang),
         )
     ]
+    if isinstance(c, Collection):
+        found.append(
+            link(
+                url_for(request, f"/collections/{c.id}/map/tiles", f="json"),
+                REL_MAP_TILES,
+                JSON,
+                translate("ui.map_tiles", lang),
+            )
+        )
+    return found
 
 
 def raster_collection_document(

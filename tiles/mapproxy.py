@@ -1,11 +1,12 @@
 """MapProxy for legacy clients: WMTS (KVP and REST), WMS 1.3.0/1.1.1 and TMS, with a
-tile cache and seeding. Its configuration is generated from our imagery collections;
-its sources are our own tile endpoints, so MapProxy caches and reprojects while the
-rendering stays ours.
+tile cache and seeding. Its configuration is generated from our collections (imagery
+tiles, and the map tiles drawn from vector collections); its sources are our own tile
+endpoints, so MapProxy caches and reprojects while the rendering stays ours.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,58 @@ WMS_SRS = ["EPSG:4490", "EPSG:4326", "CRS:84", "EPSG:3857", "EPSG:900913"]
 
 @dataclass(frozen=True)
 class ProxiedLayer:
-    """An imagery collection published through MapProxy."""
+    """A collection published through MapProxy."""
 
     id: str
     title: str
     bbox: tuple[float, float, float, float]  # CRS84
     images: tuple[str, ...]  # "image", or "before" and "after"
+    tiles: str  # path of its picture tiles: /collections/{id}/tiles or .../map/tiles
+
+
+@dataclass(frozen=True)
+class CascadedBasemap:
+    """A remote tile service (e.g. Tianditu) published through MapProxy."""
+
+    name: str
+    title: str
+    url: str  # with {z}, {y}, {x}; the key already in place
+    grid: str  # "cgcs2000" or "webmercator"
+    format: str
+
+
+def _basemap(basemap: CascadedBasemap, cache_dir: Path) -> tuple[dict[str, Any], ...]:
+    """Source, cache and layer of a cascaded basemap."""
+    url = (
+        basemap.url.replace("%", "%%")
+        .replace("{z}", "%(z)s")
+        .replace("{y}", "%(y)s")
+        .replace("{x}", "%(x)s")
+    )
+    source = {
+        "type": "tile",
+        "grid": basemap.grid,
+        "url": url,
+        "http": {"client_timeout": 30},
+        "on_error": {404: {"response": "transparent", "cache": False}},
+    }
+    cache = {
+        "grids": [basemap.grid],
+        "sources": [f"{basemap.name}__source"],
+        "format": basemap.format,
+        "request_format": basemap.format,
+        "cache": {
+            "type": "file",
+            "directory_layout": "tms",
+            "directory": str(cache_dir / basemap.name / basemap.grid),
+        },
+    }
+    layer = {
+        "name": basemap.name,
+        "title": basemap.title,
+        "sources": [f"{basemap.name}__{basemap.grid}"],
+    }
+    return source, cache, layer
 
 
 def layer_name(layer: ProxiedLayer, image: str) -> str:
@@ -52,11 +99,18 @@ def mapproxy_config(
     source_url: str,
     cache_dir: Path,
     title: str,
+    basemaps: list[CascadedBasemap] | None = None,
 ) -> dict[str, Any]:
-    """The MapProxy YAML (as a dict) for the layers; sources at ``source_url``."""
+    """The MapProxy YAML (as a dict) for the layers (sources at ``source_url``) and
+    the cascaded basemaps (listed first: they go under everything)."""
     sources: dict[str, Any] = {}
     caches: dict[str, Any] = {}
     mp_layers: list[dict[str, Any]] = []
+    for basemap in basemaps or []:
+        mp_source, mp_cache, mp_layer = _basemap(basemap, cache_dir)
+        sources[f"{basemap.name}__source"] = mp_source
+        caches[f"{basemap.name}__{basemap.grid}"] = mp_cache
+        mp_layers.append(mp_layer)
     for layer in layers:
         for image in layer.images:
             name = layer_name(layer, image)
@@ -67,8 +121,7 @@ def mapproxy_config(
                 sources[source] = {
                     "type": "tile",
                     "grid": grid,
-                    "url": f"{source_url}/collections/{layer.id}/tiles/{tms}/"
-                    f"%(z)s/%(y)s/%(x)s?{query}",
+                    "url": f"{source_url}{layer.tiles}/{tms}/%(z)s/%(y)s/%(x)s?{query}",
                     "coverage": {"bbox": list(layer.bbox), "srs": "EPSG:4326"},
                     "http": {"client_timeout": 60},
                     "transparent": True,
@@ -121,9 +174,13 @@ def mapproxy_config(
 
 
 def write_config(config: dict[str, Any], path: Path) -> Path:
-    """Write the YAML where MapProxy reads it."""
+    """Write the YAML where MapProxy reads it (owner-only: it may hold a basemap key)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
+    text = yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
     return path
 
 

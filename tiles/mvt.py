@@ -37,7 +37,8 @@ def encode_layer(
     if query.min_size > 0:
         b = shapely.bounds(geoms)
         size = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-        keep = ~(size < query.min_size)  # NaN bounds (empty) are dropped below
+        # NaN bounds (empty) are dropped below; points have no size and always stay
+        keep = ~(size < query.min_size) | (shapely.get_dimensions(geoms) == 0)
     else:
         keep = np.ones(len(wkbs), dtype=bool)
     # clip to the buffered tile, then snap to the tile grid (0..extent, y up; the

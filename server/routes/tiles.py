@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import shapely
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
 from morecantile import Tile, TileMatrixSet
 from rasterio.errors import RasterioIOError
@@ -43,6 +44,7 @@ from server.tile_params import (
     render_options,
 )
 from server.tilesets import (
+    PNG,
     TILEJSON,
     layer_minzoom,
     tilejson,
@@ -50,6 +52,7 @@ from server.tilesets import (
     tilesets_document,
     vector_zooms,
 )
+from tiles.draw import draw_png
 from tiles.render import MEDIA_TYPES, ImageFormat, RenderOptions, mask_outside, render
 from tiles.tms import WEB_MERCATOR, tile_matrix_sets, tms_crs, tms_document
 from tiles.tms import tms_id as id_of
@@ -78,6 +81,7 @@ CONFORMANCE = {
 _BASIC = {"f", "lang"}
 _VECTOR_PARAMS = _BASIC | {"properties", "filter", "filter-lang", "filter-crs"}
 _DATASET_PARAMS = _BASIC | {"collections"}
+_MAP_PARAMS = _BASIC | {"filter", "filter-lang", "filter-crs"}
 _UNVERSIONED_TTL = 10.0  # s: tiles of tables that may change outside this server
 
 CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
@@ -106,6 +110,12 @@ _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     204: {"description": "A vector tile with no feature"},
     304: {"description": "Not modified (If-None-Match)"},
     404: {"description": "Outside the tile matrix set or the data's limits"},
+}
+
+
+_MAP_TILE_RESPONSES = {
+    **_TILE_RESPONSES,
+    200: {"description": "The tile", "content": {MEDIA_TYPES["png"]: {}}},
 }
 
 
@@ -269,9 +279,11 @@ async def _vector_tile(
     tms: TileMatrixSet,
     tile: Tile,
     scope: AccessScope,
+    drawn: bool = False,
 ) -> Response:
+    """Vector tiles of the layers: as MVT, or ``drawn`` in their styles as a PNG."""
     # The key names every input of the bytes: data versions (or edits made here),
-    # the query, and the caller's grant.
+    # the query, the caller's grant and what is made of it.
     versions = [x.provider.version(x.id) for x in layers]
     key = etag_of(
         *(
@@ -282,26 +294,53 @@ async def _vector_tile(
         str(tile),
         repr(query),
         scope.cache_key,
+        "png" if drawn else "mvt",
     )
     versioned = all(v is not None for v in versions)
     public = _public(request, scope)
+    media = PNG if drawn else MVT
     cache = request.app.state.tile_cache
     hit = cache.get(key)
     if hit is not None:
-        return _send(request, hit[0], hit[1], MVT, public)
+        return _send(request, hit[0], hit[1], media, public)
     parts = []
     for x in layers:
         try:
             parts.append(await x.provider.tile(x.id, _layer_query(query, x), scope))
         except Cql2Error as exc:
             raise filter_error(exc) from None
-    data = b"".join(parts)
+    if drawn:
+        zlevel = request.app.state.settings.tiles.png_zlevel
+        styled = [(p, x.style) for p, x in zip(parts, layers, strict=True)]
+        data = await to_thread.run_sync(draw_png, styled, 256, zlevel)
+    else:
+        data = b"".join(parts)
     etag = etag_of(data) if not versioned else key
     ttl = (
         float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
     )
     cache.put(key, data, etag, ttl)
-    return _send(request, data, etag, MVT, public)
+    return _send(request, data, etag, media, public)
+
+
+async def _map_tile(
+    request: Request,
+    c: Collection,
+    tms: TileMatrixSet,
+    zyx: tuple[str, str, str],
+    scope: AccessScope,
+) -> Response:
+    """A vector collection drawn as a PNG map tile (transparent where it is empty)."""
+    params = request.query_params
+    check_known(params, _MAP_PARAMS)
+    fmt = single(params, "f")
+    if fmt not in (None, "png"):
+        raise InvalidParameterError("tile.choice", "f", value=fmt[:20], allowed="png")
+    tile = _tile(tms, *zyx, vector_zooms(request, tms, [c]))
+    query = _vector_query(request, c, tms, tile, scope)
+    wanted = (c.style.property,) if c.style.property else ()
+    query = replace(query, properties=wanted)
+    return await _vector_tile(request, [c], query, tms, tile, scope, drawn=True)
 
 
 def _layer_query(query: TileQuery, c: Collection) -> TileQuery:
@@ -328,6 +367,14 @@ def _dataset_collections(request: Request, scope: AccessScope) -> list[Collectio
 
 
 # ------------------------------------------------------------------ routes
+
+
+def _drawable(request: Request, collection_id: str, scope: AccessScope) -> Collection:
+    """A vector collection (imagery has no separate map tiles: its tiles are maps)."""
+    c = request.app.state.catalog.find(collection_id, scope)
+    if not isinstance(c, Collection):
+        raise NotFoundError("tile.no_tiles", id=c.id)
+    return c
 
 
 def _tms_list(request: Request, lang: str) -> dict[str, Any]:
@@ -358,6 +405,7 @@ def _describe(
     c: Collection | RasterCollection | None,
     layers: list[Collection],
     tms_id: str | None,
+    drawn: bool = False,
 ) -> Response:
     """A tileset list (tms_id None), tileset metadata or TileJSON."""
     check_language(request)
@@ -366,7 +414,7 @@ def _describe(
     allowed = _BASIC | extra | ({"collections"} if c is None else set())
     check_known(request.query_params, allowed)
     if tms_id is None:
-        data = tilesets_document(request, c, layers, lang)
+        data = tilesets_document(request, c, layers, lang, drawn)
         return respond(
             request, data, "tiles.html", context={"title": translate("ui.tiles", lang)}
         )
@@ -374,13 +422,67 @@ def _describe(
     if single(request.query_params, "f") == "tilejson":
         if id_of(tms) != WEB_MERCATOR:
             raise InvalidParameterError("tile.tilejson", "f")
-        body = json_bytes(tilejson(request, c, layers, lang))
+        body = json_bytes(tilejson(request, c, layers, lang, drawn))
         etag = etag_of(body)
         headers = {**cache_headers(request), "ETag": etag, "Content-Language": lang}
         cached = not_modified(request, etag, headers)
         return cached or Response(body, media_type=TILEJSON, headers=headers)
-    data = tileset_document(request, c, layers, tms, lang)
+    data = tileset_document(request, c, layers, tms, lang, drawn)
     return respond(request, data, "tiles.html", context={"title": data["title"]})
+
+
+def _add_map_routes(router: APIRouter) -> None:
+    """Map tiles of vector collections (what MapProxy's WMS/WMTS serve)."""
+
+    @router.get(
+        "/collections/{collectionId}/map/tiles",
+        summary="Map tilesets of a vector collection (drawn in its style)",
+    )
+    async def map_tilesets(
+        request: Request,
+        collection_id: CollectionId,
+        scope: Scope,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
+        c = _drawable(request, collection_id, scope)
+        return _describe(request, c, [c], None, drawn=True)
+
+    @router.get(
+        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}",
+        summary="Map tileset metadata of a vector collection (f=tilejson: TileJSON)",
+    )
+    async def map_tileset(
+        request: Request,
+        collection_id: CollectionId,
+        tms_id: TmsId,
+        scope: Scope,
+        f: F = None,
+        lang: LANG = None,
+    ) -> Response:
+        c = _drawable(request, collection_id, scope)
+        return _describe(request, c, [c], tms_id, drawn=True)
+
+    @router.get(
+        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+        summary="A map tile (PNG) of a vector collection, drawn in its style",
+        response_class=Response,
+        responses=_MAP_TILE_RESPONSES,
+    )
+    async def map_tile(
+        request: Request,
+        collection_id: CollectionId,
+        tms_id: TmsId,
+        z: TileMatrix,
+        y: TileRow,
+        x: TileCol,
+        scope: Scope,
+        f: Annotated[str | None, Query(description="png")] = None,
+    ) -> Response:
+        c = _drawable(request, collection_id, scope)
+        tms = _tms(tms_id)
+        check_language(request)
+        return await _map_tile(request, c, tms, (z, y, x), scope)
 
 
 def build_router() -> APIRouter:
@@ -466,6 +568,8 @@ def build_router() -> APIRouter:
         tile = _tile(tms, z, y, x, vector_zooms(request, tms, [c]))
         query = _vector_query(request, c, tms, tile, scope)
         return await _vector_tile(request, [c], query, tms, tile, scope)
+
+    _add_map_routes(router)
 
     @router.get("/tiles", summary="Vector tilesets of the whole dataset")
     async def dataset_tilesets(

@@ -55,17 +55,45 @@ def _vector(request: Request, c: Collection, lang: str) -> dict[str, Any]:
         "tiles": url_for(request, f"/collections/{c.id}{_TEMPLATE}", f="mvt"),
         "geometry": c.info.geometry_type,
         "fields": [f.name for f in c.info.fields],
+        "style": c.style.document(),
         "bounds": list(c.info.extent) if c.info.extent else None,
         "minzoom": layer_minzoom(tms, c),
         "maxzoom": request.app.state.settings.tiles.vector_maxzoom,
     }
 
 
+def _basemaps(request: Request, lang: str) -> list[dict[str, Any]]:
+    """Cascaded WebMercator basemaps, through MapProxy's cache (WMTS REST)."""
+    if request.app.state.mapproxy is None:
+        return []
+    settings = request.app.state.settings
+    return [
+        {
+            "id": name,
+            "kind": "basemap",
+            "title": text_for(conf.title, lang),
+            "tiles": {
+                "image": url_for(
+                    request,
+                    f"/wmts/{name}/webmercator/{{z}}/{{x}}/{{y}}."
+                    + conf.format.removeprefix("image/"),
+                )
+            },
+            "minzoom": 0,
+            "maxzoom": 20,
+            "bounds": None,
+            "attribution": conf.attribution,
+        }
+        for name, conf in settings.basemaps.items()
+        if conf.grid == "webmercator"
+    ]
+
+
 def map_config(
     request: Request, collections: list[Collection | RasterCollection], lang: str
 ) -> dict[str, Any]:
-    """What a map draws: the collections' tiles and their common extent."""
-    layers = [
+    """What a map draws: basemaps, the collections' tiles and their common extent."""
+    layers = _basemaps(request, lang) + [
         _imagery(request, c, lang)
         if isinstance(c, RasterCollection)
         else _vector(request, c, lang)

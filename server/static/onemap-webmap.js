@@ -3,25 +3,30 @@
 // internet: the server's own imagery is the basemap.
 (function () {
   "use strict";
-  // 三调 level-1 classes (first two characters of DLBM): fill colours
-  var CLASS_COLOURS = ["match", ["slice", ["to-string", ["coalesce", ["get", "DLBM"], ""]], 0, 2],
-    "00", "#7fd3e6", "01", "#f2e36b", "02", "#e0b04a", "03", "#3c9a46", "04", "#a6d96a",
-    "05", "#e8545c", "06", "#b05a9e", "07", "#e88b6b", "08", "#f29db4", "09", "#9e4c4c",
-    "10", "#a0a0a0", "11", "#5aa8e6", "12", "#d9c8a9", "#2e8b57"];
-  var PALETTE = ["#c0392b", "#8e44ad", "#d35400", "#16a085", "#2c3e50", "#f39c12"];
+  // Colours come from the server (tiles/style.py), the same ones its map tiles use.
+  function fillColour(style) {
+    if (!style.property) { return style.fill; }
+    var value = ["to-string", ["coalesce", ["get", style.property], ""]];
+    if (style.prefix) { value = ["slice", value, 0, style.prefix]; }
+    var keys = Object.keys(style.colours);
+    if (!keys.length) { return style.fill; }
+    var expression = ["match", value];
+    keys.forEach(function (key) { expression.push(key, style.colours[key]); });
+    expression.push(style.fill);
+    return expression;
+  }
 
-  function vectorLayers(layer, index) {
-    var colour = layer.fields.indexOf("DLBM") >= 0 ? CLASS_COLOURS : PALETTE[index % PALETTE.length];
-    var opacity = layer.fields.indexOf("DLBM") >= 0 ? 0.45 : 0.15;
+  function vectorLayers(layer) {
+    var style = layer.style;
     var common = { source: layer.id, "source-layer": layer.id };
     var out = [];
     if (layer.geometry.indexOf("Polygon") >= 0) {
-      out.push(Object.assign({ id: layer.id + ":fill", type: "fill", paint: { "fill-color": colour, "fill-opacity": opacity } }, common));
-      out.push(Object.assign({ id: layer.id + ":line", type: "line", paint: { "line-color": layer.fields.indexOf("DLBM") >= 0 ? "#35524a" : colour, "line-width": layer.fields.indexOf("DLBM") >= 0 ? 0.4 : 2 } }, common));
+      out.push(Object.assign({ id: layer.id + ":fill", type: "fill", paint: { "fill-color": fillColour(style), "fill-opacity": style.fill_opacity } }, common));
+      out.push(Object.assign({ id: layer.id + ":line", type: "line", paint: { "line-color": style.stroke, "line-width": style.stroke_width } }, common));
     } else if (layer.geometry.indexOf("Line") >= 0) {
-      out.push(Object.assign({ id: layer.id + ":line", type: "line", paint: { "line-color": colour, "line-width": 2 } }, common));
+      out.push(Object.assign({ id: layer.id + ":line", type: "line", paint: { "line-color": style.stroke, "line-width": Math.max(style.stroke_width, 1) } }, common));
     } else {
-      out.push(Object.assign({ id: layer.id + ":point", type: "circle", paint: { "circle-color": colour, "circle-radius": 4 } }, common));
+      out.push(Object.assign({ id: layer.id + ":point", type: "circle", paint: { "circle-color": fillColour(style), "circle-radius": 4, "circle-stroke-color": style.stroke, "circle-stroke-width": 1 } }, common));
     }
     return out;
   }
@@ -31,20 +36,22 @@
     var byId = {};
     config.layers.forEach(function (layer, index) {
       byId[layer.id] = [];
-      if (layer.kind === "imagery") {
+      if (layer.kind === "imagery" || layer.kind === "basemap") {
         Object.keys(layer.tiles).forEach(function (image) {
           var id = layer.id + ":" + image;
-          sources[id] = { type: "raster", tiles: [layer.tiles[image]], tileSize: 256, minzoom: layer.minzoom, maxzoom: layer.maxzoom - 2, bounds: layer.bounds };
+          sources[id] = { type: "raster", tiles: [layer.tiles[image]], tileSize: 256, minzoom: layer.minzoom, maxzoom: layer.maxzoom - 2 };
+          if (layer.bounds) { sources[id].bounds = layer.bounds; }
+          if (layer.attribution) { sources[id].attribution = layer.attribution; }
           layers.push({ id: id, type: "raster", source: id, paint: { "raster-opacity": 1, "raster-fade-duration": 0 } });
           byId[layer.id].push(id);
         });
       }
     });
-    config.layers.forEach(function (layer, index) {
+    config.layers.forEach(function (layer) {
       if (layer.kind === "vector") {
         sources[layer.id] = { type: "vector", tiles: [layer.tiles], minzoom: layer.minzoom, maxzoom: layer.maxzoom };
         if (layer.bounds) { sources[layer.id].bounds = layer.bounds; }
-        vectorLayers(layer, index).forEach(function (l) { layers.push(l); byId[layer.id].push(l.id); });
+        vectorLayers(layer).forEach(function (l) { layers.push(l); byId[layer.id].push(l.id); });
       }
     });
     var imagery = config.layers.filter(function (l) { return l.kind === "imagery"; })[0];

@@ -21,6 +21,7 @@ from rio_tiler.io import Reader
 
 from providers.crs import parse_crs, transform_geometries
 from tests.fixtures import parcel_grid
+from tiles.style import LANDUSE_CLASS_COLOURS
 from tiles.tms import CGCS2000_QUAD, tile_matrix_sets
 
 TMS_IDS = ("WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad")
@@ -504,3 +505,155 @@ def test_landing_and_map_page_link_tiles(client: TestClient) -> None:
     assert "secret" not in layers and "secret_image" not in layers
     assert client.get("/map", params={"lang": "xx"}).status_code == 400
     assert client.get("/map", params={"zoom": "3"}).status_code == 400
+
+
+# ------------------------------------------------------------ map tiles of vectors
+
+
+def _map_path(cid: str, tms_id: str, t: morecantile.Tile) -> str:
+    return f"/collections/{cid}/map/tiles/{tms_id}/{t.z}/{t.y}/{t.x}"
+
+
+def _rgba(content: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(content)).convert("RGBA")).astype(int)
+
+
+@pytest.mark.parametrize("tms_id", TMS_IDS)
+def test_map_tile_draws_each_parcel_in_its_class_colour(
+    client: TestClient, tms_id: str
+) -> None:
+    z = 16 if tms_id == "CGCS2000Quad" else 15
+    t = _tile_at(tms_id, 109.5230, 23.0230, z)
+    r = client.get(_map_path("parcels", tms_id, t))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    image = _rgba(r.content)
+    assert image.shape == (256, 256, 4)
+    tms = tile_matrix_sets()[tms_id]
+    b = tms.xy_bounds(t)
+    px = (b.right - b.left) / 256
+    geoms, attrs = parcel_grid()
+    projected = transform_geometries(
+        geoms, parse_crs("EPSG:4490"), parse_crs(str(tms.crs.root))
+    )
+    inner = shapely.box(b.left, b.bottom, b.right, b.top).buffer(-3 * px)
+    checked = 0
+    for geom, code in zip(projected, attrs["DLBM"], strict=True):
+        inside = shapely.intersection(shapely.buffer(geom, -4 * px), inner)
+        if inside.is_empty:
+            continue
+        point = inside.representative_point()
+        col = int((point.x - b.left) / px)
+        row = int((b.top - point.y) / px)
+        colour = LANDUSE_CLASS_COLOURS[code[:2]]
+        expected = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        assert np.abs(image[row, col, :3] - expected).max() <= 3, (code, row, col)
+        assert abs(image[row, col, 3] - round(0.45 * 255)) <= 2
+        checked += 1
+    assert checked >= 2
+    # parcel edges carry the outline over the fill: more opaque than the fill alone
+    assert (image[..., 3] > round(0.45 * 255) + 10).any()
+
+
+def test_map_tile_without_features_is_transparent(client: TestClient) -> None:
+    t = _tile_at("WebMercatorQuad", 0.0, 0.0, 10)
+    r = client.get(_map_path("parcels", "WebMercatorQuad", t))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert _rgba(r.content)[..., 3].max() == 0
+
+
+def test_map_tile_filter_and_points(client: TestClient) -> None:
+    t = _tile_at("WebMercatorQuad", 109.5230, 23.0230, 14)
+    path = _map_path("parcels", "WebMercatorQuad", t)
+    every = _rgba(client.get(path).content)
+    some = _rgba(client.get(path, params={"filter": "DLBM = '0101'"}).content)
+    drawn = (every[..., 3] > 0).mean()
+    assert 0 < (some[..., 3] > 0).mean() < drawn
+    # a point is drawn as a dot where it is
+    lon, lat = client.get("/collections/wells/items/1").json()["geometry"]["coordinates"]
+    tms = tile_matrix_sets()["WebMercatorQuad"]
+    t = tms.tile(lon, lat, 16)
+    dots = _rgba(client.get(_map_path("wells", "WebMercatorQuad", t)).content)
+    b = tms.bounds(t)
+    col = int((lon - b.left) / (b.right - b.left) * 256)
+    # Mercator rows are not linear in latitude; use the projected box
+    xy = tms.xy_bounds(t)
+    y = tms.xy(lon, lat)[1]
+    row = int((xy.top - y) / (xy.top - xy.bottom) * 256)
+    assert dots[row, col, 3] > 200
+    assert dots[..., 3].astype(bool).mean() < 0.01
+    # and the vector tile holds the point, whatever its (zero) size
+    mvt = client.get(_path("wells", "WebMercatorQuad", t))
+    assert [f["id"] for f in _decode(mvt.content)["wells"]] == [1]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "parameter"),
+    [
+        ("/collections/parcels/map/tiles/WebMercatorQuad/14/7110/13180?f=jpeg", 400, "f"),
+        (
+            "/collections/parcels/map/tiles/WebMercatorQuad/14/7110/13180?bidx=1",
+            400,
+            "bidx",
+        ),
+        (
+            "/collections/parcels/map/tiles/WebMercatorQuad/14/7110/13180?properties=DLBM",
+            400,
+            "properties",
+        ),
+        ("/collections/parcels/map/tiles/WebMercatorQuad/14/7110/x", 400, "tileCol"),
+        ("/collections/parcels/map/tiles/WebMercatorQuad/25/0/0", 404, None),
+        ("/collections/parcels/map/tiles/WebMercatorQuad/3/9/0", 404, None),
+        ("/collections/parcels/map/tiles/NoSuchGrid/3/0/0", 404, None),
+        ("/collections/pair/map/tiles/WebMercatorQuad/14/7110/13180", 404, None),
+        ("/collections/pair/map/tiles", 404, None),
+        ("/collections/nope/map/tiles/WebMercatorQuad", 404, None),
+    ],
+)
+def test_bad_map_tile_requests(
+    client: TestClient, path: str, status: int, parameter: str | None
+) -> None:
+    r = client.get(path)
+    assert r.status_code == status, r.text
+    if parameter is not None:
+        assert r.json()["parameter"] == parameter
+
+
+def test_hidden_collection_map_tiles_answer_like_unknown(client: TestClient) -> None:
+    hidden = client.get("/collections/secret/map/tiles/WebMercatorQuad/14/7110/13180")
+    unknown = client.get("/collections/nope/map/tiles/WebMercatorQuad/14/7110/13180")
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json()["detail"].replace("secret", "X") == unknown.json()[
+        "detail"
+    ].replace("nope", "X")
+
+
+def test_map_tilesets_are_described(client: TestClient) -> None:
+    links = client.get("/collections/parcels").json()["links"]
+    href = next(
+        x["href"]
+        for x in links
+        if x["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
+    )
+    listing = client.get(href).json()
+    assert {s["dataType"] for s in listing["tilesets"]} == {"map"}
+    doc = client.get("/collections/parcels/map/tiles/CGCS2000Quad").json()
+    assert doc["dataType"] == "map" and "layers" not in doc
+    template = next(x["href"] for x in doc["links"] if x["rel"] == "item")
+    limit = doc["tileMatrixSetLimits"][-1]
+    url = (
+        template.replace("{tileMatrix}", limit["tileMatrix"])
+        .replace("{tileRow}", str(limit["minTileRow"]))
+        .replace("{tileCol}", str(limit["minTileCol"]))
+    )
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    tilejson = client.get(
+        "/collections/parcels/map/tiles/WebMercatorQuad", params={"f": "tilejson"}
+    ).json()
+    assert (
+        tilejson["tiles"][0]
+        .split("?")[0]
+        .endswith("/collections/parcels/map/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    )
+    assert "vector_layers" not in tilejson

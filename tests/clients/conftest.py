@@ -57,17 +57,17 @@ def live_url(
         " bands: [3, 2, 1], rescale: [[0, 3000]]}\n",
         encoding="utf-8",
     )
-    yield from _serve(["--config", str(cfg)], cfg.with_suffix(".log"))
+    yield from serve_live(["--config", str(cfg)], cfg.with_suffix(".log"))
 
 
 @pytest.fixture(scope="session")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`onemap serve` on the embedded default: the demo generated into a fresh dir."""
     data = tmp_path_factory.mktemp("demo")
-    yield from _serve(["--data-dir", str(data)], data / "serve.log", seconds=120)
+    yield from serve_live(["--data-dir", str(data)], data / "serve.log", seconds=120)
 
 
-def _serve(args: list[str], log_path: Path, seconds: float = 20) -> Iterator[str]:
+def serve_live(args: list[str], log_path: Path, seconds: float = 20) -> Iterator[str]:
     """Run `onemap serve` on a free port until the test session ends."""
     port = _free_port()
     log = log_path.open("w")

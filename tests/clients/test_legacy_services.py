@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,9 @@ import pytest
 from owslib.wms import WebMapService
 from owslib.wmts import WebMapTileService
 from PIL import Image
+
+from tests.clients.conftest import serve_live
+from tiles.tms import tile_matrix_sets
 
 pytestmark = pytest.mark.clients
 
@@ -182,3 +187,120 @@ def test_seeded_tiles_come_from_the_cache(live_url: str, store: Path) -> None:
     url = f"{live_url}/wmts/imagery_after/cgcs2000/{level}/{x}/{y}.png"
     with urllib.request.urlopen(url, timeout=30) as response:
         assert response.read() == cached[0].read_bytes()
+
+
+def test_vector_collections_are_drawn_for_wms_and_wmts(live_url: str) -> None:
+    """Vector collections reach legacy clients as pictures drawn in their style."""
+    wmts = WebMapTileService(live_url + "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities")
+    assert {"parcels", "wells", "imagery_after"} <= set(wmts.contents)
+    tile = wmts.gettile(
+        layer="parcels",
+        tilematrixset="webmercator",
+        tilematrix="14",
+        row=7114,
+        column=13176,  # 109.53 E, 23.03 N: inside the parcel grid
+        format="image/png",
+    ).read()
+    pixels = _image(tile)
+    assert (pixels[..., 3] > 0).mean() > 0.9
+    wms = WebMapService(live_url + "/wms", version="1.3.0")
+    assert "parcels" in wms.contents
+    both = _image(
+        wms.getmap(
+            layers=["imagery_after", "parcels"],
+            srs="EPSG:4490",
+            bbox=BOX,
+            size=(200, 200),
+            format="image/png",
+        ).read()
+    )
+    alone = _image(
+        wms.getmap(
+            layers=["imagery_after"],
+            srs="EPSG:4490",
+            bbox=BOX,
+            size=(200, 200),
+            format="image/png",
+        ).read()
+    )
+    assert np.abs(both.astype(float) - alone.astype(float)).mean() > 5
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/wmts/nothing", 404),
+        ("/wmts/1.0.0/nothing.xml", 404),
+        ("/wms?SERVICE=WMS&REQUEST=Nope", 400),
+        (
+            "/wms?SERVICE=WMS&REQUEST=GetMap&VERSION=1.3.0&LAYERS=nope&STYLES=&"
+            "CRS=EPSG:4490&BBOX=23,109,23.1,109.1&WIDTH=64&HEIGHT=64&FORMAT=image/png",
+            400,
+        ),
+        (
+            "/wms?SERVICE=WMS&REQUEST=GetMap&VERSION=1.3.0&LAYERS=parcels&"
+            "CRS=EPSG:4490&BBOX=23,109,23.1,109.1&WIDTH=64&HEIGHT=64&FORMAT=image/png",
+            400,  # STYLES missing
+        ),
+        ("/wmts/parcels/webmercator/99/0/0.png", 400),
+    ],
+)
+def test_bad_legacy_requests_are_4xx(live_url: str, path: str, status: int) -> None:
+    try:
+        urllib.request.urlopen(live_url + path, timeout=30)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == status, exc.read()[:300]
+    else:
+        pytest.fail(f"{path} answered 200")
+
+
+# ------------------------------------------------------------ cascaded basemaps
+
+
+@pytest.fixture(scope="module")
+def cascade_url(live_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second server cascading the first one's imagery as a keyed 'remote' basemap;
+    the key (image=after) comes from the environment by ${...} interpolation."""
+    data = tmp_path_factory.mktemp("cascade")
+    cfg = data / "onemap.yaml"
+    template = (
+        f"{live_url}/collections/imagery/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
+        "?f=jpeg&image=${TEST_BASEMAP_KEY}"
+    )
+    cfg.write_text(
+        f"data_dir: {data}\n"
+        f"allowed_sources: ['{live_url}/collections/']\n"
+        "collections: {}\n"
+        "basemaps:\n"
+        "  remote:\n"
+        "    title: {zh-CN: 远程影像, en: Remote imagery}\n"
+        f"    url: '{template}'\n"
+        "    grid: webmercator\n",
+        encoding="utf-8",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEST_BASEMAP_KEY", "after")
+        yield from serve_live(["--config", str(cfg)], data / "serve.log")
+
+
+def test_remote_basemap_is_cascaded_with_its_key(live_url: str, cascade_url: str) -> None:
+    wmts = WebMapTileService(cascade_url + CAPABILITIES)
+    assert set(wmts.contents) == {"remote"}
+    tile = tile_matrix_sets()["WebMercatorQuad"].tile(109.525, 23.035, 14)
+    with urllib.request.urlopen(
+        f"{cascade_url}/wmts/remote/webmercator/14/{tile.x}/{tile.y}.jpeg", timeout=60
+    ) as response:
+        cascaded = _image(response.read()).astype(float)
+    with urllib.request.urlopen(
+        f"{live_url}/collections/imagery/tiles/WebMercatorQuad/14/{tile.y}/{tile.x}"
+        "?f=jpeg&image=after",
+        timeout=60,
+    ) as response:
+        direct = _image(response.read()).astype(float)
+    assert direct[..., :3].std() > 5
+    assert np.abs(cascaded - direct)[..., :3].mean() < 4  # JPEG twice
+    with urllib.request.urlopen(cascade_url + CAPABILITIES, timeout=30) as response:
+        assert b"image=after" not in response.read()  # the key stays inside
+    with urllib.request.urlopen(cascade_url + "/map?lang=en", timeout=30) as response:
+        page = response.read().decode()
+    assert "/wmts/remote/webmercator/{z}/{x}/{y}.jpeg" in page

@@ -99,3 +99,48 @@ def test_unreadable_and_malformed(tmp_path: Path) -> None:
     bad.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_settings(bad)
+
+
+def test_basemaps_are_checked(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from config.models import Settings
+    from server.catalog import CollectionError
+    from server.legacy import cascaded_basemaps
+    from tiles.mapproxy import mapproxy_config
+
+    url = "https://t0.tianditu.gov.cn/img_c/wmts?TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+    base = {"data_dir": str(tmp_path), "collections": {}}
+    with pytest.raises(ValidationError, match=r"lacks \{x\}"):
+        Settings(
+            **base, basemaps={"t": {"title": "T", "url": url[:-3], "grid": "cgcs2000"}}
+        )
+    with pytest.raises(ValidationError, match="share the names"):
+        Settings(
+            data_dir=str(tmp_path),
+            collections={"t": {"title": "T", "source": {"type": "cog", "href": "a.tif"}}},
+            basemaps={"t": {"title": "T", "url": url, "grid": "cgcs2000"}},
+        )
+    outside = Settings(
+        **base, basemaps={"t": {"title": "T", "url": url, "grid": "cgcs2000"}}
+    )
+    with pytest.raises(CollectionError, match="not in allowed_sources"):
+        cascaded_basemaps(outside, "en")
+    allowed = Settings(
+        **base,
+        allowed_sources=["https://t0.tianditu.gov.cn/"],
+        basemaps={
+            "t": {
+                "title": {"en": "T", "zh-CN": "天"},
+                "url": url + "&x=%20",
+                "grid": "cgcs2000",
+            }
+        },
+    )
+    [basemap] = cascaded_basemaps(allowed, "zh-CN")
+    assert basemap.title == "天" and basemap.grid == "cgcs2000"
+    config = mapproxy_config([], "http://127.0.0.1:1", tmp_path, "t", [basemap])
+    assert config["sources"]["t__source"]["url"].endswith(
+        "TILEMATRIX=%(z)s&TILEROW=%(y)s&TILECOL=%(x)s&x=%%20"
+    )
+    assert config["layers"] == [{"name": "t", "title": "天", "sources": ["t__cgcs2000"]}]
