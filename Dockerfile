@@ -22,6 +22,7 @@ COPY --from=web /web/node_modules/maplibre-gl/dist/maplibre-gl.js \
                 /web/node_modules/maplibre-gl/dist/maplibre-gl.css \
                 /web/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
                 /web/node_modules/swagger-ui-dist/swagger-ui.css \
+                /web/node_modules/ol/dist/ol.js /web/node_modules/ol/ol.css \
                 ./server/static/vendor/
 RUN python -m venv /opt/onemap && /opt/onemap/bin/pip install .
 

@@ -313,6 +313,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "ui.home": {"en": "Home", "zh-CN": "首页"},
     "ui.tiles": {"en": "Tiles", "zh-CN": "瓦片"},
     "ui.map_tiles": {"en": "Map tiles", "zh-CN": "地图瓦片"},
+    "ui.grid_WebMercatorQuad": {"en": "Web Mercator", "zh-CN": "Web 墨卡托"},
+    "ui.grid_CGCS2000Quad": {
+        "en": "CGCS2000 (Tianditu grid)",
+        "zh-CN": "2000国家大地坐标系（天地图格网）",
+    },
     "ui.tile_matrix_sets": {"en": "Tile matrix sets", "zh-CN": "瓦片矩阵集"},
     "ui.all_layers": {"en": "All vector layers", "zh-CN": "全部矢量图层"},
     "ui.web_map": {"en": "Web map", "zh-CN": "在线地图"},

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from config.models import text_for
 from server.access import get_scope
 from server.caching import cache_headers
 from server.catalog import Collection, RasterCollection
+from server.errors import InvalidParameterError
 from server.i18n import translate
 from server.links import url_for
 from server.negotiation import check_language, language_of
@@ -18,18 +19,25 @@ from server.params import check_known
 from server.responses import render_html
 from server.routes.common import LANG
 from server.tilesets import layer_minzoom, union
-from tiles.tms import WEB_MERCATOR, tile_matrix_sets
+from tiles.tms import CGCS2000_QUAD, WEB_MERCATOR, tile_matrix_sets
 
 CONFORMANCE: set[str] = set()
-_TEMPLATE = f"/tiles/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
+# the grids the web map draws in, and MapProxy's name of each (for basemaps)
+MAP_GRIDS = {WEB_MERCATOR: "webmercator", CGCS2000_QUAD: "cgcs2000"}
 
 
-def _imagery(request: Request, c: RasterCollection, lang: str) -> dict[str, Any]:
-    minzoom, maxzoom = c.zooms[WEB_MERCATOR]
+def _template(tms_id: str) -> str:
+    return f"/tiles/{tms_id}/{{z}}/{{y}}/{{x}}"
+
+
+def _imagery(
+    request: Request, c: RasterCollection, lang: str, tms_id: str
+) -> dict[str, Any]:
+    minzoom, maxzoom = c.zooms[tms_id]
     images = {
         key: url_for(
             request,
-            f"/collections/{c.id}{_TEMPLATE}",
+            f"/collections/{c.id}{_template(tms_id)}",
             f="png",
             **({"image": key} if c.is_pair else {}),
         )
@@ -46,13 +54,13 @@ def _imagery(request: Request, c: RasterCollection, lang: str) -> dict[str, Any]
     }
 
 
-def _vector(request: Request, c: Collection, lang: str) -> dict[str, Any]:
-    tms = tile_matrix_sets()[WEB_MERCATOR]
+def _vector(request: Request, c: Collection, lang: str, tms_id: str) -> dict[str, Any]:
+    tms = tile_matrix_sets()[tms_id]
     return {
         "id": c.id,
         "kind": "vector",
         "title": text_for(c.title, lang),
-        "tiles": url_for(request, f"/collections/{c.id}{_TEMPLATE}", f="mvt"),
+        "tiles": url_for(request, f"/collections/{c.id}{_template(tms_id)}", f="mvt"),
         "geometry": c.info.geometry_type,
         "fields": [f.name for f in c.info.fields],
         "style": c.style.document(),
@@ -62,11 +70,13 @@ def _vector(request: Request, c: Collection, lang: str) -> dict[str, Any]:
     }
 
 
-def _basemaps(request: Request, lang: str) -> list[dict[str, Any]]:
-    """Cascaded WebMercator basemaps, through MapProxy's cache (WMTS REST)."""
+def _basemaps(request: Request, lang: str, tms_id: str) -> list[dict[str, Any]]:
+    """Cascaded basemaps on the map's grid, through MapProxy's cache (WMTS REST;
+    its cgcs2000 levels are numbered like CGCS2000Quad)."""
     if request.app.state.mapproxy is None:
         return []
     settings = request.app.state.settings
+    grid = MAP_GRIDS[tms_id]
     return [
         {
             "id": name,
@@ -75,7 +85,7 @@ def _basemaps(request: Request, lang: str) -> list[dict[str, Any]]:
             "tiles": {
                 "image": url_for(
                     request,
-                    f"/wmts/{name}/webmercator/{{z}}/{{x}}/{{y}}."
+                    f"/wmts/{name}/{grid}/{{z}}/{{x}}/{{y}}."
                     + conf.format.removeprefix("image/"),
                 )
             },
@@ -85,22 +95,37 @@ def _basemaps(request: Request, lang: str) -> list[dict[str, Any]]:
             "attribution": conf.attribution,
         }
         for name, conf in settings.basemaps.items()
-        if conf.grid == "webmercator"
+        if conf.grid == grid
     ]
 
 
 def map_config(
-    request: Request, collections: list[Collection | RasterCollection], lang: str
+    request: Request,
+    collections: list[Collection | RasterCollection],
+    lang: str,
+    tms_id: str = WEB_MERCATOR,
 ) -> dict[str, Any]:
     """What a map draws: basemaps, the collections' tiles and their common extent."""
-    layers = _basemaps(request, lang) + [
-        _imagery(request, c, lang)
+    layers = _basemaps(request, lang, tms_id) + [
+        _imagery(request, c, lang, tms_id)
         if isinstance(c, RasterCollection)
-        else _vector(request, c, lang)
+        else _vector(request, c, lang, tms_id)
         for c in collections
     ]
     extent = union([tuple(x["bounds"]) if x["bounds"] else None for x in layers])
-    return {"layers": layers, "bounds": list(extent) if extent else None}
+    tms = tile_matrix_sets()[tms_id]
+    matrices = [tms.matrix(z) for z in range(tms.minzoom, tms.maxzoom + 1)]
+    return {
+        "tms": tms_id,
+        # the grid for clients that need it spelled out (OpenLayers)
+        "grid": {
+            "minzoom": tms.minzoom,
+            "origin": [-180.0, 90.0],
+            "resolutions": [m.cellSize for m in matrices],
+        },
+        "layers": layers,
+        "bounds": list(extent) if extent else None,
+    }
 
 
 def build_router() -> APIRouter:
@@ -108,19 +133,33 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["Map"])
 
     @router.get("/map", summary="Web map of the collections (HTML)")
-    async def web_map(request: Request, lang: LANG = None) -> Response:
-        check_known(request.query_params, {"lang", "f"})
+    async def web_map(
+        request: Request,
+        lang: LANG = None,
+        tms: Annotated[
+            str,
+            Query(
+                description="WebMercatorQuad (MapLibre) or CGCS2000Quad (OpenLayers "
+                "on the Tianditu 'c' grid, EPSG:4490)"
+            ),
+        ] = WEB_MERCATOR,
+    ) -> Response:
+        check_known(request.query_params, {"lang", "f", "tms"})
         check_language(request)
+        if tms not in MAP_GRIDS:
+            raise InvalidParameterError(
+                "tile.choice", "tms", value=tms[:64], allowed=", ".join(MAP_GRIDS)
+            )
         language = language_of(request)
         scope = await get_scope(request)
+        collections = request.app.state.catalog.listing(scope)
         return render_html(
             request,
             "map.html",
             {
                 "title": translate("ui.web_map", language),
-                "config": map_config(
-                    request, request.app.state.catalog.listing(scope), language
-                ),
+                "config": map_config(request, collections, language, tms),
+                "grids": list(MAP_GRIDS),
                 "links": [],
             },
             headers=cache_headers(request),

@@ -657,3 +657,20 @@ def test_map_tilesets_are_described(client: TestClient) -> None:
         .endswith("/collections/parcels/map/tiles/WebMercatorQuad/{z}/{y}/{x}")
     )
     assert "vector_layers" not in tilejson
+
+
+def test_map_page_on_the_cgcs2000_grid(client: TestClient) -> None:
+    page = client.get("/map", params={"tms": "CGCS2000Quad", "lang": "en"})
+    assert page.status_code == 200 and "vendor/ol.js" in page.text
+    config = json.loads(
+        page.text.split('id="map-config" type="application/json">')[1].split(
+            "</script>"
+        )[0]
+    )
+    assert config["tms"] == "CGCS2000Quad" and config["grid"]["minzoom"] == 1
+    assert config["grid"]["resolutions"][0] == pytest.approx(0.703125)
+    layers = {layer["id"]: layer for layer in config["layers"]}
+    assert "/tiles/CGCS2000Quad/{z}/{y}/{x}" in layers["parcels"]["tiles"]
+    assert layers["parcels"]["style"]["property"] == "DLBM"
+    bad = client.get("/map", params={"tms": "WorldCRS84Quad"})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "tms"

@@ -133,3 +133,46 @@ def _artefact(name: str, tmp_path: Path) -> Path:
     folder = Path(os.environ.get("TEST_ARTEFACTS", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def test_web_map_on_the_cgcs2000_grid(
+    browser: Browser, demo_url: str, tmp_path: Path
+) -> None:
+    """/map?tms=CGCS2000Quad: OpenLayers draws CGCS2000Quad imagery and MVT tiles."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    errors: list[str] = []
+    tiles: dict[str, int] = {"imagery": 0, "dltb": 0}
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def count(response: Any) -> None:
+        for name in tiles:
+            if f"/collections/{name}/tiles/CGCS2000Quad/" in response.url:
+                assert response.status in (200, 204), response.url
+                tiles[name] += 1
+        assert "/WebMercatorQuad/" not in response.url
+
+    page.on("response", count)
+    page.goto(f"{demo_url}/map?tms=CGCS2000Quad")
+    page.wait_for_selector("#webmap[data-ready=true]", timeout=60000)
+    page.wait_for_load_state("networkidle")
+    parcels = page.evaluate(
+        """() => {
+          const map = document.getElementById('webmap').onemapMap;
+          const layer = map.getLayers().getArray().find(l => l.get('name') === 'dltb');
+          const extent = map.getView().calculateExtent(map.getSize());
+          return layer.getFeaturesInExtent(extent).length;
+        }"""
+    )
+    shot = _artefact("web-map-cgcs2000.png", tmp_path)
+    box = page.locator("#webmap").bounding_box()
+    assert box is not None
+    page.screenshot(path=str(shot), clip=box)
+    assert "天地图格网" in page.content()
+    page.close()
+    assert errors == []
+    assert tiles["imagery"] >= 4 and tiles["dltb"] >= 1
+    assert parcels > 100
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 2000
+    _, counts = np.unique(pixels, axis=0, return_counts=True)
+    assert counts.max() < 0.5 * len(pixels)
