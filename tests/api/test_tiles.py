@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import mapbox_vector_tile
 import morecantile
@@ -441,6 +442,17 @@ def test_dataset_tiles_have_one_layer_per_collection(client: TestClient) -> None
     assert "secret" not in {layer["id"] for layer in meta["layers"]}
 
 
+def _first_tile_url(tileset: dict[str, Any]) -> str:
+    """The item template of a tileset filled with the first tile of its last limits."""
+    template = next(x["href"] for x in tileset["links"] if x["rel"] == "item")
+    limit = tileset["tileMatrixSetLimits"][-1]
+    return (
+        template.replace("{tileMatrix}", limit["tileMatrix"])
+        .replace("{tileRow}", str(limit["minTileRow"]))
+        .replace("{tileCol}", str(limit["minTileCol"]))
+    )
+
+
 def test_vector_tileset_metadata(client: TestClient) -> None:
     listing = client.get("/collections/parcels/tiles").json()
     assert {s["tileMatrixSetURI"].rsplit("/", 1)[-1] for s in listing["tilesets"]} == set(
@@ -450,13 +462,7 @@ def test_vector_tileset_metadata(client: TestClient) -> None:
     assert doc["dataType"] == "vector"
     assert doc["layers"][0]["id"] == "parcels"
     assert doc["layers"][0]["propertiesSchema"]["properties"]["SJNF"]["type"] == "integer"
-    template = next(x["href"] for x in doc["links"] if x["rel"] == "item")
-    limit = doc["tileMatrixSetLimits"][-1]
-    url = (
-        template.replace("{tileMatrix}", limit["tileMatrix"])
-        .replace("{tileRow}", str(limit["minTileRow"]))
-        .replace("{tileCol}", str(limit["minTileCol"]))
-    )
+    url = _first_tile_url(doc)
     assert client.get(url).status_code in (200, 204)
     assert client.get("/collections/secret/tiles").status_code == 404
     html = client.get("/collections/parcels/tiles/WebMercatorQuad", params={"f": "html"})
@@ -639,13 +645,7 @@ def test_map_tilesets_are_described(client: TestClient) -> None:
     assert {s["dataType"] for s in listing["tilesets"]} == {"map"}
     doc = client.get("/collections/parcels/map/tiles/CGCS2000Quad").json()
     assert doc["dataType"] == "map" and "layers" not in doc
-    template = next(x["href"] for x in doc["links"] if x["rel"] == "item")
-    limit = doc["tileMatrixSetLimits"][-1]
-    url = (
-        template.replace("{tileMatrix}", limit["tileMatrix"])
-        .replace("{tileRow}", str(limit["minTileRow"]))
-        .replace("{tileCol}", str(limit["minTileCol"]))
-    )
+    url = _first_tile_url(doc)
     r = client.get(url)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     tilejson = client.get(
@@ -663,9 +663,9 @@ def test_map_page_on_the_cgcs2000_grid(client: TestClient) -> None:
     page = client.get("/map", params={"tms": "CGCS2000Quad", "lang": "en"})
     assert page.status_code == 200 and "vendor/ol.js" in page.text
     config = json.loads(
-        page.text.split('id="map-config" type="application/json">')[1].split(
-            "</script>"
-        )[0]
+        page.text.split('id="map-config" type="application/json">')[1].split("</script>")[
+            0
+        ]
     )
     assert config["tms"] == "CGCS2000Quad" and config["grid"]["minzoom"] == 1
     assert config["grid"]["resolutions"][0] == pytest.approx(0.703125)

@@ -205,24 +205,14 @@ def test_vector_collections_are_drawn_for_wms_and_wmts(live_url: str) -> None:
     assert (pixels[..., 3] > 0).mean() > 0.9
     wms = WebMapService(live_url + "/wms", version="1.3.0")
     assert "parcels" in wms.contents
-    both = _image(
-        wms.getmap(
-            layers=["imagery_after", "parcels"],
-            srs="EPSG:4490",
-            bbox=BOX,
-            size=(200, 200),
-            format="image/png",
-        ).read()
-    )
-    alone = _image(
-        wms.getmap(
-            layers=["imagery_after"],
-            srs="EPSG:4490",
-            bbox=BOX,
-            size=(200, 200),
-            format="image/png",
-        ).read()
-    )
+
+    def get_map(layers: list[str]) -> np.ndarray:
+        picture = wms.getmap(
+            layers=layers, srs="EPSG:4490", bbox=BOX, size=(200, 200), format="image/png"
+        )
+        return _image(picture.read())
+
+    both, alone = get_map(["imagery_after", "parcels"]), get_map(["imagery_after"])
     assert np.abs(both.astype(float) - alone.astype(float)).mean() > 5
 
 
