@@ -1,15 +1,18 @@
-"""Side-by-side HTTP benchmark: OneMap vs tipg vs pygeoapi on one PostGIS table.
+"""Side-by-side HTTP benchmark: OneMap vs tipg, pygeoapi and titiler.
 
-    /work/main/.venv/bin/python bench/run_bench.py            # the full run (~20 min)
+    /work/main/.venv/bin/python bench/run_bench.py            # the full run (~40 min)
     /work/main/.venv/bin/python bench/run_bench.py --quick    # 3 s cells, a smoke test
+    /work/main/.venv/bin/python bench/run_bench.py --workloads W5png W5jpg W6
 
 One command: makes sure PostgreSQL 15 + PostGIS run and hold the 300,000-polygon table
-(bench/make_dltb.py), creates the peers' venvs (bench/.venvs/), starts the three servers
-(2 workers each, no access log), checks that they answer the four workloads with the
-same features, then drives them with wrk (1 thread, 8 and 32 keep-alive connections),
-each (workload, concurrency) cell in rounds A,B,C then C,B,A, and writes
-bench/results.json and bench/RESULTS.md. Every server it started is stopped at the end,
-on Ctrl-C and on error.
+(bench/make_dltb.py) and, for W5, that the COG exists (bench/make_cog.py), creates the
+peers' venvs (bench/.venvs/), starts the servers the workloads need (2 workers each, no
+access log), checks that they answer each workload alike, then drives them with wrk
+(1 thread, 8 and 32 keep-alive connections), each (workload, concurrency) cell in rounds
+A,B,C then C,B,A (the in-process rio-tiler ceiling of W5 takes its turn like a server),
+and merges the records into bench/results.json (replacing the workloads it ran) and
+writes bench/RESULTS.md from them. Every server it started is stopped at the end, on
+Ctrl-C and on error.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -31,7 +35,8 @@ import measure
 import psycopg
 import report
 import servers
-from servers import BENCH, ROOT, WORK, Server, log
+import tileloads
+from servers import BENCH, FEATURES, ROOT, SERVES, W5, WORK, Limit, Server, log
 
 DB_NAME = DB_USER = DB_PASSWORD = "onemap_bench"
 ROWS = 300_000
@@ -44,8 +49,17 @@ WORKLOADS = {
     "W2": "bbox ~1 km2 (~750 polygons), limit=1000",
     "W3": f"CQL2 text filter {W3_FILTER}, limit=500",
     "W4": f"single item by id ({len(W4_IDS)} ids cycled)",
+    **tileloads.DESCRIPTIONS,
 }
-PORTS = {"onemap": 18081, "tipg": 18082, "pygeoapi": 18083}
+PORTS = {
+    "onemap": 18081,
+    "onemap-cached": 18085,
+    "tipg": 18082,
+    "pygeoapi": 18083,
+    "titiler": 18084,
+    "rio-tiler": 0,  # in process, no port
+}
+Runner = Server | Limit
 
 
 # --- PostgreSQL ----------------------------------------------------------------------
@@ -53,7 +67,8 @@ PORTS = {"onemap": 18081, "tipg": 18082, "pygeoapi": 18083}
 
 def sh(cmd: list[str], **kw: Any) -> str:
     """Run a command, return its stdout."""
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, **kw).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, **kw)
+    return str(out.stdout)
 
 
 def cluster() -> tuple[int, str]:
@@ -130,6 +145,8 @@ def pg_versions(dsn: str) -> dict[str, str]:
 
 def paths(server: Server, workload: str) -> list[str]:
     """The request paths (with query) that this server gets for a workload."""
+    if workload not in FEATURES:
+        return tileloads.paths(server, workload)
     items = f"/collections/{server.collection}/items"
 
     def q(params: dict[str, str]) -> str:
@@ -159,11 +176,17 @@ def _first_vertex(features: list[dict[str, Any]]) -> list[float] | None:
     return vertex
 
 
-def check(servers_: list[Server]) -> dict[str, Any]:
+def check(runners: list[Runner], workloads: list[str]) -> dict[str, Any]:
     """One request per workload and server: do they return the same features?"""
     out: dict[str, Any] = {"workloads": {}, "differences": []}
-    for wl in WORKLOADS:
+    for wl in workloads:
+        taking = [r for r in runners if wl in r.workloads]
+        if wl not in FEATURES:
+            out["workloads"][wl], diffs = tileloads.check(wl, taking)
+            out["differences"] += diffs
+            continue
         per: dict[str, Any] = {}
+        servers_ = [s for s in taking if isinstance(s, Server)]
         for s in servers_:
             urls = paths(s, wl)[:5] if wl == "W4" else paths(s, wl)
             ids: list[str] = []
@@ -235,6 +258,9 @@ def run_cell(
     idle = measure.wait_idle()
     if args.warmup > 0:
         measure.run_wrk(s.base, paths_file, conns, args.warmup, script)
+        # the requests wrk abandons at the end of the warm-up may still be running
+        # on the server (a slow tile at c=32: seconds of CPU); let them finish
+        measure.wait_idle()
     before = measure.snapshot(s.proc.pid, postmaster, DB_NAME)
     res = measure.run_wrk(s.base, paths_file, conns, args.duration, script)
     after = measure.snapshot(s.proc.pid, postmaster, DB_NAME)
@@ -263,17 +289,25 @@ def run_cell(
 
 
 def run_all(
-    servers_: list[Server], args: argparse.Namespace, postmaster: int, out: Path
+    runners: list[Runner], args: argparse.Namespace, postmaster: int, out: Path
 ) -> list[dict[str, Any]]:
     """Every workload x concurrency cell, servers interleaved A,B,C then C,B,A."""
     records: list[dict[str, Any]] = []
     cells = [(wl, c) for wl in args.workloads for c in args.connections]
-    total = len(cells) * args.rounds * len(servers_)
+    total = sum(args.rounds * sum(wl in r.workloads for r in runners) for wl, _ in cells)
+    primed: set[tuple[str, str]] = set()
     for wl, conns in cells:
+        taking = [r for r in runners if wl in r.workloads]
         for rnd in range(args.rounds):
-            order = servers_ if rnd % 2 == 0 else servers_[::-1]
+            order = taking if rnd % 2 == 0 else taking[::-1]
             for pos, s in enumerate(order):
-                rec = run_cell(s, wl, conns, args, postmaster)
+                if isinstance(s, Limit):
+                    rec = tileloads.run_limit(s, wl, conns, args.duration, args.warmup)
+                else:
+                    if s.cached and (s.name, wl) not in primed:
+                        tileloads.prime(s, paths(s, wl))
+                        primed.add((s.name, wl))
+                    rec = run_cell(s, wl, conns, args, postmaster)
                 rec.update(round=rnd + 1, position=pos + 1)
                 records.append(rec)
                 out.write_text(json.dumps({"partial": True, "runs": records}, indent=1))
@@ -287,7 +321,7 @@ def run_all(
     return records
 
 
-def versions(servers_: list[Server], dsn: str) -> dict[str, Any]:
+def versions(servers_: list[Runner], dsn: str) -> dict[str, Any]:
     """Everything that identifies what was measured."""
     commit = sh(["git", "-C", str(ROOT), "rev-parse", "HEAD"]).strip()
     dirty = sh(["git", "-C", str(ROOT), "status", "--porcelain", "--", ".", ":!bench"])
@@ -334,12 +368,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """The new run's records, checks and session, plus the old ones of the workloads
+    it did not run (a partial run keeps the rest of results.json)."""
+    if old is None:
+        return new
+    redo = set(new["sessions"][-1]["workloads"])
+    order = list(WORKLOADS)
+    runs = [r for r in old["runs"] if r["workload"] not in redo] + new["runs"]
+    runs.sort(key=lambda r: order.index(r["workload"]))  # stable: rounds keep order
+    checks = {k: v for k, v in old["checks"]["workloads"].items() if k not in redo}
+    checks.update(new["checks"]["workloads"])
+    diffs = [d for d in old["checks"]["differences"] if d.split(":")[0] not in redo]
+    sessions = []
+    for session in report.sessions(old):
+        kept = {w: d for w, d in session["workloads"].items() if w not in redo}
+        if kept:
+            sessions.append({**session, "workloads": kept})
+    return {
+        "sessions": [*sessions, *new["sessions"]],
+        "checks": {
+            "workloads": dict(sorted(checks.items(), key=lambda kv: order.index(kv[0]))),
+            "differences": diffs + new["checks"]["differences"],
+        },
+        "runs": runs,
+    }
+
+
+def write_results(output: Path, data: dict[str, Any], records: bool = True) -> None:
+    """results.json (unless not ``records``) and RESULTS.md, then the key tables."""
+    if records:
+        json_out = output / "results.json"
+        json_out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        log(f"wrote {json_out}")
+    (output / "RESULTS.md").write_text(report.render(data))
+    log(f"wrote {output / 'RESULTS.md'}")
+    print(report.key_tables(data))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    json_out = args.output / "results.json"
     if args.render_only:
-        data = json.loads((args.output / "results.json").read_text())
-        (args.output / "RESULTS.md").write_text(report.render(data))
-        print(report.key_tables(data))
+        write_results(args.output, json.loads(json_out.read_text()), records=False)
         return 0
     # Ctrl-C and kill stop the servers (finally below), also when started with SIGINT
     # ignored (a background job of a non-interactive shell)
@@ -347,29 +418,41 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     WORK.mkdir(parents=True, exist_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
+    args.workloads = [w for w in WORKLOADS if w in args.workloads]
+    names = [n for n in args.servers if set(SERVES[n]) & set(args.workloads)]
     started = dt.datetime.now().astimezone()
     port, data_dir = cluster()
     dsn = ensure_database(port)
-    db = {
+    db: dict[str, str | int] = {
         "host": "127.0.0.1",
         "port": port,
         "dbname": DB_NAME,
         "user": DB_USER,
         "password": DB_PASSWORD,
     }
-    make = {
-        "onemap": lambda: servers.onemap(PORTS["onemap"], dsn),
+    cog = None
+    if set(W5) & set(args.workloads):
+        cog = tileloads.COG
+        subprocess.run(
+            [sys.executable, str(BENCH / "make_cog.py"), "--out", str(cog)], check=True
+        )
+    make: dict[str, Callable[[], Runner]] = {
+        "onemap": lambda: servers.onemap("onemap", PORTS["onemap"], dsn, cog, 0),
+        "onemap-cached": lambda: servers.onemap(
+            "onemap-cached", PORTS["onemap-cached"], dsn, cog, 64
+        ),
         "tipg": lambda: servers.tipg(PORTS["tipg"], dsn),
         "pygeoapi": lambda: servers.pygeoapi(PORTS["pygeoapi"], db),
+        "titiler": lambda: servers.titiler(PORTS["titiler"]),
+        "rio-tiler": servers.Limit,
     }
-    running = [make[name]() for name in args.servers]
-    json_out = args.output / "results.json"
+    running: list[Runner] = [make[name]() for name in names]
     try:
         for s in running:
             s.start()
         for s in running:
             s.wait_ready()
-        checks = check(running)
+        checks = check(running, args.workloads)
         meta = {
             "command": " ".join([sys.executable, *sys.argv]),
             "started": started.isoformat(timespec="seconds"),
@@ -380,7 +463,13 @@ def main(argv: list[str] | None = None) -> int:
             "workloads": {w: WORKLOADS[w] for w in args.workloads},
             "bbox": BBOX,
             "filter": W3_FILTER,
-            "servers": {s.name: {"url": s.base, "cmd": s.cmd} for s in running},
+            "tiles": tileloads.meta(),
+            "servers": {
+                s.name: {"url": s.base, "cmd": s.cmd}
+                if isinstance(s, Server)
+                else {"cmd": [s.python, str(s.script)]}
+                for s in running
+            },
             "idle_before_start_cores": measure.busy_cores(2.0),
             "versions": versions(running, dsn),
         }
@@ -391,11 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s in running:
             s.stop()
-    data = {"meta": meta, "checks": checks, "runs": records}
-    json_out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    (args.output / "RESULTS.md").write_text(report.render(data))
-    log(f"wrote {json_out} and {args.output / 'RESULTS.md'}")
-    print(report.key_tables(data))
+    new = {"sessions": [meta], "checks": checks, "runs": records}
+    old = json.loads(json_out.read_text()) if json_out.exists() else None
+    write_results(args.output, merge(old, new))
     return 0
 
 

@@ -1,9 +1,11 @@
 """The servers under test: their venvs, configurations, start and stop.
 
-OneMap runs from the project's own venv; each peer gets a venv of its own under
+OneMap runs from the project's own venv (twice: ``onemap`` without and
+``onemap-cached`` with its in-process tile cache); each peer gets a venv of its own under
 bench/.venvs/ (created once, reused while its package list is unchanged). Every server
 runs 2 worker processes without an access log, on a loopback port, against the same
-database; generated configurations and logs go to bench/.work/.
+database and COG; generated configurations and logs go to bench/.work/. The in-process
+rio-tiler ceiling of W5 (``rio-tiler``, bench/limit_riotiler.py) is a ``Limit``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 # venv name -> (Python versions in order of preference, pip requirements)
 VENV_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tipg": (("3.13", "3.12"), ("tipg", "uvicorn[standard]")),
+    "titiler": (("3.13", "3.12"), ("titiler.application", "uvicorn[standard]")),
     "pygeoapi": (
         ("3.12", "3.13"),
         (
@@ -43,6 +46,30 @@ VENV_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "uvicorn[standard]",
         ),
     ),
+}
+
+# titiler's documented GDAL settings for COGs; every raster reader gets the same
+GDAL_ENV = {
+    "GDAL_CACHEMAX": "200",
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_VERSION": "2",
+    "VSI_CACHE": "TRUE",
+    "VSI_CACHE_SIZE": "5000000",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff",
+}
+FEATURES = ("W1", "W2", "W3", "W4")
+W5 = ("W5png", "W5jpg")
+# the workloads each server (or limit) takes part in
+SERVES: dict[str, tuple[str, ...]] = {
+    "onemap": (*FEATURES, *W5, "W6"),
+    "onemap-cached": (*W5, "W6"),
+    "tipg": (*FEATURES, "W6"),
+    "pygeoapi": FEATURES,
+    "titiler": W5,
+    "rio-tiler": W5,
 }
 
 
@@ -111,6 +138,11 @@ def package_versions(python: str, names: list[str]) -> dict[str, str]:
         f"for n in {names!r}:\n"
         "    try: out[n] = m.version(n)\n"
         "    except m.PackageNotFoundError: out[n] = '-'\n"
+        "try:\n"
+        "    import rasterio\n"
+        "    out['GDAL (rasterio)'] = rasterio.__gdal_version__\n"
+        "    out['PROJ (rasterio)'] = rasterio.__proj_version__\n"
+        "except ImportError: pass\n"
         "print(json.dumps(out))"
     )
     out = subprocess.run(
@@ -132,6 +164,10 @@ class Server:
     cwd: Path
     python: str
     packages: list[str]
+    workloads: tuple[str, ...] = FEATURES
+    flavor: str = ""  # onemap, tipg, pygeoapi, titiler: how request paths are written
+    ready_path: str = ""  # polled until 200 (default: one item of the collection)
+    cached: bool = False  # tiles are primed into its cache before they are measured
     # extra query parameters for feature requests (pygeoapi: native CRS output)
     extra: dict[str, str] = field(default_factory=dict)
     bbox_extra: dict[str, str] = field(default_factory=dict)
@@ -157,8 +193,9 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 90) -> None:
-        """Poll one small items request until it answers 200."""
-        url = f"{self.base}/collections/{self.collection}/items?limit=1"
+        """Poll a small request (one item) until it answers 200."""
+        path = self.ready_path or f"/collections/{self.collection}/items?limit=1"
+        url = self.base + path
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -191,27 +228,46 @@ class Server:
             pass
 
 
-def onemap(port: int, dsn: str) -> Server:
-    """OneMap from the project venv, a generated YAML with one PostGIS collection."""
-    cwd = WORK / "onemap"
+def onemap(name: str, port: int, dsn: str, cog: Path | None, cache_mb: int) -> Server:
+    """OneMap from the project venv: a generated YAML with the PostGIS table ``dltb``
+    and, given a COG, the imagery collection ``cog`` (bands 3,2,1, rescale 0-4000,
+    nearest resampling: titiler's defaults). Vector tiles keep every feature (no
+    small-feature dropping), like tipg's. ``cache_mb`` 0 is the cold server; > 0 the
+    in-process tile cache per worker.
+    """
+    cwd = WORK / name
     cwd.mkdir(parents=True, exist_ok=True)
+    collections: dict[str, object] = {
+        "dltb": {
+            "title": {"zh-CN": "地类图斑", "en": "Land-use parcels"},
+            "source": {"type": "postgis", "table": "public.dltb"},
+        }
+    }
+    if cog is not None:
+        collections["cog"] = {
+            "title": {"zh-CN": "影像", "en": "Imagery"},
+            "source": {
+                "type": "cog",
+                "href": str(cog),
+                "bands": [3, 2, 1],
+                "rescale": [[0, 4000]],
+                "resampling": "nearest",
+            },
+        }
     config = {
         "data_dir": str(cwd / "data"),
         "generate_demo": False,
         "server": {"host": "127.0.0.1", "port": port, "workers": 2, "max_limit": 10000},
         "database": {"url": dsn},
-        "collections": {
-            "dltb": {
-                "title": {"zh-CN": "地类图斑", "en": "Land-use parcels"},
-                "source": {"type": "postgis", "table": "public.dltb"},
-            }
-        },
+        "collections": collections,
+        "tiles": {"cache_mb": cache_mb, "mvt_min_feature_px": 0},
+        "allowed_sources": [str(WORK)],
     }
     path = cwd / "onemap.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     venv = ROOT / ".venv"
     return Server(
-        name="onemap",
+        name=name,
         port=port,
         collection="dltb",
         cmd=[
@@ -226,7 +282,7 @@ def onemap(port: int, dsn: str) -> Server:
             "--port",
             str(port),
         ],
-        env={},
+        env=GDAL_ENV,
         cwd=cwd,
         python=str(venv / "bin" / "python"),
         packages=[
@@ -242,7 +298,13 @@ def onemap(port: int, dsn: str) -> Server:
             "orjson",
             "cql2",
             "pydantic",
+            "rio-tiler",
+            "rasterio",
+            "numpy",
         ],
+        workloads=SERVES[name],
+        flavor="onemap",
+        cached=cache_mb > 0,
     )
 
 
@@ -287,7 +349,76 @@ def tipg(port: int, dsn: str) -> Server:
             "pydantic",
             "orjson",
         ],
+        workloads=SERVES["tipg"],
+        flavor="tipg",
     )
+
+
+def titiler(port: int) -> Server:
+    """titiler.application (latest) under uvicorn with titiler's GDAL settings; the
+    COG is given per request (``url=``)."""
+    venv = ensure_venv("titiler")
+    return Server(
+        name="titiler",
+        port=port,
+        collection="",
+        cmd=[
+            str(venv / "bin" / "uvicorn"),
+            "titiler.application.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env={**GDAL_ENV, "PYTHONWARNINGS": "ignore"},
+        cwd=WORK / "titiler",
+        python=str(venv / "bin" / "python"),
+        packages=[
+            "titiler.application",
+            "titiler.core",
+            "rio-tiler",
+            "rasterio",
+            "morecantile",
+            "fastapi",
+            "starlette",
+            "uvicorn",
+            "uvloop",
+            "httptools",
+            "numpy",
+        ],
+        workloads=SERVES["titiler"],
+        flavor="titiler",
+        ready_path="/healthz",
+    )
+
+
+@dataclass
+class Limit:
+    """An in-process ceiling (no HTTP): bench/limit_riotiler.py, one process per core,
+    in the project venv (the same rio-tiler, rasterio and GDAL as OneMap's)."""
+
+    name: str = "rio-tiler"
+    python: str = str(ROOT / ".venv" / "bin" / "python")
+    script: Path = BENCH / "limit_riotiler.py"
+    packages: list[str] = field(
+        default_factory=lambda: ["rio-tiler", "rasterio", "morecantile", "numpy"]
+    )
+    workloads: tuple[str, ...] = SERVES["rio-tiler"]
+    env: dict[str, str] = field(default_factory=lambda: dict(GDAL_ENV))
+
+    def start(self) -> None:
+        """Nothing runs between measurements."""
+
+    def wait_ready(self) -> None:
+        """Always ready."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
 
 
 def _pygeoapi_config(port: int, db: dict[str, str | int]) -> dict[str, object]:
@@ -405,6 +536,7 @@ def pygeoapi(port: int, db: dict[str, str | int]) -> Server:
             "shapely",
             "pyproj",
         ],
+        flavor="pygeoapi",
         extra={"crs": CRS4490, "f": "json"},
         bbox_extra={"bbox-crs": CRS4490},
     )

@@ -15,15 +15,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
 from morecantile import TileMatrixSet
+from rasterio.enums import MaskFlags
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 from rio_tiler.mosaic import mosaic_reader
+
+from tiles.tms import tms_crs
 
 T = TypeVar("T")
 
@@ -57,6 +61,70 @@ class RasterMeta:
     resolution: float  # native pixel size in the image's CRS units
     percentiles: tuple[tuple[float, float], ...]  # 2nd and 98th per band (overview)
     version: str  # changes when the file does
+
+
+CGCS2000 = 4490
+
+
+def _as_wgs84(ds: DatasetReader) -> str:
+    """A VRT of an EPSG:4490 image that calls its CRS EPSG:4326.
+
+    PROJ's operation from CGCS2000 to WGS 84 is the ballpark one (no shift: the two
+    frames differ by centimetres), so the pixels come out the same; but setting up a
+    4490 -> Web Mercator warp makes PROJ search its database each time (~60 ms, twice
+    per tile in rio-tiler) against ~2 ms from 4326. Overviews stay (implicit ones).
+    """
+    source = escape(ds.name)
+    width, height = ds.width, ds.height
+    rect = f'xOff="0" yOff="0" xSize="{width}" ySize="{height}"'
+
+    def simple(band: str, dtype: str, block: tuple[int, int]) -> str:
+        return (
+            f'<SimpleSource><SourceFilename relativeToVRT="0">{source}</SourceFilename>'
+            f"<SourceBand>{band}</SourceBand>"
+            f'<SourceProperties RasterXSize="{width}" RasterYSize="{height}" '
+            f'DataType="{dtype}" BlockXSize="{block[1]}" BlockYSize="{block[0]}"/>'
+            f"<SrcRect {rect}/><DstRect {rect}/></SimpleSource>"
+        )
+
+    bands = []
+    for i, (dtype, block) in enumerate(zip(ds.dtypes, ds.block_shapes, strict=True)):
+        gdal_type = _GDAL_TYPES[dtype]
+        nodata = "" if ds.nodata is None else f"<NoDataValue>{ds.nodata!r}</NoDataValue>"
+        interp = ds.colorinterp[i].name.capitalize()
+        bands.append(
+            f'<VRTRasterBand dataType="{gdal_type}" band="{i + 1}" '
+            f'blockXSize="{block[1]}" blockYSize="{block[0]}">{nodata}'
+            f"<ColorInterp>{interp}</ColorInterp>"
+            + simple(str(i + 1), gdal_type, block)
+            + "</VRTRasterBand>"
+        )
+    mask = ""
+    if MaskFlags.per_dataset in ds.mask_flag_enums[0]:
+        block = ds.block_shapes[0]
+        mask = (
+            '<MaskBand><VRTRasterBand dataType="Byte">'
+            + simple("mask,1", "Byte", block)
+            + "</VRTRasterBand></MaskBand>"
+        )
+    geo = ", ".join(repr(v) for v in ds.transform.to_gdal())
+    return (
+        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">'
+        '<SRS dataAxisToSRSAxisMapping="2,1">EPSG:4326</SRS>'
+        f"<GeoTransform>{geo}</GeoTransform>{''.join(bands)}{mask}</VRTDataset>"
+    )
+
+
+_GDAL_TYPES = {
+    "uint8": "Byte",
+    "int8": "Int8",
+    "uint16": "UInt16",
+    "int16": "Int16",
+    "uint32": "UInt32",
+    "int32": "Int32",
+    "float32": "Float32",
+    "float64": "Float64",
+}
 
 
 class RasterStore:
@@ -95,9 +163,28 @@ class RasterStore:
             datasets.popitem(last=False)[1].close()
         return ds
 
+    def reading(self, href: str) -> DatasetReader:
+        """This thread's dataset for reading pixels: CGCS2000 geographic images are
+        read as WGS 84, which gives the same pixels far sooner (see _as_wgs84)."""
+        datasets = self._datasets()
+        key = href + "#read"
+        ds = datasets.get(key)
+        if ds is not None and not ds.closed:
+            datasets.move_to_end(key)
+            return ds
+        source = self.dataset(href)
+        if source.crs is None or source.crs.to_epsg() != CGCS2000:
+            return source
+        ds = rasterio.open(_as_wgs84(source))
+        datasets[key] = ds
+        return ds
+
     def reader(self, href: str, tms: TileMatrixSet) -> Reader:
-        """A rio-tiler Reader over this thread's open dataset."""
-        return Reader(href, dataset=self.dataset(href), tms=tms)
+        """A rio-tiler Reader over this thread's open dataset (in its own CRS when the
+        grid is in it too: then there is nothing to warp)."""
+        native = tms_crs(tms).epsg == CGCS2000
+        ds = self.dataset(href) if native else self.reading(href)
+        return Reader(href, dataset=ds, tms=tms)
 
     def tile(
         self,
