@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import urllib.error
@@ -76,6 +77,35 @@ def test_wmts_get_tile_rest_and_kvp(live_url: str, grid: str) -> None:
         wmts.buildTileRequest
     )  # KVP above; the RESTful template must give the same tile
     assert rest is not None
+
+
+@pytest.mark.parametrize("tms_id", ["CGCS2000Quad", "WorldCRS84Quad"])
+def test_gdal_opens_the_ogc_api_tileset(live_url: str, tms_id: str) -> None:
+    """GDAL's OGCAPI driver finds the map tileset and places it where the image is.
+
+    (Debian 12's GDAL 3.6 then sizes the raster from the whole matrix height — its own
+    bug with tileMatrixSetLimits — so pixels are read through WMTS, below.)"""
+    result = subprocess.run(
+        [
+            "gdalinfo",
+            "-json",
+            f"OGCAPI:{live_url}/collections/imagery",
+            "-oo",
+            f"TILEMATRIXSET={tms_id}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["driverShortName"] == "OGCAPI"
+    assert len(info["bands"]) >= 3
+    west, north = info["cornerCoordinates"]["upperLeft"]
+    east = info["cornerCoordinates"]["lowerRight"][0]
+    # the test imagery: 109.50-109.5512 E, 23.0088-23.06 N, snapped to the tile grid
+    assert 109.45 < west <= 109.50 and 109.5512 <= east < 109.60
+    assert 23.06 <= north < 23.11
 
 
 def test_gdal_reads_wmts_in_cgcs2000(live_url: str, tmp_path: Path) -> None:
