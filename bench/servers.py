@@ -308,6 +308,23 @@ def onemap(name: str, port: int, dsn: str, cog: Path | None, cache_mb: int) -> S
     )
 
 
+def _uvicorn(venv: Path, app: str, port: int) -> list[str]:
+    """A peer's ASGI app under uvicorn: 2 workers, loopback, no access log."""
+    return [
+        str(venv / "bin" / "uvicorn"),
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
 def tipg(port: int, dsn: str) -> Server:
     """tipg (latest from PyPI) under uvicorn, configured by environment variables."""
     venv = ensure_venv("tipg")
@@ -315,19 +332,7 @@ def tipg(port: int, dsn: str) -> Server:
         name="tipg",
         port=port,
         collection="public.dltb",
-        cmd=[
-            str(venv / "bin" / "uvicorn"),
-            "tipg.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        cmd=_uvicorn(venv, "tipg.main:app", port),
         env={
             "DATABASE_URL": dsn,
             "TIPG_DB_SCHEMAS": '["public"]',
@@ -362,19 +367,7 @@ def titiler(port: int) -> Server:
         name="titiler",
         port=port,
         collection="",
-        cmd=[
-            str(venv / "bin" / "uvicorn"),
-            "titiler.application.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        cmd=_uvicorn(venv, "titiler.application.main:app", port),
         env={**GDAL_ENV, "PYTHONWARNINGS": "ignore"},
         cwd=WORK / "titiler",
         python=str(venv / "bin" / "python"),
