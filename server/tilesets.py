@@ -237,24 +237,21 @@ def tilejson(
         minzoom, maxzoom = c.zooms[WEB_MERCATOR]
         extent = c.extent
         doc["tiles"] = [url_for(request, path, f="png", **render_query(request))]
-    elif drawn:
-        minzoom, maxzoom = vector_zooms(request, tms, layers)
-        extent = union([x.info.extent for x in layers])
-        doc["tiles"] = [url_for(request, path, f="png")]
     else:
         minzoom, maxzoom = vector_zooms(request, tms, layers)
         extent = union([x.info.extent for x in layers])
-        doc["tiles"] = [url_for(request, path, f="mvt")]
-        doc["vector_layers"] = [
-            {
-                "id": x.id,
-                "description": text_for(x.title, lang),
-                "fields": {f.name: _field_type(f.type) for f in x.info.fields},
-                "minzoom": layer_minzoom(tms, x),
-                "maxzoom": maxzoom,
-            }
-            for x in layers
-        ]
+        doc["tiles"] = [url_for(request, path, f="png" if drawn else "mvt")]
+        if not drawn:
+            doc["vector_layers"] = [
+                {
+                    "id": x.id,
+                    "description": text_for(x.title, lang),
+                    "fields": {f.name: _field_type(f.type) for f in x.info.fields},
+                    "minzoom": layer_minzoom(tms, x),
+                    "maxzoom": maxzoom,
+                }
+                for x in layers
+            ]
     doc["minzoom"], doc["maxzoom"] = minzoom, maxzoom
     if extent is not None:
         doc["bounds"] = list(extent)

@@ -93,7 +93,7 @@ def _draw_layer(
     areal = kinds >= 3  # (multi)polygons and collections
     points = (kinds == 0) | (kinds == 4)
     if areal.any():
-        chosen = [i for i in np.flatnonzero(areal)]
+        chosen = list(np.flatnonzero(areal))
         fills = [style.fill_of(features[i].get("properties", {})) for i in chosen]
         _fill(canvas, [geojson[i] for i in chosen], fills, style.fill_opacity)
         _stroke(canvas, shapely.boundary(geoms[areal]), style.stroke, style.stroke_width)

@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import rasterio
 from morecantile import TileMatrixSet
+from rasterio.dtypes import dtype_rev, typename_fwd
 from rasterio.enums import MaskFlags
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
@@ -89,7 +90,7 @@ def _as_wgs84(ds: DatasetReader) -> str:
 
     bands = []
     for i, (dtype, block) in enumerate(zip(ds.dtypes, ds.block_shapes, strict=True)):
-        gdal_type = _GDAL_TYPES[dtype]
+        gdal_type = typename_fwd[dtype_rev[dtype]]
         nodata = "" if ds.nodata is None else f"<NoDataValue>{ds.nodata!r}</NoDataValue>"
         interp = ds.colorinterp[i].name.capitalize()
         bands.append(
@@ -115,18 +116,6 @@ def _as_wgs84(ds: DatasetReader) -> str:
     )
 
 
-_GDAL_TYPES = {
-    "uint8": "Byte",
-    "int8": "Int8",
-    "uint16": "UInt16",
-    "int16": "Int16",
-    "uint32": "UInt32",
-    "int32": "Int32",
-    "float32": "Float32",
-    "float64": "Float64",
-}
-
-
 class RasterStore:
     """A bounded pool of read threads, each with its own open datasets."""
 
@@ -150,34 +139,33 @@ class RasterStore:
             found = self._local.datasets = OrderedDict()
         return found
 
-    def dataset(self, href: str) -> DatasetReader:
-        """This thread's open dataset of an href (LRU of a few dozen)."""
+    def _cached(self, key: str, open_: Callable[[], DatasetReader]) -> DatasetReader:
+        """This thread's open dataset under ``key`` (an LRU of a few dozen)."""
         datasets = self._datasets()
-        ds = datasets.get(href)
-        if ds is not None and not ds.closed:
-            datasets.move_to_end(href)
-            return ds
-        ds = rasterio.open(href)
-        datasets[href] = ds
-        while len(datasets) > _OPEN_PER_THREAD:
-            datasets.popitem(last=False)[1].close()
-        return ds
-
-    def reading(self, href: str) -> DatasetReader:
-        """This thread's dataset for reading pixels: CGCS2000 geographic images are
-        read as WGS 84, which gives the same pixels far sooner (see _as_wgs84)."""
-        datasets = self._datasets()
-        key = href + "#read"
         ds = datasets.get(key)
         if ds is not None and not ds.closed:
             datasets.move_to_end(key)
             return ds
-        source = self.dataset(href)
-        if source.crs is None or source.crs.to_epsg() != CGCS2000:
-            return source
-        ds = rasterio.open(_as_wgs84(source))
-        datasets[key] = ds
+        ds = datasets[key] = open_()
+        while len(datasets) > _OPEN_PER_THREAD:
+            datasets.popitem(last=False)[1].close()
         return ds
+
+    def dataset(self, href: str) -> DatasetReader:
+        """This thread's open dataset of an href."""
+        return self._cached(href, lambda: rasterio.open(href))
+
+    def reading(self, href: str) -> DatasetReader:
+        """This thread's dataset for reading pixels: CGCS2000 geographic images are
+        read as WGS 84, which gives the same pixels far sooner (see _as_wgs84)."""
+
+        def open_view() -> DatasetReader:
+            source = self.dataset(href)
+            if source.crs is None or source.crs.to_epsg() != CGCS2000:
+                return rasterio.open(href)  # its own handle: the LRU closes each one
+            return rasterio.open(_as_wgs84(source))
+
+        return self._cached(href + "#read", open_view)
 
     def reader(self, href: str, tms: TileMatrixSet) -> Reader:
         """A rio-tiler Reader over this thread's open dataset (in its own CRS when the

@@ -115,7 +115,7 @@ _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 _MAP_TILE_RESPONSES = {
     **_TILE_RESPONSES,
-    200: {"description": "The tile", "content": {MEDIA_TYPES["png"]: {}}},
+    200: {"description": "The tile", "content": {PNG: {}}},
 }
 
 
