@@ -179,6 +179,15 @@ class DatabaseConfig(_Strict):
         "many matches, else omit numberMatched",
     )
 
+    change_poll_s: float = Field(
+        2.0,
+        ge=0,
+        description="How often the tables' write counters are read, so that cached "
+        "tiles live until the table changes (writes of other programs show within "
+        "~10 s, PostgreSQL's statistics delay; this server's own edits at once); "
+        "0: no polling, cached tiles of PostGIS tables live 10 s",
+    )
+
     @model_validator(mode="after")
     def _pool(self) -> Self:
         if self.pool_min > self.pool_max:
@@ -293,6 +302,14 @@ class TilesConfig(_Strict):
         ge=0,
         description="Features smaller than this many pixels (of a 256 px tile) in "
         "both directions are left out of a vector tile",
+    )
+    mvt_affine_tolerance: float = Field(
+        0.125,
+        ge=0,
+        le=0.5,
+        description="Vector tiles of lon/lat tables in WebMercatorQuad: where a straight "
+        "line stands in for Mercator's northing within this many tile units over the "
+        "tile (large zooms), PostGIS applies it instead of ST_Transform; 0: always exact",
     )
     vector_maxzoom: int = Field(18, ge=0, le=24)
 

@@ -163,6 +163,8 @@ class TileQuery:
     extent: int = 4096
     buffer: int = 64
     min_size: float = 0.0  # features smaller than this (crs units) both ways are left out
+    # largest error (tile units) of an affine stand-in for the CRS transform; 0 = exact
+    affine_tolerance: float = 0.0
 
     @property
     def buffered(self) -> tuple[float, float, float, float]:
@@ -194,6 +196,11 @@ class FeatureProvider(Protocol):
 
     def version(self, collection_id: str) -> str | None:
         """A token that changes whenever the data changes (None: no cheap token)."""
+        ...
+
+    def cache_version(self, collection_id: str) -> str | None:
+        """A token that changes within seconds of any change (None: no such token):
+        enough for caches whose entries may be that much behind."""
         ...
 
     async def items(

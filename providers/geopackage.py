@@ -365,6 +365,10 @@ class GeoPackageProvider:
             parts.append(f"{st.st_mtime_ns:x}.{st.st_size:x}")
         return "-".join(parts)
 
+    def cache_version(self, collection_id: str) -> str:
+        """The exact version (cheap here)."""
+        return self.version(collection_id)
+
     def _columns(self, table: _Table, query_props: tuple[str, ...] | None) -> list[str]:
         names = [f.name for f in table.info.fields]
         if query_props is not None:

@@ -7,16 +7,19 @@ ST_Transform on every query), UTC, no JIT and a statement timeout.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.adapt import Loader
 from psycopg.errors import DataError
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from config.models import DatabaseConfig, I18nText, PostgisSource
 from providers import postgis_edit as edit
@@ -40,6 +43,14 @@ from providers.postgis_sql import (
     item_query,
     page_query,
     tile_query,
+)
+
+log = logging.getLogger("onemap.postgis")
+
+# Write counters of tables (views have none); the file node changes on TRUNCATE.
+_COUNTERS = (
+    "SELECT relid, concat_ws('.', n_tup_ins, n_tup_upd, n_tup_del, "
+    "pg_relation_filenode(relid)) FROM pg_stat_user_tables WHERE relid = ANY(%s)"
 )
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -195,10 +206,23 @@ class PostgisProvider:
         self._tables: dict[str, PgTable] = {}
         self._history_ready = False
         self._exact_count_limit = config.exact_count_limit
+        self._poll_s = config.change_poll_s
+        self._poller: asyncio.Task[None] | None = None
+        self._counters: dict[int, str] = {}
 
     async def open(self) -> None:
         """Open the pool (fails fast when the database cannot be reached)."""
         await self._pool.open(wait=True, timeout=15)
+
+    async def start(self) -> None:
+        """Start polling the tables' write counters, once every table is added
+        (not when PostgreSQL keeps no counters: track_counts off)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT current_setting('track_counts')::bool")
+            row = await cur.fetchone()
+        if self._poll_s > 0 and row and row[0]:
+            await self._read_counters()
+            self._poller = asyncio.create_task(self._poll_counters())
 
     async def add(
         self,
@@ -246,7 +270,7 @@ class PostgisProvider:
                 temporal_extent=await _temporal_extent(conn, rel, temporal),
                 feature_count=await _count(conn, rel),
             )
-        table = PgTable(schema, name, pk or id_field, geom_col, srid, temporal, info)
+        table = PgTable(schema, name, oid, pk or id_field, geom_col, srid, temporal, info)
         self._tables[collection_id] = table
         return info
 
@@ -270,8 +294,29 @@ class PostgisProvider:
         return {cid: t.info for cid, t in self._tables.items()}
 
     def version(self, collection_id: str) -> str | None:
-        """No cheap change token for a shared database table: pages carry no ETag."""
+        """No cheap exact change token for a shared database table: pages carry the
+        digest of their features as ETag."""
         return None
+
+    def cache_version(self, collection_id: str) -> str | None:
+        """The table's write counters as last polled (None for views, or before the
+        first poll): PostgreSQL publishes another session's writes within ~10 s."""
+        return self._counters.get(self._tables[collection_id].oid)
+
+    async def _read_counters(self) -> None:
+        oids = [t.oid for t in self._tables.values()]
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_COUNTERS, (oids,))
+                self._counters = {int(o): str(v) for o, v in await cur.fetchall()}
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("table change counters not read: %s", type(exc).__name__)
+            self._counters = {}  # nothing cached is trusted until the next poll
+
+    async def _poll_counters(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_s)
+            await self._read_counters()
 
     async def items(
         self, collection_id: str, query: ItemsQuery, scope: AccessScope
@@ -439,7 +484,11 @@ class PostgisProvider:
             return await edit.history(conn, table, key)
 
     async def close(self) -> None:
-        """Close the pool."""
+        """Stop polling, close the pool."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._poller
         await self._pool.close()
 
 

@@ -23,6 +23,7 @@ from providers.base import (
 from providers.cql2 import ACCENTED, UNACCENTED, Translator
 from providers.crs import CRS84, CrsRef, is_identity, transform_bounds
 from providers.filters import spatial_areas
+from providers.mercator import mercator_affine
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class PgTable:
 
     schema: str
     name: str
+    oid: int
     pk: str
     geometry_column: str
     srid: int
@@ -260,25 +262,50 @@ def item_query(
 _MVT_GEOM = "__onemap_geom"
 
 
+def _to_tile_crs(
+    geom: sql.Composable,
+    query: TileQuery,
+    storage: CrsRef,
+    box: tuple[float, float, float, float],
+    tile_srid: int,
+) -> sql.Composable:
+    """The geometry in the tile's CRS: lon/lat to Web Mercator as an affine map
+    where that is within the tolerance over the tile, else ST_Transform."""
+    if (
+        query.affine_tolerance > 0
+        and query.crs.epsg == 3857
+        and is_identity(storage, CRS84)
+    ):
+        line = mercator_affine(box[1], box[3])
+        units = query.extent / (query.bounds[2] - query.bounds[0])  # per metre
+        if line is not None and line.error_m * units <= query.affine_tolerance:
+            return sql.SQL("ST_Affine({}, {}, 0, 0, {}, 0, {})").format(
+                geom, sql.Literal(line.sx), sql.Literal(line.sy), sql.Literal(line.y0)
+            )
+    return sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(tile_srid))
+
+
 def tile_query(
     table: PgTable, query: TileQuery, scope: AccessScope, names: list[str]
 ) -> tuple[sql.Composed, list[Any]]:
     """One MVT layer built by PostgreSQL (ST_AsMVT), integer SRIDs throughout.
 
     Candidates come from the GiST index (``&&`` with the tile as a storage-CRS
-    rectangle); ST_AsMVTGeom clips and snaps to the tile grid.
+    rectangle); ST_AsMVTGeom clips and snaps to the tile grid. ST_AsMVT skips the rows
+    whose geometry clipped away (NULL): a ``WHERE geom IS NOT NULL`` on the subquery
+    would make PostgreSQL evaluate ST_AsMVTGeom twice per row.
     """
     storage = table.info.storage_crs
     same = is_identity(storage, query.crs)
     tile_srid = table.srid if same else (query.crs.epsg or 4326)
+    box = transform_bounds(query.buffered, query.crs, storage)
     geom: sql.Composable = _col(table.geometry_column)
     if not same:
-        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(tile_srid))
+        geom = _to_tile_crs(geom, query, storage, box, tile_srid)
     envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
         sql.Literal(tile_srid)
     )
     parts, params = conditions(table, ItemsQuery(limit=1, filter=query.filter), scope)
-    box = transform_bounds(query.buffered, query.crs, storage)
     parts.insert(
         0,
         sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
@@ -308,7 +335,7 @@ def tile_query(
     statement = sql.SQL(
         "SELECT ST_AsMVT(m, %s, {extent}, {geom_name}{feature_id}) FROM ("
         "SELECT {columns}, ST_AsMVTGeom({geom}, {envelope}, {extent}, {buffer}, true) "
-        "AS {geom_alias} FROM {rel} AS t{where}) AS m WHERE {geom_alias} IS NOT NULL"
+        "AS {geom_alias} FROM {rel} AS t{where}) AS m"
     ).format(
         extent=sql.Literal(query.extent),
         buffer=sql.Literal(query.buffer),

@@ -22,6 +22,7 @@ from providers.base import UNRESTRICTED
 from server.access import anonymous_scope
 from server.catalog import build_catalog
 from server.errors import add_exception_handlers
+from server.hot_tiles import HotTiles
 from server.legacy import LegacyServices, build_mapproxy
 from server.links import base_url
 from server.responses import json_bytes, make_environment
@@ -122,5 +123,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["*"],
         expose_headers=["ETag", "Content-Crs", "Content-Language", "Location"],
+    )
+    # outermost: hot public tiles skip routing (bytes shared with the tile cache)
+    app.state.hot_tiles = {}
+    app.add_middleware(
+        HotTiles,
+        max_bytes=settings.tiles.cache_mb * 1024 * 1024,
+        counts=app.state.hot_tiles,
     )
     return app

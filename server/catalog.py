@@ -237,6 +237,8 @@ async def build_catalog(settings: Settings) -> Catalog:
                 opened = await _open(cid, conf, settings, titles, gpkg, postgis)
                 style = _style(opened, conf, index)
                 catalog.add(replace(opened, style=style))
+        if postgis is not None:
+            await postgis.start()
     except BaseException:
         await catalog.close()
         raise

@@ -22,6 +22,7 @@ from server.access import get_scope
 from server.caching import cache_headers, etag_of, not_modified
 from server.catalog import Collection, RasterCollection
 from server.errors import InvalidParameterError, NotFoundError, UpstreamError
+from server.hot_tiles import offer_replay
 from server.i18n import translate
 from server.links import JSON, link, self_links, url_for
 from server.negotiation import check_language, language_of
@@ -82,7 +83,7 @@ _BASIC = {"f", "lang"}
 _VECTOR_PARAMS = _BASIC | {"properties", "filter", "filter-lang", "filter-crs"}
 _DATASET_PARAMS = _BASIC | {"collections"}
 _MAP_PARAMS = _BASIC | {"filter", "filter-lang", "filter-crs"}
-_UNVERSIONED_TTL = 10.0  # s: tiles of tables that may change outside this server
+_UNVERSIONED_TTL = 10.0  # s: tiles of views (no change counters) or with polling off
 
 CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
 TmsId = Annotated[
@@ -172,6 +173,10 @@ def _send(
 # ------------------------------------------------------------------ imagery
 
 
+def _unchanging() -> None:
+    """Imagery collections are fixed for the life of the process (c.version)."""
+
+
 def _read_tile(
     request: Request,
     c: RasterCollection,
@@ -218,6 +223,9 @@ async def _raster_tile(
         c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.cache_key
     )
     public = _public(request, scope)
+    ttl = float(request.app.state.settings.tiles.max_age)
+    if public:
+        offer_replay(request, ttl, _unchanging, None)
     cache = request.app.state.tile_cache
     hit = cache.get(key)
     if hit is not None:
@@ -233,7 +241,6 @@ async def _raster_tile(
         raise outside from None
     except RasterioIOError:
         raise UpstreamError("tile.read_failed") from None
-    ttl = float(request.app.state.settings.tiles.max_age)
     cache.put(key, data, key, ttl)
     return _send(request, data, key, MEDIA_TYPES[fmt], public)
 
@@ -269,6 +276,7 @@ def _vector_query(
         extent=settings.mvt_extent,
         buffer=settings.mvt_buffer,
         min_size=width * settings.mvt_min_feature_px / 256,
+        affine_tolerance=settings.mvt_affine_tolerance,
     )
 
 
@@ -282,22 +290,30 @@ async def _vector_tile(
     drawn: bool = False,
 ) -> Response:
     """Vector tiles of the layers: as MVT, or ``drawn`` in their styles as a PNG."""
+
     # The key names every input of the bytes: data versions (or edits made here),
     # the query, the caller's grant and what is made of it.
-    versions = [x.provider.version(x.id) for x in layers]
+    def versions() -> tuple[str, ...]:
+        return tuple(
+            f"{x.provider.cache_version(x.id)}:{x.changes.value}" for x in layers
+        )
+
+    used = versions()
     key = etag_of(
-        *(
-            f"{x.id}:{v or 'db'}:{x.changes.value}"
-            for x, v in zip(layers, versions, strict=True)
-        ),
+        *(f"{x.id}:{v}" for x, v in zip(layers, used, strict=True)),
         id_of(tms),
         str(tile),
         repr(query),
         scope.cache_key,
         "png" if drawn else "mvt",
     )
-    versioned = all(v is not None for v in versions)
+    versioned = all(x.provider.cache_version(x.id) is not None for x in layers)
+    ttl = (
+        float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
+    )
     public = _public(request, scope)
+    if public:
+        offer_replay(request, ttl, versions, used)
     media = PNG if drawn else MVT
     cache = request.app.state.tile_cache
     hit = cache.get(key)
@@ -316,9 +332,6 @@ async def _vector_tile(
     else:
         data = b"".join(parts)
     etag = etag_of(data) if not versioned else key
-    ttl = (
-        float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
-    )
     cache.put(key, data, etag, ttl)
     return _send(request, data, etag, media, public)
 

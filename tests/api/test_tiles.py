@@ -20,7 +20,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from rio_tiler.io import Reader
 
+from config import Settings
 from providers.crs import parse_crs, transform_geometries
+from server.app import create_app
+from tests.conftest import make_settings
 from tests.fixtures import parcel_grid
 from tiles.style import LANDUSE_CLASS_COLOURS
 from tiles.tms import CGCS2000_QUAD, tile_matrix_sets
@@ -379,6 +382,37 @@ def test_mvt_holds_the_features_of_the_tile(client: TestClient, tms_id: str) -> 
     assert {"DLBM", "BSM"} <= set(first)
 
 
+def _coordinates(content: bytes) -> dict[str, np.ndarray]:
+    """Every feature's vertices (tile units), by feature id."""
+    layer = mapbox_vector_tile.decode(content, default_options={"y_coord_down": True})
+    return {
+        str(f["id"]): shapely.get_coordinates(shapely.geometry.shape(f["geometry"]))
+        for f in layer["parcels"]["features"]
+    }
+
+
+@pytest.mark.parametrize("z", [13, 14, 16])
+def test_mvt_affine_mercator_matches_the_exact_transform(
+    client: TestClient, settings: Settings, z: int
+) -> None:
+    # Large-zoom WebMercatorQuad tiles of lon/lat tables use a straight line for the
+    # northing (PostGIS); the vertices must be those of the exact transform to 1 unit.
+    exact = settings.model_copy(
+        update={"tiles": settings.tiles.model_copy(update={"mvt_affine_tolerance": 0})}
+    )
+    path = _path(
+        "parcels", "WebMercatorQuad", _tile_at("WebMercatorQuad", 109.523, 23.023, z)
+    )
+    with TestClient(create_app(exact)) as exact_client:
+        reference = _coordinates(exact_client.get(path).content)
+    served = _coordinates(client.get(path).content)
+    assert served.keys() == reference.keys() and served
+    for fid, xy in served.items():
+        ref = reference[fid]
+        assert xy.shape == ref.shape, fid
+        assert np.abs(xy - ref).max() <= 1, fid
+
+
 def test_mvt_properties_and_filter(client: TestClient) -> None:
     t = _tile_at("WebMercatorQuad", 109.5230, 23.0230, 13)
     path = _path("parcels", "WebMercatorQuad", t)
@@ -491,6 +525,56 @@ def test_edit_shows_in_the_next_tile(client: TestClient) -> None:
         f["id"]: f["properties"] for f in _decode(client.get(path).content)["editable"]
     }
     assert after[1]["DLBM"] == new
+
+
+def test_outside_write_reaches_cached_postgis_tiles(store: Path, pg_store: str) -> None:
+    # Tiles of PostGIS tables stay cached while the table's write counters stand
+    # still, and a write by another program shows once PostgreSQL publishes it.
+    import time
+
+    import psycopg
+
+    from config.models import CollectionConfig, PostgisSource
+
+    url = pg_store
+    settings = make_settings(store, "postgis", pg_store)
+    # a table of its own: no other test's writes move its counters; each session
+    # below ends at once, so PostgreSQL publishes its counters
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.outside_writes")
+        conn.execute("CREATE TABLE public.outside_writes AS TABLE public.editable")
+        conn.execute("ALTER TABLE public.outside_writes ADD PRIMARY KEY (fid)")
+    polled = settings.model_copy(
+        update={
+            "database": settings.database.model_copy(update={"change_poll_s": 0.2}),
+            "collections": {
+                "outside": CollectionConfig(
+                    title="Outside", source=PostgisSource(table="public.outside_writes")
+                )
+            },
+        }
+    )
+    path = _path(
+        "outside", "WebMercatorQuad", _tile_at("WebMercatorQuad", 109.5025, 23.0025, 14)
+    )
+    with TestClient(create_app(polled)) as polled_client:
+        first = polled_client.get(path)
+        etag = first.headers["etag"]
+        time.sleep(0.6)
+        assert polled_client.get(path).headers["etag"] == etag  # still cached
+        before = _decode(first.content)["outside"]
+        old = next(f["properties"]["DLBM"] for f in before if f["id"] == 2)
+        new = "0102" if old != "0102" else "0103"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                'UPDATE public.outside_writes SET "DLBM" = %s WHERE fid = 2', (new,)
+            )
+        deadline = time.monotonic() + 15
+        while (r := polled_client.get(path)).headers["etag"] == etag:
+            assert time.monotonic() < deadline, "the outside write never showed"
+            time.sleep(0.2)
+        after = {f["id"]: f["properties"] for f in _decode(r.content)["outside"]}
+        assert after[2]["DLBM"] == new
 
 
 def test_landing_and_map_page_link_tiles(client: TestClient) -> None:
@@ -674,3 +758,43 @@ def test_map_page_on_the_cgcs2000_grid(client: TestClient) -> None:
     assert layers["parcels"]["style"]["property"] == "DLBM"
     bad = client.get("/map", params={"tms": "WorldCRS84Quad"})
     assert bad.status_code == 400 and bad.json()["parameter"] == "tms"
+
+
+# ------------------------------------------------------------ hot public tiles
+
+
+def test_hot_tiles_replay_public_tiles_only(client: TestClient) -> None:
+    # The second anonymous request for a tile is answered before routing, with the
+    # same bytes and headers; conditional, credentialed, other-format and error
+    # requests are not.
+    counts = client.app.state.hot_tiles  # type: ignore[attr-defined]
+    path = _path(
+        "parcels", "WebMercatorQuad", _tile_at("WebMercatorQuad", 109.5230, 23.0230, 15)
+    )
+    first = client.get(path)
+    hits = counts["hits"]
+    second = client.get(path)
+    assert counts["hits"] == hits + 1
+    assert second.content == first.content and second.headers == first.headers
+    assert second.headers["cache-control"].startswith("public")
+    # a client holding the bytes gets a 304 from the handler, not a replayed 200
+    etag = first.headers["etag"]
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    client.get(path, headers={"Authorization": "Bearer x"})
+    assert counts["hits"] == hits + 1
+    raster = _path(
+        "pair", "WebMercatorQuad", _tile_at("WebMercatorQuad", 109.5, 23.0, 14)
+    )
+    png = client.get(raster, headers={"Accept": "image/png"})
+    jpeg = client.get(raster, headers={"Accept": "image/jpeg"})
+    assert png.headers["content-type"] == "image/png"
+    assert jpeg.headers["content-type"] == "image/jpeg"
+    again = client.get(raster, headers={"Accept": "image/jpeg"})
+    assert again.content == jpeg.content and counts["hits"] == hits + 2
+    outside = "/collections/parcels/tiles/WebMercatorQuad/3/0/0"
+    assert client.get(outside).status_code in (204, 404)
+    assert client.get(outside).status_code in (204, 404)
+    secret = "/collections/secret/tiles/WebMercatorQuad/15/0/0"
+    assert client.get(secret).status_code == 404
+    assert client.get(secret).status_code == 404
+    assert counts["hits"] <= hits + 3  # at most the empty tile, never a 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -34,7 +35,7 @@ INFO = CollectionInfo(
     temporal_extent=None,
     feature_count=0,
 )
-TABLE = PgTable("public", "dltb", "fid", "geom", 4490, "GXSJ", INFO)
+TABLE = PgTable("public", "dltb", 1, "fid", "geom", 4490, "GXSJ", INFO)
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +98,24 @@ def test_region_scope_is_in_every_query(conn: psycopg.Connection) -> None:
         item_query(TABLE, 7, scope, [], None),
     ):
         assert "ST_Intersects" in text(statement, conn)
+
+
+@pytest.mark.parametrize("z", [10, 13, 14, 18])
+def test_mercator_affine_error_is_the_largest_miss(z: int) -> None:
+    import morecantile
+    from pyproj import Transformer
+
+    from providers.mercator import mercator_affine
+
+    wmq = morecantile.tms.get("WebMercatorQuad")
+    b = wmq.bounds(wmq.tile(109.6, 23.1, z))
+    line = mercator_affine(b.bottom, b.top)
+    assert line is not None
+    to_merc = Transformer.from_crs(4326, 3857, always_xy=True)
+    lats = np.linspace(b.bottom, b.top, 101)
+    _, exact = to_merc.transform(np.full_like(lats, b.left), lats)
+    miss = np.abs(line.sy * lats + line.y0 - exact)
+    # the computed bound is what the straight line really misses by (PROJ's northing)
+    assert miss.max() == pytest.approx(line.error_m, rel=0.05, abs=1e-6)
+    assert line.sx * b.left == pytest.approx(to_merc.transform(b.left, 0)[0])
+    assert mercator_affine(80, 89) is None and mercator_affine(1, 1) is None
