@@ -268,9 +268,11 @@ def _to_tile_crs(
     storage: CrsRef,
     box: tuple[float, float, float, float],
     tile_srid: int,
-) -> sql.Composable:
-    """The geometry in the tile's CRS: lon/lat to Web Mercator as an affine map
-    where that is within the tolerance over the tile, else ST_Transform."""
+) -> tuple[sql.Composable, list[float]]:
+    """The geometry in the tile's CRS, and its parameters: lon/lat to Web Mercator as
+    an affine map where that is within the tolerance over the tile, else ST_Transform.
+    The coefficients are parameters so that the statement's text stays the same from
+    tile to tile (psycopg prepares it after a few runs)."""
     if (
         query.affine_tolerance > 0
         and query.crs.epsg == 3857
@@ -279,10 +281,9 @@ def _to_tile_crs(
         line = mercator_affine(box[1], box[3])
         units = query.extent / (query.bounds[2] - query.bounds[0])  # per metre
         if line is not None and line.error_m * units <= query.affine_tolerance:
-            return sql.SQL("ST_Affine({}, {}, 0, 0, {}, 0, {})").format(
-                geom, sql.Literal(line.sx), sql.Literal(line.sy), sql.Literal(line.y0)
-            )
-    return sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(tile_srid))
+            affine = "ST_Affine({}, %s::float8, 0, 0, %s::float8, 0, %s::float8)"
+            return sql.SQL(affine).format(geom), [line.sx, line.sy, line.y0]
+    return sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(tile_srid)), []
 
 
 def tile_query(
@@ -300,8 +301,9 @@ def tile_query(
     tile_srid = table.srid if same else (query.crs.epsg or 4326)
     box = transform_bounds(query.buffered, query.crs, storage)
     geom: sql.Composable = _col(table.geometry_column)
+    geom_params: list[float] = []
     if not same:
-        geom = _to_tile_crs(geom, query, storage, box, tile_srid)
+        geom, geom_params = _to_tile_crs(geom, query, storage, box, tile_srid)
     envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
         sql.Literal(tile_srid)
     )
@@ -348,5 +350,5 @@ def tile_query(
         rel=table.relation,
         where=where(parts),
     )
-    # placeholders in order: layer name, envelope, then the WHERE's
-    return statement, [query.layer, *query.bounds, *params]
+    # placeholders in order: layer name, geometry transform, envelope, the WHERE's
+    return statement, [query.layer, *geom_params, *query.bounds, *params]
