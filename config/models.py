@@ -314,6 +314,41 @@ class TilesConfig(_Strict):
     vector_maxzoom: int = Field(18, ge=0, le=24)
 
 
+class ProcessesConfig(_Strict):
+    """OGC API - Processes: the job queue and the worker processes that run jobs."""
+
+    queue: Literal["auto", "sqlite", "postgres"] = Field(
+        "auto",
+        description="Where jobs are kept: sqlite (a file in data_dir), postgres "
+        "(database.url; workers on any machine), auto = postgres when database.url is "
+        "set",
+    )
+    workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Worker processes `onemap serve` starts beside the web server (0: "
+        "none; run `onemap worker` elsewhere)",
+    )
+    job_timeout_s: int = Field(3600, ge=1, description="A job running longer fails")
+    max_attempts: int = Field(
+        2, ge=1, le=10, description="Runs of a job whose worker was lost before it fails"
+    )
+    lease_s: int = Field(
+        30,
+        ge=3,
+        description="A running job whose worker has not reported for this long is "
+        "taken over (retried or failed)",
+    )
+    sync_wait_s: int = Field(
+        60,
+        ge=1,
+        description="Synchronous execution waits this long for the worker, then answers "
+        "as asynchronous (201 + Location)",
+    )
+    retention_days: int = Field(30, ge=1, description="Finished jobs are kept this long")
+
+
 class BasemapConfig(_Strict):
     """A remote tile service cascaded through MapProxy (WMTS/WMS/TMS and the web map),
     e.g. Tianditu with the bureau's key."""
@@ -361,6 +396,7 @@ class Settings(BaseSettings):
         False, description="Generate the demo data into data_dir on start when missing"
     )
     tiles: TilesConfig = TilesConfig()
+    processes: ProcessesConfig = ProcessesConfig()
     basemaps: dict[Identifier, BasemapConfig] = Field(
         {}, description="Remote tile services cascaded through MapProxy"
     )

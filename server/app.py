@@ -18,7 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from config import Settings, load_settings
 from config.models import text_for
 from openapi.customize import customize, with_collection_paths
+from processes.worker import open_store
 from providers.base import UNRESTRICTED
+from providers.sources import AllowedSources
 from server.access import anonymous_scope
 from server.catalog import build_catalog
 from server.errors import add_exception_handlers
@@ -26,7 +28,7 @@ from server.hot_tiles import HotTiles
 from server.legacy import LegacyServices, build_mapproxy
 from server.links import base_url
 from server.responses import json_bytes, make_environment
-from server.routes import common, edits, features, tiles, webmap
+from server.routes import common, edits, features, processes, tiles, webmap
 from tiles.cache import TileCache
 
 log = logging.getLogger("onemap")
@@ -71,6 +73,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     )
     app.state.mapproxy = build_mapproxy(settings, catalog, app.state.anonymous_scope)
+    app.state.allowed_sources = AllowedSources.of(
+        settings.data_dir, settings.allowed_sources
+    )
+    app.state.job_store = await to_thread.run_sync(open_store, settings)
     log.info("serving %d collections from %s", len(ids), settings.data_dir)
     try:
         yield
@@ -109,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.map_available = (STATIC / "vendor" / "maplibre-gl.js").is_file()
     app.state.conformance = set()
     app.state.tile_cache = TileCache(settings.tiles.cache_mb * 1024 * 1024)
-    for module in (common, features, edits, tiles, webmap):
+    for module in (common, features, edits, tiles, processes, webmap):
         app.include_router(module.build_router())
         app.state.conformance |= module.CONFORMANCE
     app.state.openapi_bytes = _openapi_factory(app, settings)

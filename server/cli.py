@@ -69,10 +69,10 @@ def serve(
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Run the server (with no --config: the embedded demo on GeoPackage)."""
-    import uvicorn
-
-    from server.app import create_app, ensure_demo_data
+    """Run the server (with no --config: the embedded demo on GeoPackage) and the
+    job workers of processes.workers."""
+    from server.app import ensure_demo_data
+    from server.job_workers import JobWorkers
 
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
@@ -85,7 +85,20 @@ def serve(
         typer.echo(f"Demo data ready ({time.monotonic() - started:.1f} s).")
     server = settings.server
     url = f"http://{server.host}:{server.port}/"
+    job_workers = JobWorkers(settings.processes.workers)
     typer.secho(f"OneMap Server: {url}", fg=typer.colors.GREEN, bold=True)
+    try:
+        _run_uvicorn(settings)
+    finally:
+        job_workers.stop()
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    server = settings.server
     if server.workers > 1:
         uvicorn.run(
             "server.app:create_app",
@@ -99,6 +112,21 @@ def serve(
         uvicorn.run(
             create_app(settings), host=server.host, port=server.port, access_log=False
         )
+
+
+@app.command()
+def worker(
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Run jobs of OGC API - Processes (any number, on any machine sharing the queue)."""
+    import logging
+
+    from processes.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_worker(_settings(config, data_dir, database))
 
 
 @app.command()

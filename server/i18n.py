@@ -96,6 +96,75 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The source lies outside the allowed sources (allowed_sources).",
         "zh-CN": "该数据源不在允许的数据源（allowed_sources）之内。",
     },
+    # Processes
+    "title.gone": {"en": "Gone", "zh-CN": "已不存在"},
+    "title.process_failed": {"en": "Process failed", "zh-CN": "处理失败"},
+    "process.unknown": {
+        "en": "Unknown process '{id}'.",
+        "zh-CN": "未知的处理过程“{id}”。",
+    },
+    "process.unknown_job": {"en": "Unknown job '{id}'.", "zh-CN": "未知的作业“{id}”。"},
+    "process.body": {
+        "en": "The execute request must be a JSON object with 'inputs' (an object).",
+        "zh-CN": "执行请求须为 JSON 对象，且含 inputs 对象。",
+    },
+    "process.inputs": {
+        "en": "Invalid inputs: {names} (see invalidInputs).",
+        "zh-CN": "输入无效：{names}（详见 invalidInputs）。",
+    },
+    "process.range": {
+        "en": "Give a whole number from 0 to {high}.",
+        "zh-CN": "请给出 0 到 {high} 之间的整数。",
+    },
+    "process.not_ready": {
+        "en": "Job '{id}' has no results yet; see its status.",
+        "zh-CN": "作业“{id}”尚无结果，请查看其状态。",
+    },
+    "process.dismissed": {
+        "en": "Job '{id}' was dismissed; its results are gone.",
+        "zh-CN": "作业“{id}”已撤销，其结果已删除。",
+    },
+    "process.failed": {"en": "The job failed: {message}", "zh-CN": "作业失败：{message}"},
+    "process.timeout": {
+        "en": "The job ran longer than {seconds} s and was stopped.",
+        "zh-CN": "作业运行超过 {seconds} 秒，已被终止。",
+    },
+    "process.crashed": {
+        "en": "The job stopped unexpectedly (job {job}); an administrator can find it "
+        "in the worker's log.",
+        "zh-CN": "作业意外中止（作业 {job}），管理员可在工作进程日志中查到。",
+    },
+    "process.internal": {
+        "en": "The process failed (job {job}); an administrator can find it in the "
+        "worker's log.",
+        "zh-CN": "处理失败（作业 {job}），管理员可在工作进程日志中查到。",
+    },
+    "process.invalid_inputs": {"en": "The inputs are not valid.", "zh-CN": "输入无效。"},
+    "process.worker_lost": {
+        "en": "The worker running the job was lost too many times.",
+        "zh-CN": "运行该作业的工作进程多次丢失。",
+    },
+    "process.unknown_collection": {
+        "en": "Unknown collection '{id}'.",
+        "zh-CN": "未知的数据集合“{id}”。",
+    },
+    "process.missing_fields": {
+        "en": "Collection '{id}' lacks the fields {fields}.",
+        "zh-CN": "数据集合“{id}”缺少字段 {fields}。",
+    },
+    "process.no_features": {
+        "en": "No features of '{id}' lie in the area.",
+        "zh-CN": "范围内没有“{id}”的要素。",
+    },
+    "process.bad_bbox": {
+        "en": "The bbox must be [minLon, minLat, maxLon, maxLat] with min < max.",
+        "zh-CN": "范围须为 [最小经度, 最小纬度, 最大经度, 最大纬度]，"
+        "且最小值小于最大值。",
+    },
+    "process.bad_geometry": {
+        "en": "The area must be a GeoJSON Polygon or MultiPolygon.",
+        "zh-CN": "范围须为 GeoJSON Polygon 或 MultiPolygon。",
+    },
     # Features Part 4 (edits)
     "edit.stale": {
         "en": "The feature has changed since version {sent}; its current version is "
@@ -387,6 +456,19 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "ui.language": {"en": "中文", "zh-CN": "English"},
     "ui.error": {"en": "Error", "zh-CN": "错误"},
     "ui.keywords": {"en": "Keywords", "zh-CN": "关键词"},
+    "ui.processes": {"en": "Processes", "zh-CN": "处理服务"},
+    "ui.processes_json": {"en": "Processes (JSON)", "zh-CN": "处理服务（JSON）"},
+    "ui.jobs": {"en": "Jobs", "zh-CN": "作业"},
+    "ui.process": {"en": "Process", "zh-CN": "处理过程"},
+    "ui.version": {"en": "Version", "zh-CN": "版本"},
+    "ui.inputs": {"en": "Inputs", "zh-CN": "输入"},
+    "ui.outputs": {"en": "Outputs", "zh-CN": "输出"},
+    "ui.required": {"en": "Required", "zh-CN": "必填"},
+    "ui.execute": {"en": "Execute", "zh-CN": "执行"},
+    "ui.async": {"en": "As a job (asynchronous)", "zh-CN": "作为作业（异步）执行"},
+    "ui.status": {"en": "Status", "zh-CN": "状态"},
+    "ui.created": {"en": "Created", "zh-CN": "创建时间"},
+    "ui.results": {"en": "Results", "zh-CN": "结果"},
 }
 
 

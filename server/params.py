@@ -5,14 +5,21 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+import orjson
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
 from providers.base import AccessScope, BBox, CollectionInfo, CountMode, Interval, SortKey
 from providers.cql2 import Cql2Error, Cql2Filter
 from providers.cql2 import parse as cql2_parse
 from providers.crs import CRS84, CrsRef, UnknownCrsError, parse_crs
-from server.errors import InvalidParameterError
+from server.errors import (
+    InvalidParameterError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -273,3 +280,25 @@ def parse_sortby(
         _check_property(name, "sortby", info, scope)
         keys.append(SortKey(name, descending))
     return tuple(keys)
+
+
+async def json_body(request: Request, allowed: tuple[str, ...]) -> Any:
+    """The request body as JSON: media type, size limit (413) and syntax checked."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in allowed:
+        raise UnsupportedMediaTypeError(
+            "edit.media_type", allowed=", ".join(allowed), value=media[:60] or "-"
+        )
+    limit: int = request.app.state.settings.server.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError("edit.too_large", max=limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError("edit.too_large", max=limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameterError("edit.json", "body", reason=str(exc)[:120]) from None

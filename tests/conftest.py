@@ -7,6 +7,7 @@ TEST_DATABASE_URL — `scripts/run test` starts one and sets it).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from config.models import (
     DatabaseConfig,
     GeoPackageSource,
     PostgisSource,
+    ProcessesConfig,
     ServerConfig,
     TemporalConfig,
 )
@@ -131,6 +133,8 @@ def make_settings(
                 classification="secret",
             ),
         },
+        # short leases: a lost worker's job is taken over within seconds in tests
+        processes=ProcessesConfig(lease_s=3, workers=0),
         **(settings or {}),  # type: ignore[arg-type]
     )
 
@@ -150,3 +154,52 @@ def settings(provider: str, store: Path, request: pytest.FixtureRequest) -> Sett
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+def start_worker(settings: Settings) -> multiprocessing.process.BaseProcess:
+    """A real `onemap worker` loop in its own process (forked: it knows the engine
+    test process registered here)."""
+    from processes.registry import PROCESSES
+    from processes.worker import run_worker
+    from tests.engine_process import PROCESS
+
+    PROCESSES.setdefault(PROCESS.id, PROCESS)
+    proc = multiprocessing.get_context("fork").Process(
+        target=run_worker, args=(settings,), kwargs={"poll_s": 0.1}
+    )
+    proc.start()
+    return proc
+
+
+class Workers:
+    """The job workers of a test session; a test may kill one, the next gets a new one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.procs = [start_worker(settings)]
+
+    def alive(self) -> Workers:
+        """Restart any worker that died."""
+        self.procs = [
+            p if p.is_alive() else start_worker(self.settings) for p in self.procs
+        ]
+        return self
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.join(10)
+
+
+@pytest.fixture(scope="session")
+def _workers(settings: Settings) -> Iterator[Workers]:
+    workers = Workers(settings)
+    yield workers
+    workers.stop()
+
+
+@pytest.fixture
+def job_worker(_workers: Workers) -> Workers:
+    """Running job workers for the app under test."""
+    return _workers.alive()

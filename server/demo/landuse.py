@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import shapely
+
+from config.landuse import landuse_names, sandalei
 
 from .geo import BoolArray, FloatArray, IntArray, ObjArray, StrArray, to_km
 from .landscape import Landscape
@@ -76,29 +73,6 @@ MIXES: Final[dict[int, Mix]] = {
 ZONE_SHARES: Final = (0.49, 0.24)  # plains, hills (rest: mountains) of the free area
 CROPLAND: Final = ("0101", "0102", "0103")
 GRADE_SHARES: Final = (0.42, 0.27, 0.18, 0.09, 0.04)
-
-
-def _domain_text(name: str) -> str:
-    """A file of ``config/domain`` (package resource, else relative to the repo root)."""
-    try:
-        return resources.files("config").joinpath("domain", name).read_text("utf-8")
-    except (ImportError, OSError, TypeError):
-        path = Path(__file__).resolve().parents[2] / "config" / "domain" / name
-        return path.read_text("utf-8")
-
-
-@cache
-def landuse_names() -> dict[str, str]:
-    """三调 DLBM code → DLMC name."""
-    rows = csv.DictReader(io.StringIO(_domain_text("landuse_codes_sanDiao.csv")))
-    return {r["code"]: r["name_zh"] for r in rows}
-
-
-@cache
-def sandalei() -> dict[str, str]:
-    """三调 DLBM code → 三大类 (农用地 / 建设用地 / 未利用地)."""
-    rows = csv.DictReader(io.StringIO(_domain_text("landuse_sanDaLei_mapping.csv")))
-    return {r["code"]: r["class_zh"] for r in rows}
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from config.landuse import landuse_names
+
 from .geo import IntArray, ObjArray, geoms_to_deg
-from .landuse import CROPLAND, landuse_names
+from .landuse import CROPLAND
 from .parcels import Parcels
 from .sampling import sample
 from .townships import Townships

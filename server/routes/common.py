@@ -51,11 +51,13 @@ def respond(
     *,
     media_type: str = JSON,
     context: dict[str, Any] | None = None,
+    public: bool = True,
 ) -> Response:
-    """Send a small document as JSON or HTML, with a strong ETag and conditional GET."""
+    """Send a small document as JSON or HTML, with a strong ETag and conditional GET
+    (``public`` False: documents that change any time, revalidated on every use)."""
     fmt = format_of(request)
     lang = language_of(request)
-    headers = cache_headers(request)
+    headers = cache_headers(request, public)
     if fmt == "html":
         page = render_html(request, template, {"data": data, **(context or {})})
         body, media_type = bytes(page.body), page.media_type or HTML
@@ -116,6 +118,18 @@ def build_router() -> APIRouter:
                 REL_VECTOR_TILES,
                 JSON,
                 translate("ui.tiles", language),
+            ),
+            link(
+                url_for(request, "/processes"),
+                "http://www.opengis.net/def/rel/ogc/1.0/processes",
+                JSON,
+                translate("ui.processes_json", language),
+            ),
+            link(
+                url_for(request, "/jobs"),
+                "http://www.opengis.net/def/rel/ogc/1.0/job-list",
+                JSON,
+                translate("ui.jobs", language),
             ),
             link(
                 url_for(request, "/map", lang=language),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.responses import Response
 
@@ -25,14 +24,12 @@ from server.errors import (
     InvalidParameterError,
     MethodNotAllowedError,
     NotFoundError,
-    PayloadTooLargeError,
     PreconditionFailedError,
     PreconditionRequiredError,
-    UnsupportedMediaTypeError,
 )
 from server.links import JSON, link, url_for
 from server.negotiation import language_of
-from server.params import parse_crs_param
+from server.params import json_body, parse_crs_param
 from server.responses import json_response
 
 CONFORMANCE = {
@@ -66,27 +63,6 @@ def _editable(request: Request, collection_id: str, scope: AccessScope) -> Colle
         # Fail closed: region and attribute grants are not applied to writes yet.
         raise MethodNotAllowedError("edit.region")
     return collection
-
-
-async def _json_body(request: Request, allowed: tuple[str, ...]) -> Any:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in allowed:
-        raise UnsupportedMediaTypeError(
-            "edit.media_type", allowed=", ".join(allowed), value=media[:60] or "-"
-        )
-    limit: int = request.app.state.settings.server.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError("edit.too_large", max=limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLargeError("edit.too_large", max=limit)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidParameterError("edit.json", "body", reason=str(exc)[:120]) from None
 
 
 def _content_crs(c: Collection, header: str | None) -> CrsRef | None:
@@ -145,14 +121,14 @@ async def _change(
     crs = _content_crs(c, content_crs)
     change: Callable[[FeatureInput], FeatureInput]
     if operation == "replace":
-        body = await _json_body(request, FEATURE_TYPES)
+        body = await json_body(request, FEATURE_TYPES)
         try:
             new = validate_feature(body, c.info, crs)
         except EditError as exc:
             raise _edit_error(exc) from None
         change = lambda _current: new  # noqa: E731 - replace ignores the current version
     else:
-        patch = await _json_body(request, PATCH_TYPES)
+        patch = await json_body(request, PATCH_TYPES)
         if not isinstance(patch, dict):
             raise InvalidParameterError("edit.not_object", "body")
         change = lambda current: apply_patch(current, patch, c.info, crs)  # noqa: E731
@@ -183,7 +159,7 @@ def build_router() -> APIRouter:
     ) -> Response:
         c = _editable(request, collection_id, scope)
         crs = _content_crs(c, content_crs)
-        body = await _json_body(request, FEATURE_TYPES)
+        body = await json_body(request, FEATURE_TYPES)
         try:
             feature = validate_feature(body, c.info, crs)
         except EditError as exc:

@@ -1,0 +1,333 @@
+"""OGC API - Processes Part 1: processes, execution (sync and async), jobs, results,
+dismissal. Jobs never run here: the web process only writes and reads the job table;
+worker processes (``onemap worker``) run them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Path, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from processes.base import Process
+from processes.jobs import FINISHED, Job, JobStore
+from processes.registry import PROCESSES
+from processes.status import status_info
+from processes.worker import scope_document
+from providers.base import AccessScope
+from providers.sources import SourceNotAllowed
+from server.access import get_actor, get_scope
+from server.errors import InvalidParameterError, NotFoundError, ServiceError
+from server.i18n import translate
+from server.links import JSON, link, self_links, url_for
+from server.negotiation import check_language, language_of
+from server.params import check_known, json_body
+from server.responses import json_bytes
+from server.routes.common import LANG, F, respond
+
+_PROCESSES = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
+CONFORMANCE = {
+    _PROCESSES + name
+    for name in (
+        "core",
+        "ogc-process-description",
+        "json",
+        "html",
+        "oas30",
+        "job-list",
+        "callback",
+        "dismiss",
+    )
+}
+REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
+REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
+REL_JOBS = "http://www.opengis.net/def/rel/ogc/1.0/job-list"
+_BASIC = {"f", "lang"}
+_JOB_PARAMS = _BASIC | {"processID", "status", "limit", "offset"}
+_STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
+_USER_ERRORS_ARE_NOT = {"internal", "crashed", "timeout"}
+
+ProcessId = Annotated[str, Path(alias="processId", description="Process id")]
+JobId = Annotated[str, Path(alias="jobId", description="Job id")]
+
+
+class InvalidInputsError(InvalidParameterError):
+    """Execution inputs that fail validation: every invalid field is listed."""
+
+    def __init__(self, fields: list[dict[str, str]]) -> None:
+        names = ", ".join(f["input"] for f in fields)
+        super().__init__("process.inputs", "inputs", names=names)
+        self.fields = fields
+
+    def body(self, lang: str) -> dict[str, Any]:
+        """The exception with the list of invalid inputs."""
+        return {**super().body(lang), "invalidInputs": self.fields}
+
+
+class JobGoneError(ServiceError):
+    """Results of a dismissed job (410)."""
+
+    status = 410
+    code = "Gone"
+    title_id = "title.gone"
+
+
+class JobFailedError(ServiceError):
+    """A job that failed: its message, as 400 (the inputs' fault) or 500."""
+
+    code = "ProcessFailed"
+    title_id = "title.process_failed"
+
+    def __init__(self, job: Job, status: int) -> None:
+        super().__init__("process.failed", message=job.message or "-")
+        self.status = status
+
+
+def _process(process_id: str) -> Process:
+    found = PROCESSES.get(process_id)
+    if found is None:
+        raise NotFoundError("process.unknown", id=process_id[:80])
+    return found
+
+
+def _store(request: Request) -> JobStore:
+    store: JobStore = request.app.state.job_store
+    return store
+
+
+def _base(request: Request) -> str:
+    return url_for(request, "/").rstrip("/")
+
+
+async def _job(request: Request, job_id: str, owner: str) -> Job:
+    """A job of the caller (another owner's job answers like an unknown one)."""
+    job = await to_thread.run_sync(_store(request).get, job_id[:64])
+    if job is None or job.owner != owner:
+        raise NotFoundError("process.unknown_job", id=job_id[:64])
+    return job
+
+
+def _validate(
+    request: Request, process: Process, body: Any, scope: AccessScope
+) -> dict[str, Any]:
+    """The execute request checked: inputs against the model, collection inputs
+    against the caller's scope, subscriber URIs against the allowed sources."""
+    if not isinstance(body, dict):
+        raise InvalidParameterError("process.body", "body")
+    inputs = body.get("inputs", {})
+    if not isinstance(inputs, dict):
+        raise InvalidParameterError("process.body", "inputs")
+    try:
+        model = process.inputs.model_validate(inputs)
+    except ValidationError as exc:
+        fields = [
+            {
+                "input": ".".join(str(p) for p in e["loc"]) or "inputs",
+                "message": e["msg"],
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidInputsError(fields) from None
+    catalog = request.app.state.catalog
+    for name in process.collection_inputs:
+        value = getattr(model, name)
+        if value is not None and not any(c.id == value for c in catalog.visible(scope)):
+            raise InvalidInputsError(
+                [{"input": name, "message": f"unknown collection '{str(value)[:64]}'"}]
+            )
+    subscriber = body.get("subscriber") or {}
+    if not isinstance(subscriber, dict):
+        raise InvalidParameterError("process.body", "subscriber")
+    allowed = request.app.state.allowed_sources
+    for kind in ("successUri", "failedUri", "inProgressUri"):
+        uri = subscriber.get(kind)
+        if uri is None:
+            continue
+        try:
+            if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):
+                raise SourceNotAllowed("scheme")
+            allowed.resolve(uri)
+        except SourceNotAllowed as exc:
+            raise InvalidParameterError(
+                f"source.{exc.code}", f"subscriber.{kind}"
+            ) from None
+    return {
+        "inputs": model.model_dump(mode="json"),
+        "subscriber": {k: v for k, v in subscriber.items() if k.endswith("Uri")},
+        "scope": scope_document(scope),
+        "language": language_of(request),
+        "base_url": _base(request),
+    }
+
+
+def _status_response(request: Request, job: Job, status: int = 200) -> Response:
+    if job.error == "worker_lost" and not job.message:
+        job = replace(job, message=translate("process.worker_lost", language_of(request)))
+    headers = {"Cache-Control": "no-store", "Content-Language": language_of(request)}
+    if status == 201:
+        headers["Location"] = url_for(request, f"/jobs/{job.id}")
+    return Response(
+        json_bytes(status_info(job, _base(request))),
+        status_code=status,
+        media_type=JSON,
+        headers=headers,
+    )
+
+
+async def _results(request: Request, job: Job) -> Response:
+    if job.status == "dismissed":
+        raise JobGoneError("process.dismissed", id=job.id)
+    if job.status == "failed":
+        raise JobFailedError(job, 500 if job.error in _USER_ERRORS_ARE_NOT else 400)
+    if job.status != "successful":
+        raise NotFoundError("process.not_ready", id=job.id)
+    body = await to_thread.run_sync(_store(request).results, job.id)
+    if body is None:
+        raise JobGoneError("process.dismissed", id=job.id)
+    return Response(body, media_type=JSON, headers={"Cache-Control": "no-store"})
+
+
+async def _wait(request: Request, job: Job) -> Job | None:
+    """The job once finished, or None after processes.sync_wait_s."""
+    deadline = time.monotonic() + request.app.state.settings.processes.sync_wait_s
+    store = _store(request)
+    delay = 0.05
+    while time.monotonic() < deadline:
+        found = await to_thread.run_sync(store.get, job.id)
+        if found is not None and found.status in FINISHED:
+            return found
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+    return None
+
+
+async def _execute(request: Request, p: Process) -> Response:
+    """Accept a job; answer with its status (async) or its results (sync)."""
+    check_known(request.query_params, _BASIC)
+    scope: AccessScope = await get_scope(request)
+    body = await json_body(request, ("application/json",))
+    job_request = _validate(request, p, body, scope)
+    owner = await get_actor(request)
+    job = await to_thread.run_sync(_store(request).submit, p.id, owner, job_request)
+    if "respond-async" in request.headers.get("prefer", "").lower():
+        return _status_response(request, job, 201)
+    done = await _wait(request, job)
+    if done is None:  # still running: answer as asynchronous
+        return _status_response(request, job, 201)
+    return await _results(request, done)
+
+
+def _int(params: Any, name: str, default: int, top: int) -> int:
+    text = params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not 0 <= int(text) <= top:
+        raise InvalidParameterError("process.range", name, high=top)
+    return int(text)
+
+
+def build_router() -> APIRouter:
+    """Routes of OGC API - Processes Part 1."""
+    router = APIRouter(tags=["Processes"])
+
+    @router.get("/processes", summary="Processes offered", name="processes")
+    async def processes(request: Request, f: F = None, lang: LANG = None) -> Response:
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        language = language_of(request)
+        items = []
+        for p in PROCESSES.values():
+            summary = p.summary(language)
+            summary["links"] = [
+                link(url_for(request, f"/processes/{p.id}"), "self", JSON, p.id)
+            ]
+            items.append(summary)
+        data = {
+            "processes": items,
+            "links": self_links(request, "/processes", language),
+        }
+        title = translate("ui.processes", language)
+        return respond(request, data, "processes.html", context={"title": title})
+
+    @router.get("/processes/{processId}", summary="A process", name="process")
+    async def process(
+        request: Request, process_id: ProcessId, f: F = None, lang: LANG = None
+    ) -> Response:
+        check_known(request.query_params, _BASIC)
+        check_language(request)
+        p = _process(process_id)
+        language = language_of(request)
+        data = p.description_document(language)
+        data["links"] = [
+            *self_links(request, f"/processes/{p.id}", language),
+            link(url_for(request, f"/processes/{p.id}/execution"), REL_EXECUTE, JSON,
+                 "Execute"),
+            link(url_for(request, "/jobs", processID=p.id), REL_JOBS, JSON, "Jobs"),
+        ]  # fmt: skip
+        return respond(
+            request, data, "process.html", context={"title": data["title"], "process": p}
+        )
+
+    @router.post(
+        "/processes/{processId}/execution",
+        summary="Execute a process (Prefer: respond-async for a job)",
+        name="execute",
+        status_code=200,
+        responses={201: {"description": "Job accepted (statusInfo, Location)"}},
+    )
+    async def execute(request: Request, process_id: ProcessId) -> Response:
+        return await _execute(request, _process(process_id))
+
+    @router.get("/jobs", summary="Jobs", name="jobs")
+    async def jobs(request: Request, f: F = None, lang: LANG = None) -> Response:
+        params = request.query_params
+        check_known(params, _JOB_PARAMS)
+        check_language(request)
+        statuses = params.getlist("status")
+        for s in statuses:
+            if s not in _STATUSES:
+                raise InvalidParameterError(
+                    "tile.choice", "status", value=s[:20], allowed=", ".join(_STATUSES)
+                )
+        limit = _int(params, "limit", 10, 1000) or 10
+        offset = _int(params, "offset", 0, 10**9)
+        owner = await get_actor(request)
+        found = await to_thread.run_sync(
+            _store(request).list, owner, params.getlist("processID"), statuses, limit,
+            offset,
+        )  # fmt: skip
+        base = _base(request)
+        data = {
+            "jobs": [status_info(j, base) for j in found],
+            "links": self_links(request, "/jobs", language_of(request)),
+        }
+        title = translate("ui.jobs", language_of(request))
+        return respond(request, data, "jobs.html", context={"title": title}, public=False)
+
+    @router.get("/jobs/{jobId}", summary="Status of a job", name="job")
+    async def job(
+        request: Request, job_id: JobId, f: F = None, lang: LANG = None
+    ) -> Response:
+        check_known(request.query_params, _BASIC)
+        found = await _job(request, job_id, await get_actor(request))
+        return _status_response(request, found)
+
+    @router.get("/jobs/{jobId}/results", summary="Results of a job", name="results")
+    async def results(request: Request, job_id: JobId) -> Response:
+        check_known(request.query_params, _BASIC)
+        found = await _job(request, job_id, await get_actor(request))
+        return await _results(request, found)
+
+    @router.delete("/jobs/{jobId}", summary="Dismiss a job", name="dismiss")
+    async def dismiss(request: Request, job_id: JobId) -> Response:
+        found = await _job(request, job_id, await get_actor(request))
+        dismissed = await to_thread.run_sync(_store(request).dismiss, found.id)
+        assert dismissed is not None
+        return _status_response(request, dismissed)
+
+    return router

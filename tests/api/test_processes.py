@@ -1,0 +1,256 @@
+"""OGC API - Processes over the real app, a real worker process and the real job table
+(SQLite with GeoPackage, PostgreSQL with PostGIS)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config import Settings
+from tests.conftest import Workers
+
+EXEC = "/processes/landuse-statistics/execution"
+ASYNC = {"Prefer": "respond-async"}
+PARCELS = {"landuse": "parcels", "townships": None}
+
+
+def _wait(client: TestClient, job_id: str, seconds: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        status = client.get(f"/jobs/{job_id}").json()
+        if status["status"] in ("successful", "failed", "dismissed"):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+
+
+def test_process_list_and_description_in_both_languages(client: TestClient) -> None:
+    listing = client.get("/processes", params={"lang": "en"}).json()
+    ids = {p["id"] for p in listing["processes"]}
+    assert "landuse-statistics" in ids
+    en = client.get("/processes/landuse-statistics", params={"lang": "en"}).json()
+    zh = client.get("/processes/landuse-statistics", params={"lang": "zh-CN"}).json()
+    assert en["title"] == "Land-use statistics" and zh["title"] == "土地利用现状统计"
+    assert en["inputs"]["level"]["schema"]["enum"] == ["dlbm", "level1", "sandalei"]
+    assert zh["inputs"]["level"]["title"] == "分类级别"
+    assert en["inputs"]["level"]["minOccurs"] == 0
+    assert {"statistics", "csv"} <= set(en["outputs"])
+    assert "async-execute" in en["jobControlOptions"]
+    rels = {link["rel"] for link in en["links"]}
+    assert "http://www.opengis.net/def/rel/ogc/1.0/execute" in rels
+    html = client.get("/processes/landuse-statistics", params={"f": "html", "lang": "en"})
+    assert html.status_code == 200 and "Execute" in html.text
+    landing = {link["rel"] for link in client.get("/").json()["links"]}
+    assert "http://www.opengis.net/def/rel/ogc/1.0/processes" in landing
+    conformance = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in conformance
+
+
+def test_unknown_process_and_job_are_404(client: TestClient) -> None:
+    for path in ("/processes/nope", "/jobs/nope", "/jobs/nope/results"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+    assert client.post("/processes/nope/execution", json={}).status_code == 404
+    assert client.delete("/jobs/nope").status_code == 404
+
+
+def test_invalid_inputs_are_listed_one_by_one(client: TestClient) -> None:
+    r = client.post(
+        EXEC,
+        json={"inputs": {"level": "nope", "aoi": "x", "extra": 1}},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 400
+    body = r.json()
+    names = {f["input"] for f in body["invalidInputs"]}
+    assert {"level", "extra"} <= names and any(n.startswith("aoi") for n in names)
+    assert body["detail"].startswith("inputs: 输入无效")
+
+
+@pytest.mark.parametrize(
+    ("body", "media", "status"),
+    [
+        (b"{", "application/json", 400),
+        (b"[]", "application/json", 400),
+        (b'{"inputs": []}', "application/json", 400),
+        (b'{"inputs": {}}', "text/plain", 415),
+        (b'{"inputs": {}, "subscriber": "x"}', "application/json", 400),
+    ],
+)
+def test_malformed_execute_requests(
+    client: TestClient, body: bytes, media: str, status: int
+) -> None:
+    r = client.post(EXEC, content=body, headers={"Content-Type": media})
+    assert r.status_code == status, r.text
+
+
+def test_hidden_collection_input_is_an_unknown_one(client: TestClient) -> None:
+    hidden = client.post(EXEC, json={"inputs": {"landuse": "secret"}})
+    unknown = client.post(EXEC, json={"inputs": {"landuse": "zzzzzz"}})
+    assert hidden.status_code == unknown.status_code == 400
+    assert hidden.json()["invalidInputs"][0]["input"] == "landuse"
+    assert "secret" not in hidden.text.replace("'secret'", "")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:25/",
+        "http://user:pw@example.com/x",
+    ],
+)
+def test_subscriber_outside_the_allowed_sources_is_refused(
+    client: TestClient, uri: str
+) -> None:
+    r = client.post(
+        EXEC,
+        json={"inputs": PARCELS, "subscriber": {"successUri": uri}},
+        headers=ASYNC,
+    )
+    assert r.status_code == 400 and r.json()["parameter"] == "subscriber.successUri"
+
+
+def test_async_job_runs_in_the_worker_and_fails_with_the_reason(
+    client: TestClient, job_worker: Workers
+) -> None:
+    # The test parcels lack ZLDWDM/TBDLMJ: the job fails, and says why, in the
+    # submitter's language.
+    r = client.post(
+        EXEC,
+        json={"inputs": {"landuse": "parcels", "townships": None}},
+        headers={**ASYNC, "Accept-Language": "en"},
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["jobID"]
+    assert r.headers["location"].endswith(f"/jobs/{job_id}")
+    assert r.json()["status"] in ("accepted", "running")
+    status = _wait(client, job_id)
+    assert status["status"] == "failed"
+    assert "lacks the fields" in status["message"] and "ZLDWDM" in status["message"]
+    results = client.get(f"/jobs/{job_id}/results")
+    assert results.status_code == 400 and "ZLDWDM" in results.json()["detail"]
+    listed = client.get("/jobs", params={"processID": "landuse-statistics"}).json()
+    assert job_id in {j["jobID"] for j in listed["jobs"]}
+    assert client.get("/jobs", params={"status": "nope"}).status_code == 400
+    assert client.get("/jobs", params={"limit": "-1"}).status_code == 400
+    failed = client.get("/jobs", params={"status": "failed"}).json()["jobs"]
+    assert all(j["status"] == "failed" for j in failed) and failed
+    assert client.get("/jobs").headers["cache-control"].startswith("private")
+
+
+def test_sync_execution_answers_with_the_outcome(
+    client: TestClient, job_worker: Workers
+) -> None:
+    r = client.post(
+        EXEC,
+        json={"inputs": {"landuse": "parcels", "townships": None}},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 400 and "缺少字段" in r.json()["detail"]
+
+
+def test_dismissed_job_results_are_gone(client: TestClient, job_worker: Workers) -> None:
+    r = client.post(EXEC, json={"inputs": PARCELS}, headers=ASYNC)
+    job_id = r.json()["jobID"]
+    dismissed = client.delete(f"/jobs/{job_id}")
+    assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
+    assert client.get(f"/jobs/{job_id}").json()["status"] == "dismissed"
+    assert client.get(f"/jobs/{job_id}/results").status_code == 410
+
+
+# ------------------------------------------------------------ the engine
+
+
+def _sleep_job(client: TestClient, seconds: float, marker: Path) -> str:
+    r = client.post(
+        "/processes/engine-test-sleep/execution",
+        json={"inputs": {"seconds": seconds, "marker": str(marker)}},
+        headers=ASYNC,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["jobID"])
+
+
+def _lines(marker: Path) -> list[list[str]]:
+    if not marker.exists():
+        return []
+    return [line.split() for line in marker.read_text().splitlines()]
+
+
+def _until(check: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_progress_and_dismiss_stop_the_compute(
+    client: TestClient, job_worker: Workers, tmp_path: Path
+) -> None:
+    marker = tmp_path / "dismiss.log"
+    job_id = _sleep_job(client, 60, marker)
+    _until(lambda: len(_lines(marker)) >= 5)
+    status = client.get(f"/jobs/{job_id}").json()
+    assert status["status"] == "running" and 0 <= status["progress"] < 100
+    _until(lambda: client.get(f"/jobs/{job_id}").json()["progress"] > 0)
+    dismissed_at = time.time()
+    r = client.delete(f"/jobs/{job_id}")
+    assert r.status_code == 200 and r.json()["status"] == "dismissed"
+    time.sleep(2.5)  # the worker looks every second
+    last = max(float(t) for _pid, t, _i in _lines(marker))
+    assert last < dismissed_at + 1.5, "the job kept computing after dismissal"
+    assert client.get(f"/jobs/{job_id}").json()["status"] == "dismissed"
+    assert client.get(f"/jobs/{job_id}/results").status_code == 410
+
+
+def test_a_killed_worker_loses_no_job(
+    client: TestClient, job_worker: Workers, settings: Settings, tmp_path: Path
+) -> None:
+    # kill -9 of the worker mid-job: its child stops with it, the lease runs out and
+    # another worker runs the job again to its end (attempt 2).
+    from processes.worker import open_store
+
+    store = open_store(settings)
+    marker = tmp_path / "kill.log"
+    job_id = _sleep_job(client, 1.5, marker)
+    _until(lambda: len(_lines(marker)) >= 3)
+    job = store.get(job_id)
+    assert job is not None and job.worker is not None
+    first_pid = int(_lines(marker)[0][0])
+    worker_pid = int(job.worker.rsplit(":", 1)[1])
+    os.kill(worker_pid, signal.SIGKILL)
+    killed_at = time.time()
+    for proc in job_worker.procs:
+        if proc.pid == worker_pid:
+            proc.join(5)
+    job_worker.alive()
+    status = _wait(client, job_id, seconds=30)
+    assert status["status"] == "successful", status
+    done = store.get(job_id)
+    assert done is not None and done.attempts == 2
+    assert client.get(f"/jobs/{job_id}/results").json() == {"steps": 15}
+    first_run = [float(t) for pid, t, _i in _lines(marker) if int(pid) == first_pid]
+    assert max(first_run) < killed_at + 0.5, "the killed worker's job kept running"
+
+
+def test_jobs_of_lost_workers_fail_after_max_attempts(tmp_path: Path) -> None:
+    from processes.jobs import JobStore
+
+    store = JobStore(None, tmp_path / "jobs.sqlite")  # a queue of its own
+    job = store.submit("engine-test-sleep", "anonymous", {"inputs": {}})
+    first = store.claim("a:1", lease_s=-1, max_attempts=2)  # lease already over
+    assert first is not None and first.id == job.id and first.attempts == 1
+    second = store.claim("b:2", lease_s=-1, max_attempts=2)
+    assert second is not None and second.id == job.id and second.attempts == 2
+    assert not store.finish(first, "successful", b"{}")  # a lost run changes nothing
+    assert store.claim("c:3", lease_s=30, max_attempts=2) is None
+    lost = store.get(job.id)
+    assert lost is not None and lost.status == "failed" and lost.error == "worker_lost"

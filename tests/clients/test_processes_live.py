@@ -1,0 +1,198 @@
+"""Processes on a live `onemap serve` of the embedded default: the demo data, the job
+workers that serve starts, real callbacks, OWSLib, a restart with a job waiting."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from processes.geometry import CGCS2000_GEOD
+from tests.clients.conftest import serve_live
+
+live_server = contextmanager(serve_live)
+
+EXEC = "/processes/landuse-statistics/execution"
+
+
+def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(request, timeout=90) as r:
+        return r.status, r.headers, json.loads(r.read())
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def _wait(url: str, seconds: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        status = _get(url)
+        if status["status"] in ("successful", "failed", "dismissed"):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def _parcels(demo_dir: Path) -> dict[str, Any]:
+    gpkg = demo_dir / "demo" / "onemap_demo.gpkg"
+    _meta, _fids, wkb, fields = pyogrio.raw.read(
+        gpkg, layer="dltb", columns=["DLBM", "ZLDWDM", "TBMJ", "TBDLMJ"]
+    )
+    return {
+        "geoms": shapely.from_wkb(wkb),
+        "DLBM": fields[0],
+        "ZLDWDM": fields[1],
+        "TBMJ": fields[2],
+        "TBDLMJ": fields[3],
+    }
+
+
+def test_landuse_statistics_match_the_parcels(demo_url: str, demo_dir: Path) -> None:
+    status, _headers, results = _post(demo_url + EXEC, {"inputs": {}})
+    assert status == 200
+    rows = results["statistics"]["rows"]
+    p = _parcels(demo_dir)
+    expected: dict[tuple[str, str], float] = defaultdict(float)
+    for code, zl, net in zip(p["DLBM"], p["ZLDWDM"], p["TBDLMJ"], strict=True):
+        expected[(zl[:9], code[:4])] += net
+    got = {(r["XZQDM"], r["code"]): r["area_m2"] for r in rows}
+    assert got.keys() == expected.keys()
+    for key, area in expected.items():
+        assert got[key] == pytest.approx(area, abs=0.02), key
+    assert all(r["XZQMC"] for r in rows)  # named from the townships collection
+    assert results["statistics"]["total_mu"] == pytest.approx(
+        sum(expected.values()) * 0.0015, abs=0.05
+    )
+    assert results["csv"].splitlines()[0].startswith("XZQDM,XZQMC,code,name,area_m2")
+
+
+def test_landuse_statistics_within_an_area(demo_url: str, demo_dir: Path) -> None:
+    aoi = [109.55, 23.05, 109.60, 23.10]
+    body = {"inputs": {"level": "sandalei", "aoi": aoi, "townships": None}}
+    _status, _headers, results = _post(demo_url + EXEC, body, {"Accept-Language": "en"})
+    got = defaultdict(float)
+    for r in results["statistics"]["rows"]:
+        got[r["name"]] += r["area_m2"]
+    p = _parcels(demo_dir)
+    box = shapely.box(*aoi)
+    hit = shapely.intersects(p["geoms"], box)
+    expected = 0.0
+    for geom, whole, net in zip(
+        p["geoms"][hit], p["TBMJ"][hit], p["TBDLMJ"][hit], strict=True
+    ):
+        part, _ = CGCS2000_GEOD.geometry_area_perimeter(shapely.intersection(geom, box))
+        expected += abs(part) * net / whole
+    assert sum(got.values()) == pytest.approx(expected, rel=1e-6)
+    assert set(got) <= {"agricultural land", "construction land", "unused land"}
+    # the area of interest on the ellipsoid bounds the total
+    inside, _ = CGCS2000_GEOD.geometry_area_perimeter(box)
+    assert 0 < sum(got.values()) <= abs(inside)
+
+
+class _Callbacks(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[dict[str, list[dict[str, Any]]]] = defaultdict(list)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received[self.path].append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def callbacks() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Callbacks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_async_job_with_callbacks(demo_dir: Path, callbacks: str) -> None:
+    env = {"ONEMAP_ALLOWED_SOURCES": callbacks}
+    log = demo_dir / "serve-callbacks.log"
+    with live_server(["--data-dir", str(demo_dir)], log, 120, env) as url:
+        subscriber = {
+            "successUri": callbacks + "done",
+            "inProgressUri": callbacks + "running",
+            "failedUri": callbacks + "failed",
+        }
+        body = {"inputs": {"level": "level1"}, "subscriber": subscriber}
+        status, headers, info = _post(url + EXEC, body, {"Prefer": "respond-async"})
+        assert status == 201 and headers["Location"] == f"{url}/jobs/{info['jobID']}"
+        final = _wait(headers["Location"])
+        assert final["status"] == "successful" and final["progress"] == 100
+        results = _get(f"{headers['Location']}/results")
+        assert {r["code"] for r in results["statistics"]["rows"]} <= {
+            f"{i:02d}" for i in range(13)
+        }
+        deadline = time.monotonic() + 10
+        while not _Callbacks.received["/done"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        done = _Callbacks.received["/done"][-1]
+        assert done["jobID"] == info["jobID"] and done["status"] == "successful"
+        assert _Callbacks.received["/running"][-1]["jobID"] == info["jobID"]
+        assert not _Callbacks.received["/failed"]
+
+
+def test_a_restart_loses_no_waiting_job(demo_dir: Path, tmp_path: Path) -> None:
+    # A job accepted while no worker runs is still there after the server restarts,
+    # and runs then. (A copy of the demo: a queue no other server's worker takes from.)
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir / "demo", data / "demo")
+    log = tmp_path / "serve-restart.log"
+    args = ["--data-dir", str(data)]
+    with live_server(args, log, 120, {"ONEMAP_PROCESSES__WORKERS": "0"}) as url:
+        _status, headers, info = _post(
+            url + EXEC, {"inputs": {"level": "sandalei"}}, {"Prefer": "respond-async"}
+        )
+        time.sleep(1)
+        assert _get(headers["Location"])["status"] == "accepted"
+    with live_server(args, log, 120) as url:
+        final = _wait(f"{url}/jobs/{info['jobID']}")
+        assert final["status"] == "successful"
+
+
+def test_owslib_lists_and_executes(demo_url: str) -> None:
+    from owslib.ogcapi.processes import Processes
+
+    client = Processes(demo_url)
+    ids = {p["id"] for p in client.processes()}
+    assert "landuse-statistics" in ids
+    description = client.process("landuse-statistics")
+    assert "level" in description["inputs"]
+    results = client.execute("landuse-statistics", {"level": "sandalei"})
+    names = {r["name"] for r in results["statistics"]["rows"]}
+    zh = {"农用地", "建设用地", "未利用地"}
+    en = {"agricultural land", "construction land", "unused land"}
+    assert names and (names <= zh or names <= en)
+    assert np.isclose(
+        sum(r["area_m2"] for r in results["statistics"]["rows"]),
+        results["statistics"]["total_m2"],
+        atol=1,
+    )
