@@ -52,6 +52,28 @@ _JOB_PARAMS = _BASIC | {"processID", "status", "limit", "offset"}
 _STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
 _USER_ERRORS_ARE_NOT = {"internal", "crashed", "timeout"}
 
+_EXECUTE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "inputs": {"type": "object", "description": "See /processes/{id}"},
+                    "subscriber": {
+                        "type": "object",
+                        "properties": {
+                            k: {"type": "string", "format": "uri"}
+                            for k in ("successUri", "failedUri", "inProgressUri")
+                        },
+                    },
+                },
+            },
+            "example": {"inputs": {"level": "sandalei"}},
+        }
+    },
+}
+
 ProcessId = Annotated[str, Path(alias="processId", description="Process id")]
 JobId = Annotated[str, Path(alias="jobId", description="Job id")]
 
@@ -278,7 +300,11 @@ def build_router() -> APIRouter:
         summary="Execute a process (Prefer: respond-async for a job)",
         name="execute",
         status_code=200,
-        responses={201: {"description": "Job accepted (statusInfo, Location)"}},
+        responses={
+            201: {"description": "Job accepted (statusInfo, Location)"},
+            400: {"description": "Invalid inputs, listed in invalidInputs"},
+        },
+        openapi_extra={"requestBody": _EXECUTE_BODY},
     )
     async def execute(request: Request, process_id: ProcessId) -> Response:
         return await _execute(request, _process(process_id))
