@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from processes import landuse_statistics
+from processes import change_detection, landuse_statistics, monitoring_statistics
 from processes.base import Process
 
-PROCESSES: dict[str, Process] = {p.id: p for p in (landuse_statistics.PROCESS,)}
+PROCESSES: dict[str, Process] = {
+    p.id: p
+    for p in (
+        change_detection.PROCESS,
+        monitoring_statistics.PROCESS,
+        landuse_statistics.PROCESS,
+    )
+}

@@ -71,14 +71,16 @@ def generate_demo(
     ``parcels`` is the minimum number of land-use parcels (the result has somewhat more:
     roads, canals and the river are cut out of the Voronoi cells as parcels of their own).
     """
+    from processes.change_publish import create_layer
+
     files = demo_files(Path(data_dir))
-    if files.complete() and not force:
-        return files
-    if parcels < 200:
-        raise ValueError("parcels must be at least 200")
-    if seed < 0:
-        raise ValueError("seed must be non-negative")
-    _generate(files, seed, parcels)
+    if not files.complete() or force:
+        if parcels < 200:
+            raise ValueError("parcels must be at least 200")
+        if seed < 0:
+            raise ValueError("seed must be non-negative")
+        _generate(files, seed, parcels)
+    create_layer(files.gpkg)  # where departments verify the monitoring's polygons
     return files
 
 

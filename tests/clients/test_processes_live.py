@@ -196,3 +196,58 @@ def test_owslib_lists_and_executes(demo_url: str) -> None:
         results["statistics"]["total_m2"],
         atol=1,
     )
+
+
+def test_monitoring_loop_on_the_demo(demo_url: str, demo_dir: Path) -> None:
+    # change-detection as a job → polygons in change-polygons (pending) → a department
+    # records its verdict by PATCH (history kept) → monitoring-statistics counts it.
+    _status, headers, info = _post(
+        demo_url + "/processes/change-detection/execution",
+        {"inputs": {}},
+        {"Prefer": "respond-async"},
+    )
+    final = _wait(headers["Location"], seconds=120)
+    assert final["status"] == "successful", final
+    results = _get(headers["Location"] + "/results")
+    truth = demo_dir / "demo" / "imagery" / "changes_truth.geojson"
+    from tests.change_accuracy import accuracy
+
+    acc = accuracy(truth, results["changes"]["features"])
+    assert acc.f1 >= 0.85 and acc.area_error <= 0.05, acc.line()
+    items = _get(
+        f"{demo_url}/collections/change-polygons/items?limit=1000&job_id={info['jobID']}"
+    )
+    assert len(items["features"]) == results["summary"]["published"] > 0
+    assert {f["properties"]["status"] for f in items["features"]} == {"pending"}
+    target = items["features"][0]
+    url = f"{demo_url}/collections/change-polygons/items/{target['id']}"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        etag = r.headers["ETag"]
+    verdict = {
+        "properties": {
+            "status": "verified_real",
+            "verified_by": "国土所",
+            "verified_at": "2024-10-08",
+            "remark": "现场核实",
+        }
+    }
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(verdict).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/merge-patch+json", "If-Match": etag},
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
+        assert r.status in (200, 204)
+    assert _get(url)["properties"]["status"] == "verified_real"
+    versions = _get(url + "/history")["versions"]
+    # the job's insert and the department's verdict, both kept
+    assert len(versions) == 2, versions
+    assert "国土所" in json.dumps(versions[-1], ensure_ascii=False)
+    _s, _h, stats = _post(
+        demo_url + "/processes/monitoring-statistics/execution",
+        {"inputs": {"group_by": ["status"]}},
+    )
+    by_status = stats["statistics"]["by_status"]
+    assert by_status["verified_real"]["count"] >= 1
+    assert by_status["pending"]["count"] >= len(items["features"]) - 1

@@ -29,6 +29,7 @@ def test_demo_config_is_valid() -> None:
         "yjjbnt",
         "czkfbj",
         "imagery",
+        "change-polygons",
     ]
     assert settings.generate_demo
     assert settings.collections["imagery"].source.type == "cog"

@@ -1,0 +1,173 @@
+"""A before/after image pair read window by window on one grid, the after image
+radiometrically normalised to the before image.
+
+Memory stays bounded whatever the image size: statistics come from a decimated read
+(at most ``_STATS_PX``² pixels), the work goes window by window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from config.models import CogSource
+from processes.base import JobContext, ProcessError
+from providers.sources import SourceNotAllowed
+
+_STATS_PX = 1024
+CLOUD_FLOOR = 4000.0  # reflectance x 10000 in B, G and R: clouds (left out of stats)
+
+
+def resolve_image(ctx: JobContext, value: str | dict[str, Any], role: str) -> str:
+    """A GDAL path for an input: ``{"href": ...}`` (allowed sources only) or the id of
+    a raster collection the owner may see (its ``role`` image for a pair)."""
+    href = value.get("href") if isinstance(value, dict) else None
+    if href is None and isinstance(value, str) and ("/" in value or "." in value):
+        href = value
+    if href is not None:
+        try:
+            return ctx.allowed.resolve(str(href))
+        except SourceNotAllowed as exc:
+            raise ProcessError(f"source.{exc.code}") from None
+    conf = ctx.settings.collections.get(str(value))
+    if (
+        conf is None
+        or not ctx.scope.sees(str(value))
+        or not isinstance(conf.source, CogSource)
+    ):
+        raise ProcessError("process.unknown_collection", id=str(value)[:80])
+    source = conf.source
+    chosen = (source.before if role == "before" else source.after) or source.href
+    if chosen is None:
+        raise ProcessError("process.unknown_collection", id=str(value)[:80])
+    first = chosen if isinstance(chosen, str) else chosen[0]
+    return ctx.allowed.resolve(str(ctx.settings.resolve(_as_path(first))))
+
+
+def _as_path(value: Any) -> Any:
+    from pathlib import Path
+
+    return Path(str(value))
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """after' = gain * after + offset, per band."""
+
+    gain: np.ndarray
+    offset: np.ndarray
+
+
+class ImagePair:
+    """Both images on the before image's grid (the after one warped if it differs)."""
+
+    def __init__(self, before: str, after: str, bands: int = 4) -> None:
+        self._stack = ExitStack()
+        try:
+            self.before = self._stack.enter_context(rasterio.open(before))
+            after_ds = self._stack.enter_context(rasterio.open(after))
+        except rasterio.errors.RasterioIOError:
+            self._stack.close()
+            raise ProcessError("process.image_unreadable") from None
+        if self.before.count < bands or after_ds.count < bands:
+            self._stack.close()
+            raise ProcessError("process.image_bands", bands=bands)
+        same = (
+            after_ds.crs == self.before.crs
+            and after_ds.transform == self.before.transform
+            and after_ds.shape == self.before.shape
+        )
+        self.after = (
+            after_ds
+            if same
+            else self._stack.enter_context(
+                WarpedVRT(
+                    after_ds,
+                    crs=self.before.crs,
+                    transform=self.before.transform,
+                    width=self.before.width,
+                    height=self.before.height,
+                    resampling=Resampling.bilinear,
+                )
+            )
+        )
+        self.bands = list(range(1, bands + 1))
+        self.crs = self.before.crs
+        self.transform = self.before.transform
+        self.shape = self.before.shape
+
+    def close(self) -> None:
+        """Close both images."""
+        self._stack.close()
+
+    def __enter__(self) -> ImagePair:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def normalisation(self) -> Normalisation:
+        """A robust linear map of each after band onto the before band: quantiles
+        (10/50/90 %) of clear pixels of a decimated read match. Changes and clouds
+        are a small share of a scene, so quantiles are what the sensor changed."""
+        scale = max(1, max(self.shape) // _STATS_PX)
+        out = (len(self.bands), self.shape[0] // scale, self.shape[1] // scale)
+        b = self.before.read(self.bands, out_shape=out, resampling=Resampling.average)
+        a = self.after.read(self.bands, out_shape=out, resampling=Resampling.average)
+        b, a = b.astype(np.float32), a.astype(np.float32)
+        clear = ~(cloudy(b) | cloudy(a)) & (b > 0).all(0) & (a > 0).all(0)
+        if clear.sum() < 100:
+            raise ProcessError("process.no_clear_pixels")
+        gain = np.ones(len(self.bands), np.float32)
+        offset = np.zeros(len(self.bands), np.float32)
+        for k in range(len(self.bands)):
+            qa = np.percentile(a[k][clear], [10, 50, 90])
+            qb = np.percentile(b[k][clear], [10, 50, 90])
+            if qa[2] - qa[0] > 1e-6:
+                gain[k] = (qb[2] - qb[0]) / (qa[2] - qa[0])
+            offset[k] = qb[1] - gain[k] * qa[1]
+        # Refit on pseudo-invariant pixels: a season can change much of a scene
+        # (whole paddy districts green up), which quantiles alone would take for the
+        # sensor. The most stable half of the pixels under the current fit decides.
+        for _round in range(3):
+            fitted = a * gain[:, None, None] + offset[:, None, None]
+            deviation = (np.abs(fitted - b) / (b + 100.0)).max(0)
+            stable = clear & (deviation <= np.percentile(deviation[clear], 50))
+            for k in range(len(self.bands)):
+                slope, intercept = np.polyfit(a[k][stable], b[k][stable], 1)
+                gain[k], offset[k] = slope, intercept
+        return Normalisation(gain, offset)
+
+    def windows(self, size: int, within: Window | None = None) -> Iterator[Window]:
+        """Windows of at most ``size`` px covering the image (or ``within``)."""
+        area = within or Window(0, 0, self.shape[1], self.shape[0])
+        row0, col0 = int(area.row_off), int(area.col_off)
+        for r in range(row0, row0 + int(area.height), size):
+            for c in range(col0, col0 + int(area.width), size):
+                h = min(size, row0 + int(area.height) - r)
+                w = min(size, col0 + int(area.width) - c)
+                yield Window(c, r, w, h)
+
+    def read(
+        self, window: Window, norm: Normalisation
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Before and normalised after (float32, bands first) and their valid mask."""
+        b = self.before.read(self.bands, window=window).astype(np.float32)
+        a = self.after.read(self.bands, window=window).astype(np.float32)
+        valid = (b > 0).all(0) & (a > 0).all(0)
+        a *= norm.gain[:, None, None]
+        a += norm.offset[:, None, None]
+        return b, a, valid
+
+
+def cloudy(img: np.ndarray) -> np.ndarray:
+    """Clouds: bright in all visible bands (reflectance x 10000 over the floor)."""
+    return np.asarray((img[:3] > CLOUD_FLOOR).all(0))

@@ -1,0 +1,102 @@
+"""change-detection on demo pairs generated here with other seeds: planted changes of
+each class, clouds and shadows, a radiometric gain/offset and crop phenology. Accuracy
+is object-level against the planted truth (tests/change_accuracy.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from config import Settings, load_settings
+from processes.base import JobContext, ProcessError
+from processes.change_detection import PROCESS, Inputs
+from providers.base import AccessScope
+from server.demo import generate_demo
+from tests.change_accuracy import accuracy
+
+SEEDS = (11, 20240601)
+
+
+def _settings(data_dir: Path) -> Settings:
+    demo = load_settings()
+    return demo.model_copy(update={"data_dir": data_dir, "generate_demo": False})
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    data = tmp_path_factory.mktemp(f"pair{request.param}")
+    files = generate_demo(data, seed=request.param, parcels=1500)
+    settings = _settings(data)
+    ctx = JobContext(settings, AccessScope(), "en", f"seed{request.param:08d}")
+    result = PROCESS.run(Inputs(publish=False), ctx)
+    return files, result
+
+
+def test_accuracy_on_planted_changes(pair) -> None:  # type: ignore[no-untyped-def]
+    files, result = pair
+    acc = accuracy(files.truth, result["changes"]["features"])
+    print(acc.line())
+    assert acc.f1 >= 0.85, acc.line()
+    assert acc.area_error <= 0.05, acc.line()
+    assert {f["properties"]["class"] for f in result["changes"]["features"]} >= {
+        "construction", "farmland_nonagri", "eco_restoration", "mine", "fire"
+    }  # fmt: skip
+
+
+def test_clouds_shadows_and_phenology_are_no_changes(pair) -> None:  # type: ignore[no-untyped-def]
+    files, result = pair
+    clouds = json.loads(files.truth.with_name("clouds_truth.geojson").read_text())
+    masked = shapely.union_all(
+        [shapely.geometry.shape(f["geometry"]) for f in clouds["features"]]
+    )
+    for f in result["changes"]["features"]:
+        geom = shapely.geometry.shape(f["geometry"])
+        assert shapely.intersection(geom, masked).area < 0.1 * geom.area
+
+
+def test_polygon_attributes(pair) -> None:  # type: ignore[no-untyped-def]
+    _files, result = pair
+    features = result["changes"]["features"]
+    keys = {f["properties"]["YGTBZJ"] for f in features}
+    assert len(keys) == len(features)
+    for f in features:
+        p = f["properties"]
+        assert p["JCSDQ"] == "2024-03-15" and p["JCSDH"] == "2024-09-15"
+        assert p["JCMJ_MU"] == pytest.approx(p["JCMJ"] * 0.0015, abs=0.01)
+        assert p["XZQDM"] and len(p["XZQDM"]) == 9
+        assert p["DLBM_before"]
+        assert 0 < p["confidence"] <= 1
+    least = {"construction": 200, "mine": 200, "farmland_nonagri": 400,
+             "eco_restoration": 600, "fire": 600}  # fmt: skip
+    assert all(
+        f["properties"]["JCMJ"] >= least[f["properties"]["class"]] for f in features
+    )
+    assert result["summary"]["count"] == len(features)
+
+
+def test_area_of_interest_and_bad_inputs(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    files = generate_demo(data, seed=SEEDS[0], parcels=1500)
+    ctx = JobContext(_settings(data), AccessScope(), "en", "aoi00001")
+    truth = json.loads(files.truth.read_text())["features"]
+    first = shapely.geometry.shape(truth[0]["geometry"])
+    box = list(shapely.bounds(shapely.buffer(first, 0.002)))
+    result = PROCESS.run(Inputs(aoi=box, publish=False), ctx)
+    found = result["changes"]["features"]
+    assert found and all(
+        shapely.geometry.shape(f["geometry"]).intersects(shapely.box(*box)) for f in found
+    )
+    with pytest.raises(ProcessError) as outside:
+        PROCESS.run(Inputs(aoi=[0, 0, 1, 1], publish=False), ctx)
+    assert outside.value.message_id == "process.aoi_outside"
+    with pytest.raises(ProcessError) as escape:
+        PROCESS.run(Inputs(before={"href": "/etc/passwd"}, publish=False), ctx)
+    assert escape.value.message_id == "source.outside"
+    hidden = JobContext(_settings(data), AccessScope(collections=frozenset()), "en", "x")
+    with pytest.raises(ProcessError):
+        PROCESS.run(Inputs(publish=False), hidden)
+    assert np.isfinite(result["summary"]["area_m2"])
