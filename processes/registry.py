@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from processes import change_detection, landuse_statistics, monitoring_statistics
+from processes import (
+    carrying_capacity,
+    change_detection,
+    landuse_statistics,
+    monitoring_statistics,
+)
 from processes.base import Process
 
 PROCESSES: dict[str, Process] = {
@@ -11,5 +16,6 @@ PROCESSES: dict[str, Process] = {
         change_detection.PROCESS,
         monitoring_statistics.PROCESS,
         landuse_statistics.PROCESS,
+        carrying_capacity.PROCESS,
     )
 }

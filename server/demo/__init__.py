@@ -74,13 +74,14 @@ def generate_demo(
     from processes.change_publish import create_layer
 
     files = demo_files(Path(data_dir))
-    if not files.complete() or force:
-        if parcels < 200:
-            raise ValueError("parcels must be at least 200")
-        if seed < 0:
-            raise ValueError("seed must be non-negative")
-        _generate(files, seed, parcels)
-    create_layer(files.gpkg)  # where departments verify the monitoring's polygons
+    if files.complete() and not force:
+        create_layer(files.gpkg)  # data dirs made before the layer existed
+        return files
+    if parcels < 200:
+        raise ValueError("parcels must be at least 200")
+    if seed < 0:
+        raise ValueError("seed must be non-negative")
+    _generate(files, seed, parcels)
     return files
 
 
@@ -90,6 +91,8 @@ def _temp_name(path: Path) -> Path:
 
 def _generate(files: DemoFiles, seed: int, parcels: int) -> None:
     """Write every file under a temporary name, then rename them into place."""
+    from processes.change_publish import create_layer
+
     from . import imagery
     from .sampling import stream
     from .vector import build_vector, write_gpkg
@@ -101,6 +104,8 @@ def _generate(files: DemoFiles, seed: int, parcels: int) -> None:
     try:
         demo = build_vector(seed, parcels)
         write_gpkg(tmp[files.gpkg], demo)
+        # where departments verify the polygons of the monitoring (empty at first)
+        create_layer(tmp[files.gpkg])
         dltb = demo.dltb
         scene = imagery.build_scene(
             stream(seed, "imagery"), dltb.geoms, dltb.fields["DLBM"]

@@ -254,3 +254,34 @@ def test_jobs_of_lost_workers_fail_after_max_attempts(tmp_path: Path) -> None:
     assert store.claim("c:3", lease_s=30, max_attempts=2) is None
     lost = store.get(job.id)
     assert lost is not None and lost.status == "failed" and lost.error == "worker_lost"
+
+
+def test_carrying_capacity_by_value_with_a_report(
+    client: TestClient, job_worker: Workers
+) -> None:
+    counties = [
+        {"XZQDM": "450802", "XZQMC": "港北区", "D": 0.2, "water_use": 50,
+         "water_quota": 100, "R": -0.5, "H": 0.01, "efficiency_worse": True,
+         "emission_worse": 3, "ecology_worse": False},
+        {"XZQDM": "450803", "XZQMC": "港南区", "D": -0.5, "water_use": 95,
+         "water_quota": 100, "R": -0.5, "H": 0.01, "efficiency_worse": False,
+         "emission_worse": 1, "ecology_worse": False},
+    ]  # fmt: skip
+    r = client.post(
+        "/processes/carrying-capacity/execution", json={"inputs": {"counties": counties}}
+    )
+    assert r.status_code == 200, r.text
+    props = [f["properties"] for f in r.json()["counties"]["features"]]
+    assert [p["warning"] for p in props] == ["red", "blue"]
+    report = r.json()["report"]
+    assert report.startswith("<!DOCTYPE html>") and "<svg" in report
+    assert "资源环境承载能力监测预警评价报告" in report and "港南区" in report
+    bad = client.post(
+        "/processes/carrying-capacity/execution",
+        json={
+            "inputs": {"counties": [{"XZQDM": "1", "D": "x"}], "collection": "parcels"}
+        },
+    )
+    assert bad.status_code == 400
+    fields = {f["input"] for f in bad.json()["invalidInputs"]}
+    assert {"counties.0.D", "counties.0.water_use"} <= fields
