@@ -233,12 +233,13 @@ def _resolve_parcel_classes(
 ) -> np.ndarray:
     """Greening and new water decided with the land use under each pixel."""
     on = pid >= 0
-    safe = np.where(on, pid, 0)
-    crop = on & cropland[safe]
+    # index len(cropland) = no parcel (works when there is no land use at all)
+    safe = np.where(on, pid, len(cropland))
+    crop = np.append(cropland, False)[safe]
     out = cls.copy()
     greening, water = cls == rules.GREENING, cls == rules.WATER
     out[greening | water] = rules.NONE
-    out[greening & crop & ~phenology[safe]] = rules.FARMLAND
+    out[greening & crop & ~np.append(phenology, False)[safe]] = rules.FARMLAND
     out[greening & on & ~crop] = rules.ECO
     out[water & crop] = rules.FARMLAND
     return out

@@ -7,6 +7,7 @@ from processes import (
     change_detection,
     landuse_statistics,
     monitoring_statistics,
+    planning_compliance,
 )
 from processes.base import Process
 
@@ -17,5 +18,6 @@ PROCESSES: dict[str, Process] = {
         monitoring_statistics.PROCESS,
         landuse_statistics.PROCESS,
         carrying_capacity.PROCESS,
+        planning_compliance.PROCESS,
     )
 }

@@ -1,11 +1,13 @@
 """Reports of evaluation processes: one self-contained HTML page (tables and SVG
 charts drawn by matplotlib) in Chinese. Chart text stays text in the SVG, so the
-browser draws the Chinese with its own fonts."""
+browser draws the Chinese with its own fonts (matplotlib only measures it)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from html import escape
 from typing import Any
 
@@ -14,31 +16,39 @@ _STYLE = (
     "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2em .5em}"
     "th{background:#eee}"
 )
+_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "DejaVu Sans"]
 
 
-def bar_chart_svg(values: dict[str, float], title: str) -> str:
-    """A bar chart as inline SVG."""
+@contextmanager
+def figure(width: float, height: float) -> Iterator[tuple[Any, Any, list[str]]]:
+    """A matplotlib figure and axes; the SVG lands in the list on leaving."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams["svg.fonttype"] = "none"
-    plt.rcParams["font.sans-serif"] = [
-        "WenQuanYi Micro Hei",
-        "Noto Sans CJK SC",
-        "DejaVu Sans",
-    ]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    try:
+    out: list[str] = []
+    with matplotlib.rc_context({"svg.fonttype": "none", "font.sans-serif": _FONTS}):
+        fig, ax = plt.subplots(figsize=(width, height))
+        try:
+            yield fig, ax, out
+            buffer = io.StringIO()
+            with warnings.catch_warnings():
+                # without a CJK font installed only the measuring falls back
+                warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+                fig.savefig(buffer, format="svg", bbox_inches="tight")
+            svg = buffer.getvalue()
+            out.append(svg[svg.index("<svg") :])
+        finally:
+            plt.close(fig)
+
+
+def bar_chart_svg(values: dict[str, float], title: str) -> str:
+    """A bar chart as inline SVG."""
+    with figure(6, 3) as (_fig, ax, out):
         ax.bar(list(values), list(values.values()), color="#3b7dd8")
         ax.set_title(title)
-        out = io.StringIO()
-        fig.savefig(out, format="svg", bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    svg = out.getvalue()
-    return svg[svg.index("<svg") :]
+    return out[0]
 
 
 def html_report(
@@ -50,10 +60,8 @@ def html_report(
 ) -> str:
     """A complete HTML page: title, text sections, one table, figures (SVG/HTML)."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in rows
-    )
+    cells = ("".join(f"<td>{escape(str(v))}</td>" for v in row) for row in rows)
+    body = "".join(f"<tr>{c}</tr>" for c in cells)
     text = "".join(f"<h2>{escape(h)}</h2><p>{escape(p)}</p>" for h, p in sections)
     return (
         f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'

@@ -96,6 +96,10 @@ def test_area_of_interest_and_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(ProcessError) as escape:
         PROCESS.run(Inputs(before={"href": "/etc/passwd"}, publish=False), ctx)
     assert escape.value.message_id == "source.outside"
+    bare = PROCESS.run(Inputs(landuse=None, townships=None, publish=False), ctx)
+    kinds = {f["properties"]["class"] for f in bare["changes"]["features"]}
+    assert kinds == {"construction", "mine", "fire"}  # no greening without land use
+    assert all(f["properties"]["XZQDM"] is None for f in bare["changes"]["features"])
     hidden = JobContext(_settings(data), AccessScope(collections=frozenset()), "en", "x")
     with pytest.raises(ProcessError):
         PROCESS.run(Inputs(publish=False), hidden)
