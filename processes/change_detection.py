@@ -42,6 +42,8 @@ from processes.imagery_pair import ImagePair, cloudy, resolve_image
 from providers.crs import CRS84, epsg_crs, transform_geometries
 
 _WINDOW = 1024
+# GDAL's block cache would otherwise grow with the image (5 % of RAM by default)
+_GDAL_CACHE_MB = 64
 MU_PER_M2 = 0.0015
 
 CLASSES = {
@@ -184,17 +186,12 @@ class _Scene:
         return np.asarray(burnt, bool)
 
 
-def _ndvi_threshold(pair: ImagePair, norm: Any, floor: float) -> float:
-    """Otsu's threshold of |dNDVI| over the clear pixels of a decimated read."""
-    scale = max(1, max(pair.shape) // 1024)
-    out = (len(pair.bands), pair.shape[0] // scale, pair.shape[1] // scale)
-    b = pair.before.read(pair.bands, out_shape=out).astype(np.float32)
-    a = pair.after.read(pair.bands, out_shape=out).astype(np.float32)
+def _ndvi_threshold(b: np.ndarray, a: np.ndarray, norm: Any, floor: float) -> float:
+    """Otsu's threshold of |dNDVI| over the clear pixels of the sample."""
     a = a * norm.gain[:, None, None] + norm.offset[:, None, None]
     clear = ~(cloudy(b) | cloudy(a)) & (b > 0).all(0)
     dn = np.abs(rules.indices(a)[0] - rules.indices(b)[0])[clear]
-    found = rules.otsu(dn)
-    return max(floor, found)
+    return max(floor, rules.otsu(dn))
 
 
 def _pass_one(
@@ -203,8 +200,9 @@ def _pass_one(
     """Classes and scores of every window into a temporary raster; per parcel the
     pixel count and the greening count."""
     pair = scene.pair
-    norm = pair.normalisation()
-    ndvi_t = _ndvi_threshold(pair, norm, inputs.thresholds.ndvi_change)
+    sample_b, sample_a = pair.sample()
+    norm = pair.normalisation(sample_b, sample_a)
+    ndvi_t = _ndvi_threshold(sample_b, sample_a, norm, inputs.thresholds.ndvi_change)
     n = len(scene.parcels_local) if scene.parcels_local is not None else 0
     total = np.zeros(n + 1, np.int64)
     green = np.zeros(n + 1, np.int64)
@@ -335,7 +333,11 @@ def run(inputs: Inputs, ctx: JobContext) -> dict[str, Any]:
     before = resolve_image(ctx, inputs.before, "before")
     after = resolve_image(ctx, inputs.after, "after")
     ctx.progress(1, "opening the images")
-    with ImagePair(before, after) as pair, tempfile.TemporaryDirectory() as tmp:
+    with (
+        rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
+        ImagePair(before, after) as pair,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         scene = _Scene(ctx, inputs, pair)
         classes, total, green = _pass_one(scene, inputs, ctx, Path(tmp))
         ctx.progress(62, "drawing polygons")

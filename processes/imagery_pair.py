@@ -1,8 +1,8 @@
 """A before/after image pair read window by window on one grid, the after image
 radiometrically normalised to the before image.
 
-Memory stays bounded whatever the image size: statistics come from a decimated read
-(at most ``_STATS_PX``² pixels), the work goes window by window.
+Memory stays bounded whatever the image size: statistics come from a sample of at most
+``_STATS_PX``² block averages, the work goes window by window.
 """
 
 from __future__ import annotations
@@ -114,15 +114,31 @@ class ImagePair:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def normalisation(self) -> Normalisation:
-        """A robust linear map of each after band onto the before band: quantiles
-        (10/50/90 %) of clear pixels of a decimated read match. Changes and clouds
-        are a small share of a scene, so quantiles are what the sensor changed."""
-        scale = max(1, max(self.shape) // _STATS_PX)
-        out = (len(self.bands), self.shape[0] // scale, self.shape[1] // scale)
-        b = self.before.read(self.bands, out_shape=out, resampling=Resampling.average)
-        a = self.after.read(self.bands, out_shape=out, resampling=Resampling.average)
-        b, a = b.astype(np.float32), a.astype(np.float32)
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both images shrunk to at most ``_STATS_PX`` on a side by block averages,
+        read window by window (each image block is decompressed once, whatever GDAL's
+        cache size, and whether or not the files have overviews)."""
+        scale = max(1, -(-max(self.shape) // _STATS_PX))
+        rows, cols = self.shape[0] // scale, self.shape[1] // scale
+        bands = len(self.bands)
+        out_b = np.zeros((bands, rows, cols), np.float32)
+        out_a = np.zeros((bands, rows, cols), np.float32)
+        step = scale * max(1, 1024 // scale)  # window side, a multiple of scale
+        for window in self.windows(step, Window(0, 0, cols * scale, rows * scale)):
+            r0, c0 = int(window.row_off) // scale, int(window.col_off) // scale
+            h, w = int(window.height) // scale, int(window.width) // scale
+            for src, out in ((self.before, out_b), (self.after, out_a)):
+                block = src.read(self.bands, window=window).astype(np.float32)
+                block = block.reshape(bands, h, scale, w, scale).mean(axis=(2, 4))
+                out[:, r0 : r0 + h, c0 : c0 + w] = block
+        return out_b, out_a
+
+    def normalisation(self, b: np.ndarray, a: np.ndarray) -> Normalisation:
+        """A robust linear map of each after band onto the before band, from the
+        sample: quantiles (10/50/90 %) of the clear pixels first, then least squares on
+        the most stable half of the pixels, three times (a season can change much of a
+        scene — whole paddy districts green up — which quantiles alone would take for
+        the sensor)."""
         clear = ~(cloudy(b) | cloudy(a)) & (b > 0).all(0) & (a > 0).all(0)
         if clear.sum() < 100:
             raise ProcessError("process.no_clear_pixels")
@@ -134,9 +150,6 @@ class ImagePair:
             if qa[2] - qa[0] > 1e-6:
                 gain[k] = (qb[2] - qb[0]) / (qa[2] - qa[0])
             offset[k] = qb[1] - gain[k] * qa[1]
-        # Refit on pseudo-invariant pixels: a season can change much of a scene
-        # (whole paddy districts green up), which quantiles alone would take for the
-        # sensor. The most stable half of the pixels under the current fit decides.
         for _round in range(3):
             fitted = a * gain[:, None, None] + offset[:, None, None]
             deviation = (np.abs(fitted - b) / (b + 100.0)).max(0)

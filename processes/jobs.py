@@ -257,6 +257,16 @@ class JobStore:
             )
             return bool(cur.rowcount)
 
+    def release(self, job: Job) -> None:
+        """Give a running job back to the queue (its worker stops): not an attempt."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE onemap_jobs SET status = 'accepted', attempts = attempts - 1, "
+                "worker = NULL, lease_until = NULL, progress = 0, updated = ? "
+                "WHERE id = ? AND attempts = ? AND status = 'running'",
+                (now_iso(), job.id, job.attempts),
+            )
+
     def report(self, job: Job, progress: int, message: str | None) -> None:
         """Progress of a running job (ignored once the run is not current)."""
         with self._tx() as cur:

@@ -90,6 +90,7 @@ def run_worker(
         stopping = True
 
     signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGINT, _term)
     log.info("worker %s polling for jobs", name)
     last_purge = 0.0
     while not (stopping or stop()):
@@ -101,11 +102,17 @@ def run_worker(
             time.sleep(poll_s)
             continue
         log.info("job %s (%s), attempt %d", job.id, job.process, job.attempts)
-        supervise(store, settings, job)
+        supervise(store, settings, job, lambda: stopping or stop())
 
 
-def supervise(store: JobStore, settings: Settings, job: Job) -> None:
-    """Run one claimed job in a child process and see it to an end."""
+def supervise(
+    store: JobStore,
+    settings: Settings,
+    job: Job,
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run one claimed job in a child process and see it to an end; when the worker
+    is asked to stop, the job goes back to the queue for the next worker."""
     child = multiprocessing.get_context("fork").Process(
         target=_child, args=(settings, job), name=f"job-{job.id[:8]}"
     )
@@ -119,6 +126,11 @@ def supervise(store: JobStore, settings: Settings, job: Job) -> None:
         if not store.renew(job, settings.processes.lease_s):
             _kill(child)  # dismissed, or no longer this worker's run
             log.info("job %s stopped (dismissed or taken over)", job.id)
+            return
+        if stopping():
+            _kill(child)
+            store.release(job)
+            log.info("job %s returned to the queue (worker stopping)", job.id)
             return
         if time.monotonic() > deadline:
             _kill(child)

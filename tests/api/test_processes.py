@@ -285,3 +285,35 @@ def test_carrying_capacity_by_value_with_a_report(
     assert bad.status_code == 400
     fields = {f["input"] for f in bad.json()["invalidInputs"]}
     assert {"counties.0.D", "counties.0.water_use"} <= fields
+
+
+def test_a_job_past_its_timeout_is_stopped_and_failed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from processes.jobs import JobStore
+    from processes.registry import PROCESSES
+    from processes.worker import supervise
+    from tests.engine_process import PROCESS
+
+    PROCESSES.setdefault(PROCESS.id, PROCESS)
+    short = settings.model_copy(
+        update={
+            "processes": settings.processes.model_copy(update={"job_timeout_s": 1}),
+            "data_dir": tmp_path,
+        }
+    )
+    store = JobStore(None, tmp_path / "jobs.sqlite")
+    marker = tmp_path / "timeout.log"
+    inputs = {"seconds": 30, "marker": str(marker)}
+    store.submit(PROCESS.id, "anonymous", {"inputs": inputs, "language": "zh-CN"})
+    job = store.claim("t:1", lease_s=30, max_attempts=2)
+    assert job is not None
+    started = time.time()
+    supervise(store, short, job)
+    assert time.time() - started < 5
+    done = store.get(job.id)
+    assert done is not None and done.status == "failed" and done.error == "timeout"
+    assert done.message is not None and "1 秒" in done.message
+    last = max(float(t) for _pid, t, _i in _lines(marker))
+    time.sleep(0.5)
+    assert max(float(t) for _pid, t, _i in _lines(marker)) == last  # compute stopped

@@ -178,6 +178,29 @@ def test_a_restart_loses_no_waiting_job(demo_dir: Path, tmp_path: Path) -> None:
         assert final["status"] == "successful"
 
 
+def test_a_restart_while_a_job_runs_finishes_it(demo_dir: Path, tmp_path: Path) -> None:
+    # The worker that stops with the server gives its running job back to the queue;
+    # the restarted server's worker runs it to the end.
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir / "demo", data / "demo")
+    log = tmp_path / "serve-running.log"
+    args = ["--data-dir", str(data)]
+    with live_server(args, log, 120) as url:
+        _status, headers, info = _post(
+            url + "/processes/change-detection/execution",
+            {"inputs": {"publish": False}},
+            {"Prefer": "respond-async"},
+        )
+        deadline = time.monotonic() + 60
+        while _get(headers["Location"])["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    with live_server(args, log, 120) as url:
+        final = _wait(f"{url}/jobs/{info['jobID']}", seconds=120)
+        assert final["status"] == "successful", final
+        assert _get(f"{url}/jobs/{info['jobID']}/results")["summary"]["count"] > 0
+
+
 def test_owslib_lists_and_executes(demo_url: str) -> None:
     from owslib.ogcapi.processes import Processes
 
