@@ -52,7 +52,9 @@ def _tiled(src_path: Path, out: Path, repeat: int) -> None:
                 block = src.read(window=Window(0, row, w, min(512, h - row)))
                 for i in range(repeat):
                     for j in range(repeat):
-                        dst.write(block, window=Window(j * w, i * h + row, w, block.shape[1]))
+                        dst.write(
+                            block, window=Window(j * w, i * h + row, w, block.shape[1])
+                        )
     tmp.rename(out)
 
 
@@ -84,8 +86,11 @@ def run_one(before: str, after: str) -> None:
     started = time.perf_counter()
     result = PROCESS.run(
         Inputs(
-            before={"href": before}, after={"href": after}, landuse=None,
-            townships=None, publish=False,
+            before={"href": before},
+            after={"href": after},
+            landuse=None,
+            townships=None,
+            publish=False,
         ),  # fmt: skip
         ctx,
     )
@@ -157,7 +162,7 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
         "runs in its own process as a worker runs it; 2 workers = two jobs at once. Peak "
         "memory = the job process's maximum resident set.",
         "",
-        "| pixels | workers | wall per job (s) | both done (s) | peak memory per job (MB) "
+        "| pixels | workers | wall per job (s) | all jobs done (s) | peak memory per job (MB) "
         "| polygons |",
         "|---|---:|---:|---:|---:|---:|",
     ]

@@ -161,6 +161,22 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh-CN": "范围须为 [最小经度, 最小纬度, 最大经度, 最大纬度]，"
         "且最小值小于最大值。",
     },
+    "process.aoi_outside": {
+        "en": "The area of interest does not meet the images.",
+        "zh-CN": "监测范围与影像不相交。",
+    },
+    "process.image_unreadable": {
+        "en": "An image could not be read.",
+        "zh-CN": "影像无法读取。",
+    },
+    "process.image_bands": {
+        "en": "The images need at least {bands} bands (blue, green, red, near infrared).",
+        "zh-CN": "影像至少需要 {bands} 个波段（蓝、绿、红、近红外）。",
+    },
+    "process.no_clear_pixels": {
+        "en": "The images have too few clear (cloud-free, valid) pixels in common.",
+        "zh-CN": "两期影像共同的无云有效像元太少。",
+    },
     "process.bad_geometry": {
         "en": "The area must be a GeoJSON Polygon or MultiPolygon.",
         "zh-CN": "范围须为 GeoJSON Polygon 或 MultiPolygon。",

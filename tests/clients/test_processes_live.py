@@ -242,6 +242,18 @@ def test_monitoring_loop_on_the_demo(demo_url: str, demo_dir: Path) -> None:
     )
     assert len(items["features"]) == results["summary"]["published"] > 0
     assert {f["properties"]["status"] for f in items["features"]} == {"pending"}
+    # on the map: the collection's vector tile at a polygon holds it
+    import mapbox_vector_tile
+    import morecantile
+
+    lon, lat = shapely.geometry.shape(items["features"][0]["geometry"]).centroid.coords[0]
+    t = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 15)
+    tile_url = (
+        f"{demo_url}/collections/change-polygons/tiles/WebMercatorQuad/15/{t.y}/{t.x}"
+    )
+    with urllib.request.urlopen(tile_url, timeout=30) as r:
+        layer = mapbox_vector_tile.decode(r.read())["change-polygons"]
+    assert any(f["properties"]["job_id"] == info["jobID"] for f in layer["features"])
     target = items["features"][0]
     url = f"{demo_url}/collections/change-polygons/items/{target['id']}"
     with urllib.request.urlopen(url, timeout=30) as r:

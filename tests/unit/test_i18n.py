@@ -26,3 +26,18 @@ def test_language_negotiation() -> None:
     assert from_accept_language("fr", "zh-CN") == "zh-CN"
     assert from_accept_language("en;q=0, zh;q=0.1", "en") == "zh-CN"
     assert from_accept_language("en;q=abc", "zh-CN") == "zh-CN"
+
+
+def test_every_process_error_has_a_message() -> None:
+    import re
+    from pathlib import Path
+
+    from server.i18n import MESSAGES
+
+    root = Path(__file__).resolve().parents[2] / "processes"
+    used = set()
+    for path in root.glob("*.py"):
+        used |= set(re.findall(r'ProcessError\(\s*"([a-z_.]+)"', path.read_text()))
+    assert used and used <= set(MESSAGES), used - set(MESSAGES)
+    sources = {k for k in MESSAGES if k.startswith("source.")}
+    assert {"source.outside", "source.vsi", "source.scheme"} <= sources
