@@ -347,6 +347,12 @@ class ProcessesConfig(_Strict):
         "as asynchronous (201 + Location)",
     )
     retention_days: int = Field(30, ge=1, description="Finished jobs are kept this long")
+    dask_scheduler: str | None = Field(
+        None,
+        description="Address of a Dask distributed scheduler (tcp://host:8786): heavy "
+        "raster work (change-detection's windows) runs on its workers, which must "
+        "reach the same image paths or URLs; none = in the job's process",
+    )
 
 
 class BasemapConfig(_Strict):

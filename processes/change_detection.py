@@ -39,6 +39,7 @@ from processes.change_publish import publish
 from processes.data import Features, read_collection
 from processes.geometry import aoi_geometry, ellipsoidal_areas
 from processes.imagery_pair import ImagePair, cloudy, resolve_image
+from processes.windows import PixelJob, classified
 from providers.crs import CRS84, epsg_crs, transform_geometries
 
 _WINDOW = 1024
@@ -107,6 +108,12 @@ class Inputs(BaseModel):
             "乡镇", "变化图斑所在乡镇"
         ),
     )  # fmt: skip
+    cloud_mask: str | dict[str, str] | None = Field(
+        None,
+        description="A raster (non-zero = cloud or shadow in either image) to leave out, "
+        "besides the clouds and shadows found in the images: {'href': …}",
+        json_schema_extra=_zh("云掩膜", "非零像元为云或阴影，不参与变化检测"),
+    )
     min_area_m2: MinArea = Field(default_factory=MinArea)
     thresholds: rules.Thresholds = Field(default_factory=rules.Thresholds)
     publish: bool = Field(
@@ -119,8 +126,15 @@ class Inputs(BaseModel):
 class _Scene:
     """What both passes share: the pair, its window of interest, the land use."""
 
-    def __init__(self, ctx: JobContext, inputs: Inputs, pair: ImagePair) -> None:
+    def __init__(
+        self,
+        ctx: JobContext,
+        inputs: Inputs,
+        pair: ImagePair,
+        paths: tuple[str, str, str | None],
+    ) -> None:
         self.pair = pair
+        self.paths = paths  # before, after, cloud mask: what Dask workers open
         self.crs = epsg_crs(pair.crs.to_epsg() or 4490)
         self.aoi = aoi_geometry(inputs.aoi) if inputs.aoi is not None else None
         bounds = pair.before.bounds
@@ -213,15 +227,19 @@ def _pass_one(
         "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
     }  # fmt: skip
     windows = list(pair.windows(_WINDOW, scene.window))
+    job = PixelJob(
+        scene.paths[0], scene.paths[1], scene.paths[2], norm,
+        inputs.thresholds.model_dump(), ndvi_t,
+    )  # fmt: skip
+    scheduler = ctx.settings.processes.dask_scheduler
     with rasterio.open(path, "w", **profile) as out:
-        for i, window in enumerate(windows):
-            b, a, valid = pair.read(window, norm)
-            cls, score = rules.classify(b, a, valid, inputs.thresholds, ndvi_t)
+        work = classified(pair, job, windows, scheduler)
+        for i, (window, cls, score) in enumerate(work):
             cls[~scene.inside(window)] = rules.NONE
             pid = scene.parcel_ids(window)
             total += np.bincount(pid.ravel() + 1, minlength=n + 1)
             green += np.bincount(pid[cls == rules.GREENING] + 1, minlength=n + 1)
-            out.write(np.stack([cls, (score * 100).astype(np.uint8)]), window=window)
+            out.write(np.stack([cls, score]), window=window)
             ctx.progress(5 + int(55 * (i + 1) / len(windows)), "classifying pixels")
     return path, total[1:], green[1:]
 
@@ -332,13 +350,14 @@ def run(inputs: Inputs, ctx: JobContext) -> dict[str, Any]:
     """Detect, classify and describe the changes; publish them when asked."""
     before = resolve_image(ctx, inputs.before, "before")
     after = resolve_image(ctx, inputs.after, "after")
+    mask = resolve_image(ctx, inputs.cloud_mask, "image") if inputs.cloud_mask else None
     ctx.progress(1, "opening the images")
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
-        ImagePair(before, after) as pair,
+        ImagePair(before, after, mask=mask) as pair,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        scene = _Scene(ctx, inputs, pair)
+        scene = _Scene(ctx, inputs, pair, (before, after, mask))
         classes, total, green = _pass_one(scene, inputs, ctx, Path(tmp))
         ctx.progress(62, "drawing polygons")
         share = inputs.thresholds.phenology_share

@@ -69,40 +69,44 @@ class Normalisation:
 class ImagePair:
     """Both images on the before image's grid (the after one warped if it differs)."""
 
-    def __init__(self, before: str, after: str, bands: int = 4) -> None:
+    def __init__(
+        self, before: str, after: str, bands: int = 4, mask: str | None = None
+    ) -> None:
         self._stack = ExitStack()
         try:
             self.before = self._stack.enter_context(rasterio.open(before))
             after_ds = self._stack.enter_context(rasterio.open(after))
+            mask_ds = self._stack.enter_context(rasterio.open(mask)) if mask else None
         except rasterio.errors.RasterioIOError:
             self._stack.close()
             raise ProcessError("process.image_unreadable") from None
         if self.before.count < bands or after_ds.count < bands:
             self._stack.close()
             raise ProcessError("process.image_bands", bands=bands)
-        same = (
-            after_ds.crs == self.before.crs
-            and after_ds.transform == self.before.transform
-            and after_ds.shape == self.before.shape
-        )
-        self.after = (
-            after_ds
-            if same
-            else self._stack.enter_context(
-                WarpedVRT(
-                    after_ds,
-                    crs=self.before.crs,
-                    transform=self.before.transform,
-                    width=self.before.width,
-                    height=self.before.height,
-                    resampling=Resampling.bilinear,
-                )
-            )
-        )
+        self.after = self._on_grid(after_ds, Resampling.bilinear)
+        # a cloud mask (non-zero = cloud or shadow) on the same grid, nearest pixel
+        self.mask = self._on_grid(mask_ds, Resampling.nearest) if mask_ds else None
         self.bands = list(range(1, bands + 1))
         self.crs = self.before.crs
         self.transform = self.before.transform
         self.shape = self.before.shape
+
+    def _on_grid(self, ds: Any, resampling: Resampling) -> Any:
+        """A dataset as it lies on the before image's grid (warped if it differs)."""
+        if (ds.crs, ds.transform, ds.shape) == (
+            self.before.crs, self.before.transform, self.before.shape
+        ):  # fmt: skip
+            return ds
+        return self._stack.enter_context(
+            WarpedVRT(
+                ds,
+                crs=self.before.crs,
+                transform=self.before.transform,
+                width=self.before.width,
+                height=self.before.height,
+                resampling=resampling,
+            )
+        )
 
     def close(self) -> None:
         """Close both images."""
@@ -176,6 +180,8 @@ class ImagePair:
         b = self.before.read(self.bands, window=window).astype(np.float32)
         a = self.after.read(self.bands, window=window).astype(np.float32)
         valid = (b > 0).all(0) & (a > 0).all(0)
+        if self.mask is not None:
+            valid &= self.mask.read(1, window=window) == 0
         a *= norm.gain[:, None, None]
         a += norm.offset[:, None, None]
         return b, a, valid

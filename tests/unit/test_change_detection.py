@@ -104,3 +104,69 @@ def test_area_of_interest_and_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(ProcessError):
         PROCESS.run(Inputs(publish=False), hidden)
     assert np.isfinite(result["summary"]["area_m2"])
+
+
+def test_cloud_mask_leaves_out_what_it_covers(tmp_path: Path) -> None:
+    import rasterio
+    from rasterio.features import rasterize
+    from rasterio.transform import from_bounds
+
+    data = tmp_path / "d"
+    files = generate_demo(data, seed=SEEDS[0], parcels=1500)
+    ctx = JobContext(_settings(data), AccessScope(), "en", "mask0001")
+    truth = json.loads(files.truth.read_text())["features"]
+    covered = shapely.buffer(shapely.geometry.shape(truth[0]["geometry"]), 0.0003)
+    # a mask on its own, coarser grid in EPSG:4326 (warped onto the images' grid)
+    with rasterio.open(files.before) as image:
+        west, south, east, north = image.bounds
+    shape = (600, 600)
+    transform = from_bounds(west, south, east, north, *shape[::-1])
+    burnt = rasterize([(covered, 1)], out_shape=shape, transform=transform, dtype="uint8")
+    mask = data / "cloud_mask.tif"
+    with rasterio.open(
+        mask, "w", driver="GTiff", width=shape[1], height=shape[0], count=1,
+        dtype="uint8", crs="EPSG:4326", transform=transform,
+    ) as dst:  # fmt: skip
+        dst.write(burnt, 1)
+    masked = PROCESS.run(Inputs(cloud_mask={"href": str(mask)}, publish=False), ctx)[
+        "changes"
+    ]["features"]
+    plain = PROCESS.run(Inputs(publish=False), ctx)["changes"]["features"]
+
+    def hits(features: list[dict[str, object]]) -> int:
+        return sum(
+            shapely.geometry.shape(f["geometry"]).intersects(covered)  # type: ignore[arg-type]
+            for f in features
+        )
+
+    assert hits(plain) >= 1 and hits(masked) == 0
+    assert len(masked) == len(plain) - hits(plain)
+
+
+def test_windows_on_a_dask_cluster_give_the_same_polygons(pair) -> None:  # type: ignore[no-untyped-def]
+    from distributed import LocalCluster
+
+    files, local = pair
+    data = files.gpkg.parent.parent
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        base = _settings(data)
+        settings = base.model_copy(
+            update={
+                "processes": base.processes.model_copy(
+                    update={"dask_scheduler": cluster.scheduler_address}
+                )
+            }
+        )
+        ctx = JobContext(settings, AccessScope(), "en", "dask0001")
+        remote = PROCESS.run(Inputs(publish=False), ctx)
+
+    def described(result: dict[str, object]) -> list[tuple[object, ...]]:
+        features = result["changes"]["features"]  # type: ignore[index]
+        return sorted(
+            (f["properties"]["class"], f["properties"]["JCMJ"], f["properties"]["XZQDM"])
+            for f in features
+        )
+
+    assert described(remote) == described(local)
