@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import read_collection
-from processes.reports import bar_chart_svg, html_report
+from processes.reports import bar_chart_svg, html_report, report_output
 
 Level = Literal["超载", "临界超载", "不超载"]
 OVER, CRITICAL, FINE = "超载", "临界超载", "不超载"
@@ -241,12 +241,7 @@ PROCESS = Process(
             description={"zh-CN": "各县评价结果要素", "en": "One feature per county"},
             schema={"type": "object", "contentMediaType": "application/geo+json"},
         ),
-        "report": Output(
-            title={"zh-CN": "评价报告", "en": "Report"},
-            description={"zh-CN": "HTML 报告（表格和图表）", "en": "HTML report"},
-            schema={"type": "string", "contentMediaType": "text/html"},
-            media_types=("text/html",),
-        ),
+        "report": report_output("评价报告", "表格和图表"),
     },
     run=run,
     keywords=("承载能力", "监测预警", "carrying capacity"),

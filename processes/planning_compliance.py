@@ -22,7 +22,7 @@ from config.landuse import base_code, landuse_names, sandalei_of
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import Features, read_collection
 from processes.geometry import aoi_geometry, ellipsoidal_area
-from processes.reports import figure, html_report
+from processes.reports import figure, html_report, report_output
 
 MU_PER_M2 = 0.0015
 _KEYS = {"stbhhx": ("HXMC", "LXMC"), "yjjbnt": ("YJJBNTTBBH", "DLBM"),
@@ -218,12 +218,7 @@ PROCESS = Process(
             description={"zh-CN": "各控制线的占用与结论", "en": "Per control line"},
             schema={"type": "object"},
         ),
-        "report": Output(
-            title={"zh-CN": "分析报告", "en": "Report"},
-            description={"zh-CN": "HTML 报告（表格和叠加图）", "en": "HTML report"},
-            schema={"type": "string", "contentMediaType": "text/html"},
-            media_types=("text/html",),
-        ),
+        "report": report_output("分析报告", "表格和叠加图"),
     },
     run=run,
     keywords=("三区三线", "规划符合性", "compliance"),

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from html import escape
 from typing import Any
 
+from processes.base import Output
+
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:70em}"
     "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2em .5em}"
@@ -41,6 +43,16 @@ def figure(width: float, height: float) -> Iterator[tuple[Any, Any, list[str]]]:
             out.append(svg[svg.index("<svg") :])
         finally:
             plt.close(fig)
+
+
+def report_output(title_zh: str, contents_zh: str) -> Output:
+    """The description of a process's HTML report output."""
+    return Output(
+        title={"zh-CN": title_zh, "en": "Report"},
+        description={"zh-CN": f"HTML 报告（{contents_zh}）", "en": "HTML report"},
+        schema={"type": "string", "contentMediaType": "text/html"},
+        media_types=("text/html",),
+    )
 
 
 def bar_chart_svg(values: dict[str, float], title: str) -> str:
