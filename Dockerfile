@@ -28,6 +28,10 @@ RUN python -m venv /opt/onemap && /opt/onemap/bin/pip install .
 
 # --- runtime
 FROM python:3.12-slim-bookworm
+# Pango and a CJK font: PDF reports of processes (WeasyPrint) with Chinese text
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --create-home --home-dir /var/lib/onemap onemap
 COPY --from=build /opt/onemap /opt/onemap
 ENV PATH=/opt/onemap/bin:$PATH \

@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import read_collection
-from processes.reports import bar_chart_svg, html_report, report_output
+from processes.reports import (
+    PDF_OUTPUT,
+    bar_chart_svg,
+    html_report,
+    report_output,
+    with_pdf,
+)
 
 Level = Literal["超载", "临界超载", "不超载"]
 OVER, CRITICAL, FINE = "超载", "临界超载", "不超载"
@@ -99,6 +105,7 @@ class Inputs(BaseModel):
         },
     )
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    pdf: bool = Field(False, description="Also return the report as PDF")
 
     @model_validator(mode="after")
     def _one_source(self) -> Inputs:
@@ -217,10 +224,11 @@ def run(inputs: Inputs, ctx: JobContext) -> dict[str, Any]:
         rows,
         chart,
     )
-    return {
+    outputs = {
         "counties": {"type": "FeatureCollection", "features": features},
         "report": report,
     }
+    return with_pdf(outputs, inputs.pdf)
 
 
 PROCESS = Process(
@@ -242,6 +250,7 @@ PROCESS = Process(
             schema={"type": "object", "contentMediaType": "application/geo+json"},
         ),
         "report": report_output("评价报告", "表格和图表"),
+        "report_pdf": PDF_OUTPUT,
     },
     run=run,
     keywords=("承载能力", "监测预警", "carrying capacity"),

@@ -22,7 +22,7 @@ from config.landuse import base_code, landuse_names, sandalei_of
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import Features, read_collection
 from processes.geometry import aoi_geometry, ellipsoidal_area
-from processes.reports import figure, html_report, report_output
+from processes.reports import PDF_OUTPUT, figure, html_report, report_output, with_pdf
 
 MU_PER_M2 = 0.0015
 _KEYS = {"stbhhx": ("HXMC", "LXMC"), "yjjbnt": ("YJJBNTTBBH", "DLBM"),
@@ -55,6 +55,7 @@ class Inputs(BaseModel):
     )
     name: str = Field("项目", max_length=100, description="Project name for the report")
     lines: Lines = Field(default_factory=Lines)
+    pdf: bool = Field(False, description="Also return the report as PDF")
     sliver_m2: float = Field(
         1.0, ge=0, description="Overlaps smaller than this are 'touching' (m²)"
     )
@@ -188,16 +189,21 @@ def run(inputs: Inputs, ctx: JobContext) -> dict[str, Any]:
          for r in landuse],
         _map_svg(project, unions),
     )  # fmt: skip
-    return {
-        "compliance": {
-            "project": {"name": inputs.name, **_m2(total)},
-            "lines": lines,
-            "landuse": landuse,
-            "cropland_occupied": _m2(sum(r["area_m2"] for r in landuse if r["cropland"])),
-            "conclusion": overall,
+    return with_pdf(
+        {
+            "compliance": {
+                "project": {"name": inputs.name, **_m2(total)},
+                "lines": lines,
+                "landuse": landuse,
+                "cropland_occupied": _m2(
+                    sum(r["area_m2"] for r in landuse if r["cropland"])
+                ),
+                "conclusion": overall,
+            },
+            "report": report,
         },
-        "report": report,
-    }
+        inputs.pdf,
+    )
 
 
 PROCESS = Process(
@@ -219,6 +225,7 @@ PROCESS = Process(
             schema={"type": "object"},
         ),
         "report": report_output("分析报告", "表格和叠加图"),
+        "report_pdf": PDF_OUTPUT,
     },
     run=run,
     keywords=("三区三线", "规划符合性", "compliance"),

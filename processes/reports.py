@@ -4,6 +4,7 @@ browser draws the Chinese with its own fonts (matplotlib only measures it)."""
 
 from __future__ import annotations
 
+import base64
 import io
 import warnings
 from collections.abc import Iterator, Sequence
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from html import escape
 from typing import Any
 
-from processes.base import Output
+from processes.base import Output, ProcessError
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:70em}"
@@ -53,6 +54,30 @@ def report_output(title_zh: str, contents_zh: str) -> Output:
         schema={"type": "string", "contentMediaType": "text/html"},
         media_types=("text/html",),
     )
+
+
+PDF_OUTPUT = Output(
+    title={"zh-CN": "PDF 报告", "en": "PDF report"},
+    description={"zh-CN": "同一报告的 PDF（base64，pdf=true 时）",
+                 "en": "The same report as PDF (base64, when pdf=true)"},
+    schema={"type": "string", "contentEncoding": "base64",
+            "contentMediaType": "application/pdf"},
+    media_types=("application/pdf",),
+)  # fmt: skip
+
+
+def pdf_of(html: str) -> str:
+    """The report as PDF (WeasyPrint: Pango and a CJK font on the machine), base64."""
+    try:
+        import weasyprint
+    except (ImportError, OSError):  # the library, or Pango, is missing
+        raise ProcessError("process.pdf_unavailable") from None
+    return base64.b64encode(weasyprint.HTML(string=html).write_pdf()).decode()
+
+
+def with_pdf(outputs: dict[str, Any], wanted: bool) -> dict[str, Any]:
+    """The outputs plus ``report_pdf`` of their ``report`` when asked for."""
+    return {**outputs, "report_pdf": pdf_of(outputs["report"])} if wanted else outputs
 
 
 def bar_chart_svg(values: dict[str, float], title: str) -> str:

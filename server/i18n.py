@@ -161,6 +161,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh-CN": "范围须为 [最小经度, 最小纬度, 最大经度, 最大纬度]，"
         "且最小值小于最大值。",
     },
+    "process.pdf_unavailable": {
+        "en": "PDF reports need WeasyPrint with Pango and a CJK font on the server "
+        "(apt-get install libpango-1.0-0 fonts-wqy-microhei).",
+        "zh-CN": "PDF 报告需要服务器安装 WeasyPrint、Pango 和中文字体"
+        "（apt-get install libpango-1.0-0 fonts-wqy-microhei）。",
+    },
     "process.aoi_outside": {
         "en": "The area of interest does not meet the images.",
         "zh-CN": "监测范围与影像不相交。",

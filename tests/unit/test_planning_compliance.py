@@ -18,6 +18,7 @@ from providers.base import AccessScope
 from server.demo import DemoFiles, generate_demo
 
 GEOD = Geod(a=6378137.0, rf=298.257222101)
+Demo = tuple[DemoFiles, JobContext]
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,29 @@ def test_bad_project(demo: tuple[DemoFiles, JobContext], tmp_path: Path) -> None
         PROCESS.run(Inputs(project={"type": "Point", "coordinates": [109.5, 23.0]}), ctx)
     with pytest.raises(ProcessError):
         PROCESS.run(Inputs(project={"type": "Polygon", "coordinates": "x"}), ctx)
+
+
+def _pdf_fonts(pdf: bytes) -> bytes:
+    """The PDF with its compressed streams inflated (font names live there)."""
+    import re
+    import zlib
+
+    out = [pdf]
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            out.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"".join(out)
+
+
+def test_pdf_report_embeds_a_chinese_font(demo: Demo) -> None:
+    import base64
+
+    files, ctx = demo
+    project = shapely.geometry.mapping(_project_across(files))
+    out = PROCESS.run(Inputs(project=project, pdf=True), ctx)
+    pdf = base64.b64decode(out["report_pdf"])
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
+    assert b"WenQuanYi" in _pdf_fonts(pdf)
+    assert "report_pdf" not in PROCESS.run(Inputs(project=project), ctx)
