@@ -74,6 +74,9 @@ class Process:
     run: Runner
     keywords: tuple[str, ...] = ()
     collection_inputs: tuple[str, ...] = ()  # inputs naming a collection of this server
+    href_inputs: tuple[
+        str, ...
+    ] = ()  # inputs that may be {"href": ...} (allowed sources)
 
     def summary(self, lang: str) -> dict[str, Any]:
         """The process summary of /processes."""

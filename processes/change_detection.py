@@ -437,4 +437,5 @@ PROCESS = Process(
     run=run,
     keywords=("变化检测", "变化图斑", "卫片", "change detection"),
     collection_inputs=("landuse", "townships"),
+    href_inputs=("before", "after", "cloud_mask"),
 )

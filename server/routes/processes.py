@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Path, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from processes.base import Process
@@ -134,18 +134,15 @@ async def _job(request: Request, job_id: str, owner: str) -> Job:
     return job
 
 
-def _validate(
-    request: Request, process: Process, body: Any, scope: AccessScope
-) -> dict[str, Any]:
-    """The execute request checked: inputs against the model, collection inputs
-    against the caller's scope, subscriber URIs against the allowed sources."""
+def _inputs(process: Process, body: Any) -> BaseModel:
+    """The inputs checked against the process's model: every invalid one listed."""
     if not isinstance(body, dict):
         raise InvalidParameterError("process.body", "body")
     inputs = body.get("inputs", {})
     if not isinstance(inputs, dict):
         raise InvalidParameterError("process.body", "inputs")
     try:
-        model = process.inputs.model_validate(inputs)
+        return process.inputs.model_validate(inputs)
     except ValidationError as exc:
         fields = [
             {
@@ -155,13 +152,33 @@ def _validate(
             for e in exc.errors(include_url=False, include_input=False)
         ]
         raise InvalidInputsError(fields) from None
-    catalog = request.app.state.catalog
+
+
+def _references(
+    request: Request, process: Process, model: BaseModel, scope: AccessScope
+) -> None:
+    """Collections the caller may see (a hidden one is an unknown one) and hrefs
+    inside the allowed sources."""
+    visible = {c.id for c in request.app.state.catalog.visible(scope)}
     for name in process.collection_inputs:
         value = getattr(model, name)
-        if value is not None and not any(c.id == value for c in catalog.visible(scope)):
-            raise InvalidInputsError(
-                [{"input": name, "message": f"unknown collection '{str(value)[:64]}'"}]
-            )
+        if value is not None and value not in visible:
+            message = f"unknown collection '{str(value)[:64]}'"
+            raise InvalidInputsError([{"input": name, "message": message}])
+    for name in process.href_inputs:
+        value = getattr(model, name)
+        href = value.get("href") if isinstance(value, dict) else None
+        if href is None:
+            continue
+        try:
+            request.app.state.allowed_sources.resolve(str(href))
+        except SourceNotAllowed as exc:
+            message = translate(f"source.{exc.code}", language_of(request))
+            raise InvalidInputsError([{"input": name, "message": message}]) from None
+
+
+def _subscriber(request: Request, body: dict[str, Any]) -> dict[str, str]:
+    """Callback URIs: http(s) inside the allowed sources."""
     subscriber = body.get("subscriber") or {}
     if not isinstance(subscriber, dict):
         raise InvalidParameterError("process.body", "subscriber")
@@ -175,12 +192,20 @@ def _validate(
                 raise SourceNotAllowed("scheme")
             allowed.resolve(uri)
         except SourceNotAllowed as exc:
-            raise InvalidParameterError(
-                f"source.{exc.code}", f"subscriber.{kind}"
-            ) from None
+            field = f"subscriber.{kind}"
+            raise InvalidParameterError(f"source.{exc.code}", field) from None
+    return {k: v for k, v in subscriber.items() if k.endswith("Uri")}
+
+
+def _validate(
+    request: Request, process: Process, body: Any, scope: AccessScope
+) -> dict[str, Any]:
+    """The execute request checked, as the job will keep it."""
+    model = _inputs(process, body)
+    _references(request, process, model, scope)
     return {
         "inputs": model.model_dump(mode="json"),
-        "subscriber": {k: v for k, v in subscriber.items() if k.endswith("Uri")},
+        "subscriber": _subscriber(request, body),
         "scope": scope_document(scope),
         "language": language_of(request),
         "base_url": _base(request),

@@ -317,3 +317,21 @@ def test_a_job_past_its_timeout_is_stopped_and_failed(
     last = max(float(t) for _pid, t, _i in _lines(marker))
     time.sleep(0.5)
     assert max(float(t) for _pid, t, _i in _lines(marker)) == last  # compute stopped
+
+
+@pytest.mark.parametrize(
+    "href",
+    ["/etc/passwd", "../../etc/passwd", "/vsicurl/http://169.254.169.254/x",
+     "file:///etc/passwd", "http://127.0.0.1:9/x.tif"],
+)  # fmt: skip
+def test_image_href_outside_the_allowed_sources_is_400(
+    client: TestClient, href: str
+) -> None:
+    r = client.post(
+        "/processes/change-detection/execution",
+        json={"inputs": {"before": {"href": href}, "landuse": "parcels",
+                         "townships": None}},
+        headers=ASYNC,
+    )  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert r.json()["invalidInputs"][0]["input"] == "before"
