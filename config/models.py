@@ -28,6 +28,7 @@ LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
 I18nText = str | dict[Language, str]
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")]
+Classification = Literal["public", "internal", "secret"]
 
 
 class _Strict(BaseModel):
@@ -238,7 +239,7 @@ class CollectionConfig(_Strict):
         None, description="Published properties (default: every column)"
     )
     property_titles: dict[str, I18nText] = {}
-    classification: Literal["public", "internal", "secret"] = "public"
+    classification: Classification = "public"
     editable: bool = Field(
         False,
         description="Accept creates, replaces, patches and deletes (Features Part 4)",
@@ -355,6 +356,43 @@ class ProcessesConfig(_Strict):
     )
 
 
+class RoleConfig(_Strict):
+    """What a role may see: collections up to a classification level, optionally only
+    some collections."""
+
+    level: Classification = Field(
+        "public", description="Most classified collections the role sees"
+    )
+    collections: list[Identifier] | None = Field(
+        None, description="Only these collections (with the level); none = all"
+    )
+
+
+class JwtConfig(_Strict):
+    """Bearer tokens of the identity provider (OIDC / JWT)."""
+
+    jwks: str = Field(
+        description="The provider's JWKS: a file path (offline) or an https:// URL"
+    )
+    issuer: str
+    audience: str
+    algorithms: list[Literal["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]] = [
+        "RS256"
+    ]
+    leeway_s: int = Field(60, ge=0, le=600, description="Clock skew allowed (s)")
+    roles_claim: str = Field("roles", description="Claim with the caller's roles")
+    subject_claim: str = Field("sub", description="Claim naming the caller")
+
+
+class SecurityConfig(_Strict):
+    """Authentication (bearer tokens, API keys) and the roles they carry."""
+
+    jwt: JwtConfig | None = None
+    roles: dict[Identifier, RoleConfig] = Field(
+        {}, description="Roles by name (from token claims or API keys); admin sees all"
+    )
+
+
 class BasemapConfig(_Strict):
     """A remote tile service cascaded through MapProxy (WMTS/WMS/TMS and the web map),
     e.g. Tianditu with the bureau's key."""
@@ -403,6 +441,7 @@ class Settings(BaseSettings):
     )
     tiles: TilesConfig = TilesConfig()
     processes: ProcessesConfig = ProcessesConfig()
+    security: SecurityConfig = SecurityConfig()
     basemaps: dict[Identifier, BasemapConfig] = Field(
         {}, description="Remote tile services cascaded through MapProxy"
     )

@@ -1,7 +1,8 @@
 """The caller's access scope, resolved once per request and passed to every provider.
 
-Until authentication is configured every caller is anonymous: anonymous callers see the
-collections classified ``public`` and nothing else.
+Anonymous callers see the collections classified ``public``; an authenticated caller
+sees in addition what its roles grant: collections up to the role's classification
+level (optionally only the role's collections); the role ``admin`` sees everything.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from starlette.requests import Request
 
 from config.models import Settings
 from providers.base import AccessScope
+from server.auth import ANONYMOUS, Principal
+
+ADMIN = "admin"
+_RANK = {"public": 0, "internal": 1, "secret": 2}
 
 
 def anonymous_scope(settings: Settings, collection_ids: list[str]) -> AccessScope:
@@ -25,12 +30,52 @@ def anonymous_scope(settings: Settings, collection_ids: list[str]) -> AccessScop
     return AccessScope(collections=frozenset(public | discovered))
 
 
+def role_scope(
+    settings: Settings, roles: frozenset[str], public: AccessScope
+) -> AccessScope:
+    """What the roles together may read (the public collections included)."""
+    if ADMIN in roles:
+        return AccessScope()
+    granted = set(public.collections or ())
+    for name in roles:
+        role = settings.security.roles.get(name)
+        if role is None:
+            continue
+        rank = _RANK[role.level]
+        allowed = set(role.collections) if role.collections is not None else None
+        granted |= {
+            cid
+            for cid, conf in settings.collections.items()
+            if _RANK[conf.classification] <= rank and (allowed is None or cid in allowed)
+        }
+    return AccessScope(collections=frozenset(granted))
+
+
+async def get_principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller (401 for bad credentials), once per request."""
+    found = getattr(request.state, "principal", None)
+    if isinstance(found, Principal):
+        return found
+    authenticator = getattr(request.app.state, "authenticator", None)
+    principal = authenticator.principal(request) if authenticator else ANONYMOUS
+    request.state.principal = principal
+    return principal
+
+
 async def get_actor(request: Request) -> str:
     """FastAPI dependency: who is making the request (recorded in the history)."""
-    return "anonymous"
+    return (await get_principal(request)).name
 
 
 async def get_scope(request: Request) -> AccessScope:
     """FastAPI dependency: the access scope of this request."""
-    scope: AccessScope = request.app.state.anonymous_scope
-    return scope
+    principal = await get_principal(request)
+    public: AccessScope = request.app.state.anonymous_scope
+    if principal.anonymous or not principal.roles:
+        return public
+    cache: dict[frozenset[str], AccessScope] = request.app.state.role_scopes
+    if principal.roles not in cache:
+        cache[principal.roles] = role_scope(
+            request.app.state.settings, principal.roles, public
+        )
+    return cache[principal.roles]

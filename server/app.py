@@ -22,6 +22,7 @@ from processes.worker import open_store
 from providers.base import UNRESTRICTED
 from providers.sources import AllowedSources
 from server.access import anonymous_scope
+from server.auth import Authenticator
 from server.catalog import build_catalog
 from server.errors import add_exception_handlers
 from server.hot_tiles import HotTiles
@@ -62,6 +63,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.catalog = catalog
     ids = [c.id for c in catalog.visible(UNRESTRICTED)]
     app.state.anonymous_scope = anonymous_scope(settings, ids)
+    app.state.role_scopes = {}
+    app.state.authenticator = await to_thread.run_sync(Authenticator, settings)
     public = catalog.visible(app.state.anonymous_scope)
     app.state.api_document = json_bytes(
         with_collection_paths(

@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+keys_app = typer.Typer(help="API keys for systems.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 ConfigOption = Annotated[
     Path | None,
@@ -127,6 +129,51 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_worker(_settings(config, data_dir, database))
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for")],
+    role: Annotated[list[str], typer.Option("--role", help="A role (repeatable)")],
+    days: Annotated[int | None, typer.Option(help="Expires after this many days")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a key; it is printed once and only its hash is kept."""
+    from server.api_keys import ApiKeys
+
+    settings = _settings(config, data_dir)
+    unknown = [r for r in role if r != "admin" and r not in settings.security.roles]
+    if unknown:
+        raise _fail(f"unknown roles {unknown}: define them under security.roles")
+    secret, key = ApiKeys(settings.data_dir).create(name, role, days)
+    typer.echo(f"key {key.id} for {name} (roles {', '.join(key.roles)}"
+               f"{', expires ' + key.expires if key.expires else ''}):")  # fmt: skip
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """The keys (never the secrets)."""
+    from server.api_keys import ApiKeys
+
+    for key in ApiKeys(_settings(config, data_dir).data_dir).all():
+        state = "revoked" if key.revoked else f"expires {key.expires or 'never'}"
+        typer.echo(f"{key.id}  {key.name}  roles={','.join(key.roles)}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (onemap keys list)")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke a key at once."""
+    from server.api_keys import ApiKeys
+
+    if not ApiKeys(_settings(config, data_dir).data_dir).revoke(key_id):
+        raise _fail(f"no active key {key_id}")
+    typer.echo(f"revoked {key_id}")
 
 
 @app.command()

@@ -98,6 +98,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     # Processes
     "title.gone": {"en": "Gone", "zh-CN": "已不存在"},
+    "title.unauthorized": {"en": "Authentication failed", "zh-CN": "身份验证失败"},
+    "auth.failed": {
+        "en": "The credentials are not valid.",
+        "zh-CN": "凭据无效。",
+    },
     "title.process_failed": {"en": "Process failed", "zh-CN": "处理失败"},
     "process.unknown": {
         "en": "Unknown process '{id}'.",

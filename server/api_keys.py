@@ -1,0 +1,137 @@
+"""API keys for systems: random, shown once, stored only as a SHA-256 hash, with roles,
+an expiry and revocation (`onemap keys create|list|revoke`). Kept in
+``data_dir/security.sqlite``."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+_PREFIX = "om_"
+_DDL = """
+CREATE TABLE IF NOT EXISTS onemap_api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    roles TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT,
+    revoked TEXT
+)
+"""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def digest(key: str) -> str:
+    """The stored form of a key (keys are 256-bit random: a plain hash suffices)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as stored (never the key itself)."""
+
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    created: str
+    expires: str | None
+    revoked: str | None
+
+    def active(self, at: datetime) -> bool:
+        """Not revoked and not expired."""
+        if self.revoked is not None:
+            return False
+        return self.expires is None or datetime.fromisoformat(self.expires) > at
+
+
+class ApiKeys:
+    """The key table."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "security.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute(_DDL)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction, closed afterwards."""
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            with db:  # commit, or roll back on error
+                yield db
+        finally:
+            db.close()
+
+    def create(self, name: str, roles: list[str], days: int | None) -> tuple[str, ApiKey]:
+        """A new key: the secret (shown once) and its record."""
+        secret = _PREFIX + secrets.token_urlsafe(32)
+        key_id = secrets.token_hex(6)
+        created = _now()
+        expires = (created + timedelta(days=days)).isoformat() if days else None
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO onemap_api_keys (id, name, hash, roles, created, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, name, digest(secret), ",".join(roles), created.isoformat(),
+                 expires),
+            )  # fmt: skip
+        found = self.get(key_id)
+        assert found is not None
+        return secret, found
+
+    def get(self, key_id: str) -> ApiKey | None:
+        """A key record by id."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM onemap_api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+        return _record(row) if row else None
+
+    def all(self) -> list[ApiKey]:
+        """Every key record."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM onemap_api_keys ORDER BY created").fetchall()
+        return [_record(r) for r in rows]
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke a key; False when there is no such active key."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE onemap_api_keys SET revoked = ? WHERE id = ? AND revoked IS NULL",
+                (_now().isoformat(), key_id),
+            )
+        return cur.rowcount == 1
+
+    def verify(self, secret: str) -> ApiKey | None:
+        """The active key record of a presented key, or None."""
+        if not secret.startswith(_PREFIX) or len(secret) > 128:
+            return None
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM onemap_api_keys WHERE hash = ?", (digest(secret),)
+            ).fetchone()
+        found = _record(row) if row else None
+        return found if found is not None and found.active(_now()) else None
+
+
+def _record(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        roles=tuple(r for r in row["roles"].split(",") if r),
+        created=row["created"],
+        expires=row["expires"],
+        revoked=row["revoked"],
+    )
