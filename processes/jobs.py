@@ -59,6 +59,10 @@ _NEXT = (
     "OR (status = 'running' AND lease_until < ?) ORDER BY created LIMIT 1"
 )
 _NEXT_PG = _NEXT + " FOR UPDATE SKIP LOCKED"  # workers on other machines skip it
+_WORKERS_DDL = (
+    "CREATE TABLE IF NOT EXISTS onemap_workers "
+    "(name TEXT PRIMARY KEY, seen DOUBLE PRECISION NOT NULL)"
+)
 _INDEX = "CREATE INDEX IF NOT EXISTS onemap_jobs_queue ON onemap_jobs (status, created)"
 
 
@@ -120,6 +124,7 @@ class JobStore:
         with self._tx() as cur:
             cur.execute(_DDL.format(blob="BYTEA" if self.postgres else "BLOB"))
             cur.execute(_INDEX)
+            cur.execute(_WORKERS_DDL)
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
@@ -220,7 +225,32 @@ class JobStore:
             )
             return int(cur.rowcount)
 
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each status."""
+        with self._tx() as cur:
+            cur.execute("SELECT status, count(*) AS n FROM onemap_jobs GROUP BY status")
+            return {str(r["status"]): int(r["n"]) for r in cur.fetchall()}
+
+    def workers_seen(self, within_s: float) -> int:
+        """Workers that reported in the last ``within_s`` seconds."""
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT count(*) AS n FROM onemap_workers WHERE seen > ?",
+                (time.time() - within_s,),
+            )
+            row = cur.fetchone()
+        return int(row["n"]) if row else 0
+
     # ------------------------------------------------------------ the worker's side
+
+    def heartbeat(self, worker: str) -> None:
+        """A worker says it is alive (the readiness check counts them)."""
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO onemap_workers (name, seen) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET seen = excluded.seen",
+                (worker, time.time()),
+            )
 
     def claim(self, worker: str, lease_s: float, max_attempts: int) -> Job | None:
         """Take the oldest waiting job, or one whose worker was lost; jobs that lost

@@ -37,6 +37,7 @@ log = logging.getLogger("onemap.worker")
 
 _PR_SET_PDEATHSIG = 1
 _REPORT_EVERY_S = 0.5
+HEARTBEAT_S = 5.0  # a worker that has not reported for 3 × this is gone
 
 
 def open_store(settings: Settings) -> JobStore:
@@ -92,8 +93,11 @@ def run_worker(
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
     log.info("worker %s polling for jobs", name)
-    last_purge = 0.0
+    last_purge = last_beat = 0.0
     while not (stopping or stop()):
+        if time.monotonic() - last_beat > HEARTBEAT_S:
+            store.heartbeat(name)
+            last_beat = time.monotonic()
         if time.monotonic() - last_purge > 3600:
             store.purge(conf.retention_days)
             last_purge = time.monotonic()
@@ -119,10 +123,14 @@ def supervise(
     child.start()
     notify(settings, store, job.id, "inProgressUri")
     deadline = time.monotonic() + settings.processes.job_timeout_s
+    last_beat = time.monotonic()
     while child.is_alive():
         child.join(1.0)
         if not child.is_alive():
             break
+        if job.worker and time.monotonic() - last_beat > HEARTBEAT_S:
+            store.heartbeat(job.worker)
+            last_beat = time.monotonic()
         if not store.renew(job, settings.processes.lease_s):
             _kill(child)  # dismissed, or no longer this worker's run
             log.info("job %s stopped (dismissed or taken over)", job.id)

@@ -483,6 +483,15 @@ class PostgisProvider:
             await self._ensure_history(conn)
             return await edit.history(conn, table, key)
 
+    async def ping(self) -> None:
+        """Raise when the database does not answer (readiness)."""
+        async with self._pool.connection(timeout=5) as conn:
+            await conn.execute("SELECT 1")
+
+    def pool_stats(self) -> dict[str, int]:
+        """The connection pool's counters (metrics)."""
+        return {k: int(v) for k, v in self._pool.get_stats().items()}
+
     async def close(self) -> None:
         """Stop polling, close the pool."""
         if self._poller is not None:

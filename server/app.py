@@ -21,6 +21,7 @@ from openapi.customize import customize, with_collection_paths
 from processes.worker import open_store
 from providers.base import UNRESTRICTED
 from providers.sources import AllowedSources
+from server import observability
 from server.access import anonymous_scope
 from server.auth import Authenticator
 from server.catalog import build_catalog
@@ -28,6 +29,7 @@ from server.errors import add_exception_handlers
 from server.hot_tiles import HotTiles
 from server.legacy import LegacyServices, build_mapproxy
 from server.links import base_url
+from server.observability import Metrics, MetricsMiddleware
 from server.responses import json_bytes, make_environment
 from server.routes import common, edits, features, processes, tiles, webmap
 from tiles.cache import TileCache
@@ -118,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.map_available = (STATIC / "vendor" / "maplibre-gl.js").is_file()
     app.state.conformance = set()
     app.state.tile_cache = TileCache(settings.tiles.cache_mb * 1024 * 1024)
-    for module in (common, features, edits, tiles, processes, webmap):
+    app.state.metrics = Metrics()
+    for module in (common, features, edits, tiles, processes, webmap, observability):
         app.include_router(module.build_router())
         app.state.conformance |= module.CONFORMANCE
     app.state.openapi_bytes = _openapi_factory(app, settings)
@@ -140,4 +143,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.tiles.cache_mb * 1024 * 1024,
         counts=app.state.hot_tiles,
     )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -112,6 +112,7 @@ class HotTiles:
         if entry is not None:
             if entry.expires > time.monotonic() and entry.check() == entry.token:
                 self.counts["hits"] += 1
+                scope["onemap.hot_hit"] = True  # for the request metrics
                 await send(entry.start)
                 await send({"type": "http.response.body", "body": entry.body})
                 return
