@@ -29,6 +29,7 @@ I18nText = str | dict[Language, str]
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")]
 Classification = Literal["public", "internal", "secret"]
+Operation = Literal["read", "tiles", "create", "update", "delete", "execute"]
 
 
 class _Strict(BaseModel):
@@ -365,6 +366,9 @@ class RoleConfig(_Strict):
     )
     collections: list[Identifier] | None = Field(
         None, description="Only these collections (with the level); none = all"
+    )
+    operations: list[Operation] = Field(
+        ["read", "tiles"], description="What the role may do with what it sees"
     )
 
 

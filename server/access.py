@@ -7,11 +7,23 @@ level (optionally only the role's collections); the role ``admin`` sees everythi
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 
 from config.models import Settings
 from providers.base import AccessScope
-from server.auth import ANONYMOUS, Principal
+from server.auth import ANONYMOUS, Principal, UnauthorizedError
+from server.errors import ServiceError
+
+
+class ForbiddenError(ServiceError):
+    """Authenticated, but the roles do not allow the operation (403)."""
+
+    status = 403
+    code = "Forbidden"
+    title_id = "title.forbidden"
+
 
 ADMIN = "admin"
 _RANK = {"public": 0, "internal": 1, "secret": 2}
@@ -60,6 +72,29 @@ async def get_principal(request: Request) -> Principal:
     principal = authenticator.principal(request) if authenticator else ANONYMOUS
     request.state.principal = principal
     return principal
+
+
+async def require(request: Request, operation: str) -> Principal:
+    """The caller, if its roles allow the operation: 401 for an anonymous caller
+    (authentication needed), 403 for roles without it."""
+    principal = await get_principal(request)
+    if principal.anonymous:
+        raise UnauthorizedError("auth.required")
+    if ADMIN in principal.roles:
+        return principal
+    roles = request.app.state.settings.security.roles
+    if any(operation in roles[r].operations for r in principal.roles if r in roles):
+        return principal
+    raise ForbiddenError("auth.forbidden", operation=operation)
+
+
+def actor_allowed_to(operation: str) -> Callable[[Request], Awaitable[str]]:
+    """A FastAPI dependency: the caller's name, once its roles allow the operation."""
+
+    async def dependency(request: Request) -> str:
+        return (await require(request, operation)).name
+
+    return dependency
 
 
 async def get_actor(request: Request) -> str:

@@ -126,6 +126,19 @@ class ApiKeys:
         return found if found is not None and found.active(_now()) else None
 
 
+def ensure_admin_key(data_dir: Path) -> str | None:
+    """On the first start (no key yet): an admin key, written to ``data_dir/admin.key``
+    (readable by the owner only) and returned to be printed once."""
+    keys = ApiKeys(data_dir)
+    if keys.all():
+        return None
+    secret, _key = keys.create("admin (first start)", ["admin"], None)
+    path = Path(data_dir) / "admin.key"
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n", encoding="utf-8")
+    return secret
+
+
 def _record(row: sqlite3.Row) -> ApiKey:
     return ApiKey(
         id=row["id"],

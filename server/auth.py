@@ -34,8 +34,8 @@ class UnauthorizedError(ServiceError):
     code = "Unauthorized"
     title_id = "title.unauthorized"
 
-    def __init__(self) -> None:
-        super().__init__("auth.failed")
+    def __init__(self, message_id: str = "auth.failed") -> None:
+        super().__init__(message_id)
         self.headers = {"WWW-Authenticate": 'Bearer realm="onemap"'}
 
 

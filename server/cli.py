@@ -73,6 +73,7 @@ def serve(
 ) -> None:
     """Run the server (with no --config: the embedded demo on GeoPackage) and the
     job workers of processes.workers."""
+    from server.api_keys import ensure_admin_key
     from server.app import ensure_demo_data
     from server.job_workers import JobWorkers
 
@@ -89,6 +90,12 @@ def serve(
     url = f"http://{server.host}:{server.port}/"
     job_workers = JobWorkers(settings.processes.workers)
     typer.secho(f"OneMap Server: {url}", fg=typer.colors.GREEN, bold=True)
+    admin = ensure_admin_key(settings.data_dir)
+    if admin is not None:
+        typer.echo(
+            f"Admin key (edits and process execution; shown once, kept in "
+            f"{settings.data_dir / 'admin.key'}): {admin}"
+        )
     try:
         _run_uvicorn(settings)
     finally:

@@ -99,6 +99,15 @@ MESSAGES: dict[str, dict[Language, str]] = {
     # Processes
     "title.gone": {"en": "Gone", "zh-CN": "已不存在"},
     "title.unauthorized": {"en": "Authentication failed", "zh-CN": "身份验证失败"},
+    "title.forbidden": {"en": "Forbidden", "zh-CN": "无权操作"},
+    "auth.required": {
+        "en": "This needs authentication: a bearer token or an API key.",
+        "zh-CN": "此操作需要身份验证（令牌或 API 密钥）。",
+    },
+    "auth.forbidden": {
+        "en": "Your roles do not allow '{operation}' here.",
+        "zh-CN": "您的角色无权在此执行“{operation}”。",
+    },
     "auth.failed": {
         "en": "The credentials are not valid.",
         "zh-CN": "凭据无效。",

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -203,3 +204,43 @@ def _workers(settings: Settings) -> Iterator[Workers]:
 def job_worker(_workers: Workers) -> Workers:
     """Running job workers for the app under test."""
     return _workers.alive()
+
+
+@pytest.fixture(scope="session")
+def admin(settings: Settings) -> dict[str, str]:
+    """Headers with an admin API key (writes and process execution need one)."""
+    from server.api_keys import ApiKeys
+
+    secret, _key = ApiKeys(settings.data_dir).create("tests", ["admin"], None)
+    return {"X-API-Key": secret}
+
+
+class AsCaller:
+    """A test client that sends the given headers with every request."""
+
+    def __init__(self, client: TestClient, headers: dict[str, str]) -> None:
+        self._client = client
+        self._headers = headers
+        self.app = client.app
+
+    def _call(self, method: str, url: str, **kwargs: object) -> object:
+        headers = {**self._headers, **dict(kwargs.pop("headers", None) or {})}  # type: ignore[call-overload]
+        return self._client.request(method, url, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    def request(self, method: str, url: str, **kwargs: object) -> Any:
+        return self._call(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs: object) -> Any:
+        return self._call("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: object) -> Any:
+        return self._call("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: object) -> Any:
+        return self._call("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: object) -> Any:
+        return self._call("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: object) -> Any:
+        return self._call("DELETE", url, **kwargs)

@@ -18,7 +18,7 @@ from providers.edits import (
     apply_patch,
     validate_feature,
 )
-from server.access import get_actor, get_scope
+from server.access import actor_allowed_to, get_scope
 from server.catalog import Collection
 from server.errors import (
     InvalidParameterError,
@@ -44,7 +44,9 @@ PATCH_TYPES = ("application/merge-patch+json", "application/geo+json", "applicat
 CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
 FeatureId = Annotated[str, Path(alias="featureId", description="Feature id")]
 Scope = Annotated[AccessScope, Depends(get_scope)]
-Actor = Annotated[str, Depends(get_actor)]
+Creator = Annotated[str, Depends(actor_allowed_to("create"))]
+Updater = Annotated[str, Depends(actor_allowed_to("update"))]
+Deleter = Annotated[str, Depends(actor_allowed_to("delete"))]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", description="The feature's ETag (version)")
 ]
@@ -154,7 +156,7 @@ def build_router() -> APIRouter:
         request: Request,
         collection_id: CollectionId,
         scope: Scope,
-        actor: Actor,
+        actor: Creator,
         content_crs: ContentCrs = None,
     ) -> Response:
         c = _editable(request, collection_id, scope)
@@ -179,7 +181,7 @@ def build_router() -> APIRouter:
         collection_id: CollectionId,
         feature_id: FeatureId,
         scope: Scope,
-        actor: Actor,
+        actor: Updater,
         if_match: IfMatch = None,
         content_crs: ContentCrs = None,
     ) -> Response:
@@ -204,7 +206,7 @@ def build_router() -> APIRouter:
         collection_id: CollectionId,
         feature_id: FeatureId,
         scope: Scope,
-        actor: Actor,
+        actor: Updater,
         if_match: IfMatch = None,
         content_crs: ContentCrs = None,
     ) -> Response:
@@ -229,7 +231,7 @@ def build_router() -> APIRouter:
         collection_id: CollectionId,
         feature_id: FeatureId,
         scope: Scope,
-        actor: Actor,
+        actor: Deleter,
         if_match: IfMatch = None,
     ) -> Response:
         c = _editable(request, collection_id, scope)

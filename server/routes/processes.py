@@ -21,7 +21,7 @@ from processes.status import status_info
 from processes.worker import scope_document
 from providers.base import AccessScope
 from providers.sources import SourceNotAllowed
-from server.access import get_actor, get_scope
+from server.access import get_actor, get_scope, require
 from server.errors import InvalidParameterError, NotFoundError, ServiceError
 from server.i18n import translate
 from server.links import JSON, link, self_links, url_for
@@ -256,10 +256,10 @@ async def _wait(request: Request, job: Job) -> Job | None:
 async def _execute(request: Request, p: Process) -> Response:
     """Accept a job; answer with its status (async) or its results (sync)."""
     check_known(request.query_params, _BASIC)
+    owner = (await require(request, "execute")).name
     scope: AccessScope = await get_scope(request)
     body = await json_body(request, ("application/json",))
     job_request = _validate(request, p, body, scope)
-    owner = await get_actor(request)
     job = await to_thread.run_sync(_store(request).submit, p.id, owner, job_request)
     if "respond-async" in request.headers.get("prefer", "").lower():
         return _status_response(request, job, 201)

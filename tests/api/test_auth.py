@@ -41,8 +41,13 @@ def auth_client(
     security = SecurityConfig(
         jwt=JwtConfig(jwks=str(jwks), issuer=ISSUER, audience=AUDIENCE),
         roles={
-            "secret_reader": RoleConfig(level="secret", collections=["secret"]),
+            "secret_reader": RoleConfig(
+                level="secret", collections=["secret"], operations=["read", "execute"]
+            ),
             "internal_reader": RoleConfig(level="internal"),
+            "editor": RoleConfig(
+                level="internal", operations=["read", "create", "update", "execute"]
+            ),
         },
     )
     settings = make_settings(store, settings={"security": security})
@@ -233,3 +238,39 @@ def test_jobs_belong_to_their_owner(
     assert auth_client.delete(f"/jobs/{job}", headers=other).status_code == 404
     listed = auth_client.get("/jobs", headers=other).json()["jobs"]
     assert job not in {j["jobID"] for j in listed}
+
+
+def test_operations_need_the_right_roles(
+    auth_client: TestClient, signing_key: rsa.RSAPrivateKey
+) -> None:
+    point = {"type": "Point", "coordinates": [109.5, 23]}
+    feature = {"type": "Feature", "geometry": point, "properties": {}}
+    geojson = {"Content-Type": "application/geo+json", "Accept-Language": "en"}
+    run = "/processes/landuse-statistics/execution"
+    inputs = {"inputs": {"landuse": "parcels", "townships": None}}
+    # anonymous: authentication needed (not the bad-credential 401)
+    anon = auth_client.post("/collections/editable/items", json=feature, headers=geojson)
+    assert anon.status_code == 401 and "authentication" in anon.json()["detail"].lower()
+    assert auth_client.post(run, json=inputs).status_code == 401
+    # a reader: 403 for writes and execution
+    reader = bearer(token(signing_key, roles=["internal_reader"]))
+    r = auth_client.post("/collections/editable/items", json=feature,
+                         headers={**geojson, **reader})  # fmt: skip
+    assert r.status_code == 403 and r.json()["code"] == "Forbidden"
+    assert auth_client.post(run, json=inputs, headers=reader).status_code == 403
+    # an editor may, but a collection it cannot see is an unknown one, also as input
+    editor = bearer(token(signing_key, roles=["editor"]))
+    hidden = auth_client.post(run, json={"inputs": {"landuse": "secret"}}, headers=editor)
+    unknown = auth_client.post(
+        run, json={"inputs": {"landuse": "zzzzzz"}}, headers=editor
+    )
+    assert hidden.status_code == unknown.status_code == 400
+    assert hidden.json()["invalidInputs"][0]["input"] == "landuse"
+    assert hidden.text.replace("secret", "zzzzzz") == unknown.text
+    write = auth_client.post("/collections/secret/items", json=feature,
+                             headers={**geojson, **editor})  # fmt: skip
+    assert write.status_code == 404
+    accepted = auth_client.post(
+        run, json=inputs, headers={**editor, "Prefer": "respond-async"}
+    )
+    assert accepted.status_code == 201

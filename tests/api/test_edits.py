@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
+from tests.conftest import AsCaller
+
 ITEMS = "/collections/editable/items"
 GEOJSON = {"Content-Type": "application/geo+json"}
 SQUARE = {
@@ -46,6 +48,12 @@ def _create(client: TestClient, **props: Any) -> tuple[str, str]:
     return r.headers["location"], r.headers["etag"]
 
 
+@pytest.fixture
+def client(client: TestClient, admin: dict[str, str]) -> AsCaller:
+    """Edits need a key: every request here is the admin's."""
+    return AsCaller(client, admin)
+
+
 def test_create_then_read(client: TestClient) -> None:
     location, etag = _create(client, DLMC="新地块")
     assert location.startswith("http://testserver/collections/editable/items/")
@@ -59,7 +67,8 @@ def test_create_then_read(client: TestClient) -> None:
     assert body["geometry"]["coordinates"][0][0] == pytest.approx([109.70, 23.20])
     history = client.get(path + "/history").json()["versions"]
     assert [v["operation"] for v in history] == ["create"]
-    assert history[0]["actor"] == "anonymous" and history[0]["old"] is None
+    # who made the edit is recorded: the admin key's name
+    assert history[0]["actor"] == "key:tests" and history[0]["old"] is None
 
 
 def test_content_crs_lat_lon(client: TestClient) -> None:
@@ -266,9 +275,16 @@ def test_request_errors(client: TestClient) -> None:
 def test_read_only_and_hidden_collections(client: TestClient) -> None:
     r = client.post("/collections/parcels/items", json=_feature(), headers=GEOJSON)
     assert r.status_code == 405 and "GET" in r.headers["allow"]
+    # the admin sees the secret collection: it exists, and is read-only
     assert (
         client.post(
             "/collections/secret/items", json=_feature(), headers=GEOJSON
+        ).status_code
+        == 405
+    )
+    assert (
+        client.post(
+            "/collections/nope/items", json=_feature(), headers=GEOJSON
         ).status_code
         == 404
     )

@@ -503,7 +503,7 @@ def test_vector_tileset_metadata(client: TestClient) -> None:
     assert html.status_code == 200 and "tileMatrixSetLimits" in html.text
 
 
-def test_edit_shows_in_the_next_tile(client: TestClient) -> None:
+def test_edit_shows_in_the_next_tile(client: TestClient, admin: dict[str, str]) -> None:
     t = _tile_at("WebMercatorQuad", 109.5025, 23.0025, 14)
     path = _path("editable", "WebMercatorQuad", t)
     before = {
@@ -518,6 +518,7 @@ def test_edit_shows_in_the_next_tile(client: TestClient) -> None:
         headers={
             "If-Match": item.headers["etag"],
             "Content-Type": "application/merge-patch+json",
+            **admin,
         },
     )
     assert r.status_code == 204, r.text

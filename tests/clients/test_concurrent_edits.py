@@ -24,8 +24,8 @@ def _get(url: str) -> tuple[int, str]:
         return int(json.load(r)["properties"]["SJNF"]), r.headers["ETag"]
 
 
-def _patch(url: str, value: int, etag: str | None) -> int:
-    headers = {"Content-Type": "application/merge-patch+json"}
+def _patch(url: str, value: int, etag: str | None, key: dict[str, str]) -> int:
+    headers = {"Content-Type": "application/merge-patch+json", **key}
     if etag is not None:
         headers["If-Match"] = etag
     body = json.dumps({"properties": {"SJNF": value}}).encode()
@@ -37,13 +37,13 @@ def _patch(url: str, value: int, etag: str | None) -> int:
         return int(exc.code)
 
 
-def _client(url: str) -> tuple[int, int]:
+def _client(url: str, key: dict[str, str]) -> tuple[int, int]:
     done = stale = 0
     for _ in range(INCREMENTS * 50):  # bounded: never loops forever
         if done == INCREMENTS:
             break
         value, etag = _get(url)
-        status = _patch(url, value + 1, etag)
+        status = _patch(url, value + 1, etag, key)
         if status == 204:
             done += 1
         elif status == 412:
@@ -53,18 +53,19 @@ def _client(url: str) -> tuple[int, int]:
     return done, stale
 
 
-def test_no_lost_update(live_url: str) -> None:
+def test_no_lost_update(live_url: str, admin: dict[str, str]) -> None:
     url = f"{live_url}/collections/editable/items/3"
     start, _ = _get(url)
     with ThreadPoolExecutor(CLIENTS) as pool:
-        results = list(pool.map(_client, [url] * CLIENTS))
+        results = list(pool.map(_client, [url] * CLIENTS, [admin] * CLIENTS))
     successes = sum(done for done, _ in results)
     conflicts = sum(stale for _, stale in results)
     final, _ = _get(url)
     assert successes == CLIENTS * INCREMENTS
     assert final == start + successes  # every acknowledged increment is there
     assert conflicts > 0  # the clients did race, and the losers got 412
-    assert _patch(url, 0, None) == 428  # If-Match is required for this collection
+    assert _patch(url, 0, None, admin) == 428  # If-Match is required for this collection
+    assert _patch(url, 0, None, {}) == 401  # and a key for any edit
     with urllib.request.urlopen(f"{url}/history", timeout=30) as r:
         versions = json.load(r)["versions"]
     assert sum(v["operation"] == "update" for v in versions) >= successes

@@ -28,6 +28,11 @@ live_server = contextmanager(serve_live)
 EXEC = "/processes/landuse-statistics/execution"
 
 
+def _key(data_dir: Path) -> dict[str, str]:
+    """The admin key a server printed and kept in its data dir at its first start."""
+    return {"X-API-Key": (data_dir / "admin.key").read_text().strip()}
+
+
 def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
     request = urllib.request.Request(
         url,
@@ -39,15 +44,18 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None)
         return r.status, r.headers, json.loads(r.read())
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as r:
+def _get(url: str, key: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, headers=key or {})
+    with urllib.request.urlopen(request, timeout=30) as r:
         return json.loads(r.read())
 
 
-def _wait(url: str, seconds: float = 60) -> dict[str, Any]:
+def _wait(
+    url: str, seconds: float = 60, key: dict[str, str] | None = None
+) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
-        status = _get(url)
+        status = _get(url, key)
         if status["status"] in ("successful", "failed", "dismissed"):
             return status
         assert time.monotonic() < deadline, status
@@ -69,7 +77,7 @@ def _parcels(demo_dir: Path) -> dict[str, Any]:
 
 
 def test_landuse_statistics_match_the_parcels(demo_url: str, demo_dir: Path) -> None:
-    status, _headers, results = _post(demo_url + EXEC, {"inputs": {}})
+    status, _headers, results = _post(demo_url + EXEC, {"inputs": {}}, _key(demo_dir))
     assert status == 200
     rows = results["statistics"]["rows"]
     p = _parcels(demo_dir)
@@ -90,7 +98,8 @@ def test_landuse_statistics_match_the_parcels(demo_url: str, demo_dir: Path) -> 
 def test_landuse_statistics_within_an_area(demo_url: str, demo_dir: Path) -> None:
     aoi = [109.55, 23.05, 109.60, 23.10]
     body = {"inputs": {"level": "sandalei", "aoi": aoi, "townships": None}}
-    _status, _headers, results = _post(demo_url + EXEC, body, {"Accept-Language": "en"})
+    headers = {"Accept-Language": "en", **_key(demo_dir)}
+    _status, _headers, results = _post(demo_url + EXEC, body, headers)
     got = defaultdict(float)
     for r in results["statistics"]["rows"]:
         got[r["name"]] += r["area_m2"]
@@ -143,11 +152,13 @@ def test_async_job_with_callbacks(demo_dir: Path, callbacks: str) -> None:
             "failedUri": callbacks + "failed",
         }
         body = {"inputs": {"level": "level1"}, "subscriber": subscriber}
-        status, headers, info = _post(url + EXEC, body, {"Prefer": "respond-async"})
+        status, headers, info = _post(
+            url + EXEC, body, {"Prefer": "respond-async", **_key(demo_dir)}
+        )
         assert status == 201 and headers["Location"] == f"{url}/jobs/{info['jobID']}"
-        final = _wait(headers["Location"])
+        final = _wait(headers["Location"], key=_key(demo_dir))
         assert final["status"] == "successful" and final["progress"] == 100
-        results = _get(f"{headers['Location']}/results")
+        results = _get(f"{headers['Location']}/results", _key(demo_dir))
         assert {r["code"] for r in results["statistics"]["rows"]} <= {
             f"{i:02d}" for i in range(13)
         }
@@ -169,12 +180,14 @@ def test_a_restart_loses_no_waiting_job(demo_dir: Path, tmp_path: Path) -> None:
     args = ["--data-dir", str(data)]
     with live_server(args, log, 120, {"ONEMAP_PROCESSES__WORKERS": "0"}) as url:
         _status, headers, info = _post(
-            url + EXEC, {"inputs": {"level": "sandalei"}}, {"Prefer": "respond-async"}
+            url + EXEC,
+            {"inputs": {"level": "sandalei"}},
+            {"Prefer": "respond-async", **_key(data)},
         )
         time.sleep(1)
-        assert _get(headers["Location"])["status"] == "accepted"
+        assert _get(headers["Location"], _key(data))["status"] == "accepted"
     with live_server(args, log, 120) as url:
-        final = _wait(f"{url}/jobs/{info['jobID']}")
+        final = _wait(f"{url}/jobs/{info['jobID']}", key=_key(data))
         assert final["status"] == "successful"
 
 
@@ -189,22 +202,25 @@ def test_a_restart_while_a_job_runs_finishes_it(demo_dir: Path, tmp_path: Path) 
         _status, headers, info = _post(
             url + "/processes/change-detection/execution",
             {"inputs": {"publish": False}},
-            {"Prefer": "respond-async"},
+            {"Prefer": "respond-async", **_key(data)},
         )
         deadline = time.monotonic() + 60
-        while _get(headers["Location"])["status"] != "running":
+        while _get(headers["Location"], _key(data))["status"] != "running":
             assert time.monotonic() < deadline
             time.sleep(0.1)
     with live_server(args, log, 120) as url:
-        final = _wait(f"{url}/jobs/{info['jobID']}", seconds=120)
+        final = _wait(f"{url}/jobs/{info['jobID']}", seconds=120, key=_key(data))
         assert final["status"] == "successful", final
-        assert _get(f"{url}/jobs/{info['jobID']}/results")["summary"]["count"] > 0
+        assert (
+            _get(f"{url}/jobs/{info['jobID']}/results", _key(data))["summary"]["count"]
+            > 0
+        )
 
 
-def test_owslib_lists_and_executes(demo_url: str) -> None:
+def test_owslib_lists_and_executes(demo_url: str, demo_dir: Path) -> None:
     from owslib.ogcapi.processes import Processes
 
-    client = Processes(demo_url)
+    client = Processes(demo_url, headers=_key(demo_dir))
     ids = {p["id"] for p in client.processes()}
     assert "landuse-statistics" in ids
     description = client.process("landuse-statistics")
@@ -224,14 +240,15 @@ def test_owslib_lists_and_executes(demo_url: str) -> None:
 def test_monitoring_loop_on_the_demo(demo_url: str, demo_dir: Path) -> None:
     # change-detection as a job → polygons in change-polygons (pending) → a department
     # records its verdict by PATCH (history kept) → monitoring-statistics counts it.
+    key = _key(demo_dir)
     _status, headers, info = _post(
         demo_url + "/processes/change-detection/execution",
         {"inputs": {}},
-        {"Prefer": "respond-async"},
+        {"Prefer": "respond-async", **key},
     )
-    final = _wait(headers["Location"], seconds=120)
+    final = _wait(headers["Location"], seconds=120, key=key)
     assert final["status"] == "successful", final
-    results = _get(headers["Location"] + "/results")
+    results = _get(headers["Location"] + "/results", key)
     truth = demo_dir / "demo" / "imagery" / "changes_truth.geojson"
     from tests.change_accuracy import accuracy
 
@@ -270,7 +287,11 @@ def test_monitoring_loop_on_the_demo(demo_url: str, demo_dir: Path) -> None:
         url,
         data=json.dumps(verdict).encode(),
         method="PATCH",
-        headers={"Content-Type": "application/merge-patch+json", "If-Match": etag},
+        headers={
+            "Content-Type": "application/merge-patch+json",
+            "If-Match": etag,
+            **key,
+        },
     )
     with urllib.request.urlopen(request, timeout=30) as r:
         assert r.status in (200, 204)
@@ -282,6 +303,7 @@ def test_monitoring_loop_on_the_demo(demo_url: str, demo_dir: Path) -> None:
     _s, _h, stats = _post(
         demo_url + "/processes/monitoring-statistics/execution",
         {"inputs": {"group_by": ["status"]}},
+        key,
     )
     by_status = stats["statistics"]["by_status"]
     assert by_status["verified_real"]["count"] >= 1
