@@ -37,7 +37,7 @@ from processes import change_rules as rules
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.change_publish import publish
 from processes.data import Features, read_collection
-from processes.geometry import aoi_geometry, ellipsoidal_areas
+from processes.geometry import MU_PER_M2, aoi_geometry, ellipsoidal_areas
 from processes.imagery_pair import ImagePair, cloudy, resolve_image
 from processes.windows import PixelJob, classified
 from providers.crs import CRS84, epsg_crs, transform_geometries
@@ -45,7 +45,6 @@ from providers.crs import CRS84, epsg_crs, transform_geometries
 _WINDOW = 1024
 # GDAL's block cache would otherwise grow with the image (5 % of RAM by default)
 _GDAL_CACHE_MB = 64
-MU_PER_M2 = 0.0015
 
 CLASSES = {
     rules.CONSTRUCTION: ("construction", "新增建设用地", "construction"),

@@ -11,6 +11,18 @@ from pyproj import Geod
 
 from processes.base import ProcessError
 
+MU_PER_M2 = 0.0015  # 1 亩 = 666.67 m²
+
+
+def area_units(m2: float) -> dict[str, float]:
+    """An area as the reports give it: m², 亩 and ha."""
+    return {
+        "area_m2": round(m2, 2),
+        "area_mu": round(m2 * MU_PER_M2, 2),
+        "area_ha": round(m2 / 10_000, 4),
+    }
+
+
 # The CGCS2000 ellipsoid (a, 1/f): survey areas are ellipsoidal, never planar/3857.
 CGCS2000_GEOD = Geod(a=6378137.0, rf=298.257222101)
 

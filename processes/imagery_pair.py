@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,10 +30,10 @@ CLOUD_FLOOR = 4000.0  # reflectance x 10000 in B, G and R: clouds (left out of s
 def resolve_image(ctx: JobContext, value: str | dict[str, Any], role: str) -> str:
     """A GDAL path for an input: ``{"href": ...}`` (allowed sources only) or the id of
     a raster collection the owner may see (its ``role`` image for a pair)."""
-    href = value.get("href") if isinstance(value, dict) else None
-    if href is None and isinstance(value, str) and ("/" in value or "." in value):
-        href = value
-    if href is not None:
+    if isinstance(value, dict):
+        href = value.get("href")
+        if not isinstance(href, str):
+            raise ProcessError("source.invalid")
         try:
             return ctx.allowed.resolve(str(href))
         except SourceNotAllowed as exc:
@@ -49,13 +50,7 @@ def resolve_image(ctx: JobContext, value: str | dict[str, Any], role: str) -> st
     if chosen is None:
         raise ProcessError("process.unknown_collection", id=str(value)[:80])
     first = chosen if isinstance(chosen, str) else chosen[0]
-    return ctx.allowed.resolve(str(ctx.settings.resolve(_as_path(first))))
-
-
-def _as_path(value: Any) -> Any:
-    from pathlib import Path
-
-    return Path(str(value))
+    return ctx.allowed.resolve(str(ctx.settings.resolve(Path(str(first)))))
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from config.landuse import SANDALEI_EN, base_code, landuse_names, sandalei_of
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import read_collection
-from processes.geometry import aoi_geometry, ellipsoidal_areas
+from processes.geometry import MU_PER_M2, aoi_geometry, area_units, ellipsoidal_areas
 
-MU_PER_M2 = 0.0015  # 1 亩 = 666.67 m²
 _FIELDS = ("DLBM", "ZLDWDM", "TBMJ", "TBDLMJ")
 
 
@@ -120,9 +119,7 @@ def run(inputs: Inputs, ctx: JobContext) -> dict[str, Any]:
             "XZQMC": names.get(town, ""),
             "code": code,
             "name": labels[code],
-            "area_m2": round(area, 2),
-            "area_mu": round(area * MU_PER_M2, 2),
-            "area_ha": round(area / 10_000, 4),
+            **area_units(area),
             "count": count,
         }
         for (town, code), (area, count) in sorted(totals.items())

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from processes.base import JobContext, Output, Process
 from processes.change_publish import COLLECTION
 from processes.data import read_collection
+from processes.geometry import area_units
 
-MU_PER_M2 = 0.0015
 Key = Literal["class", "XZQDM", "status", "JCSDH"]
 
 
@@ -54,10 +54,9 @@ def run(inputs: Inputs, ctx: JobContext) -> dict[str, Any]:
             s[0] += 1
             s[1] += area
     rows = [
-        {**dict(zip(keys, group, strict=True)), "count": int(n),
-         "area_m2": round(a, 2), "area_mu": round(a * MU_PER_M2, 2)}
+        {**dict(zip(keys, group, strict=True)), "count": int(n), **area_units(a)}
         for group, (n, a) in sorted(groups.items(), key=lambda kv: str(kv[0]))
-    ]  # fmt: skip
+    ]
     return {
         "statistics": {
             "rows": rows,

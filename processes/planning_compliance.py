@@ -21,10 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from config.landuse import base_code, landuse_names, sandalei_of
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import Features, read_collection
-from processes.geometry import aoi_geometry, ellipsoidal_area
+from processes.geometry import MU_PER_M2, aoi_geometry, area_units, ellipsoidal_area
 from processes.reports import PDF_OUTPUT, figure, html_report, report_output, with_pdf
 
-MU_PER_M2 = 0.0015
 _KEYS = {"stbhhx": ("HXMC", "LXMC"), "yjjbnt": ("YJJBNTTBBH", "DLBM"),
          "czkfbj": ("GHFQDM", "GHFQMC")}  # fmt: skip
 _NAMES = {"stbhhx": "生态保护红线", "yjjbnt": "永久基本农田", "czkfbj": "城镇开发边界"}
@@ -65,14 +64,6 @@ def _area(geom: Any) -> float:
     return ellipsoidal_area(geom) if geom is not None and not geom.is_empty else 0.0
 
 
-def _m2(area: float) -> dict[str, float]:
-    return {
-        "area_m2": round(area, 2),
-        "area_mu": round(area * MU_PER_M2, 2),
-        "area_ha": round(area / 10_000, 4),
-    }
-
-
 def _overlay(
     project: Any, features: Features, keys: tuple[str, ...], sliver: float
 ) -> tuple[float, list[dict[str, Any]], Any]:
@@ -86,7 +77,7 @@ def _overlay(
         parts.append(part)
         rows.append({
             **{k: features.properties[k][i] for k in keys},
-            **_m2(area), "touching": area < sliver,
+            **area_units(area), "touching": area < sliver,
         })  # fmt: skip
     union = shapely.union_all(parts) if parts else shapely.Polygon()
     return _area(union), rows, union
@@ -102,14 +93,14 @@ def _line(
     if line == "czkfbj":
         outside = total - area
         conclusion = "符合" if outside < sliver else "需论证"
-        extra = {"outside": _m2(max(outside, 0.0))}
+        extra = {"outside": area_units(max(outside, 0.0))}
     else:
         conclusion = "不符合" if occupied else "符合"
         extra = {}
     return {
         "line": line,
         "name": _NAMES[line],
-        **_m2(area),
+        **area_units(area),
         "share": round(area / total, 4) if total else 0.0,
         "occupied": occupied,
         "features": rows,
@@ -130,7 +121,7 @@ def _landuse(ctx: JobContext, collection: str, project: Any) -> list[dict[str, A
     names = landuse_names()
     return [
         {"DLBM": code, "DLMC": names.get(code, code), "sandalei": sandalei_of(code),
-         "cropland": code.startswith("01"), **_m2(area)}
+         "cropland": code.startswith("01"), **area_units(area)}
         for code, area in sorted(totals.items()) if area > 0
     ]  # fmt: skip
 
@@ -192,10 +183,10 @@ def run(inputs: Inputs, ctx: JobContext) -> dict[str, Any]:
     return with_pdf(
         {
             "compliance": {
-                "project": {"name": inputs.name, **_m2(total)},
+                "project": {"name": inputs.name, **area_units(total)},
                 "lines": lines,
                 "landuse": landuse,
-                "cropland_occupied": _m2(
+                "cropland_occupied": area_units(
                     sum(r["area_m2"] for r in landuse if r["cropland"])
                 ),
                 "conclusion": overall,

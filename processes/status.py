@@ -7,6 +7,10 @@ from typing import Any
 
 from processes.jobs import Job
 
+_REL = "http://www.opengis.net/def/rel/ogc/1.0/"
+REL_PROCESSES, REL_EXECUTE = _REL + "processes", _REL + "execute"
+REL_JOBS, REL_RESULTS = _REL + "job-list", _REL + "results"
+
 
 def status_info(job: Job, base: str) -> dict[str, Any]:
     """A job's status; ``base`` is the service URL without a trailing slash."""
@@ -33,7 +37,7 @@ def status_info(job: Job, base: str) -> dict[str, Any]:
     ]  # fmt: skip
     if job.status == "successful":
         links.append(
-            {"href": f"{href}/results", "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
+            {"href": f"{href}/results", "rel": REL_RESULTS,
              "type": "application/json", "title": "Results"}
         )  # fmt: skip
     doc["links"] = links

@@ -217,10 +217,12 @@ class PostgisProvider:
     async def start(self) -> None:
         """Start polling the tables' write counters, once every table is added
         (not when PostgreSQL keeps no counters: track_counts off)."""
+        if self._poll_s <= 0:
+            return
         async with self._pool.connection() as conn:
             cur = await conn.execute("SELECT current_setting('track_counts')::bool")
             row = await cur.fetchone()
-        if self._poll_s > 0 and row and row[0]:
+        if row and row[0]:
             await self._read_counters()
             self._poller = asyncio.create_task(self._poll_counters())
 

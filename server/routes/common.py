@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from config.models import text_for
+from processes.status import REL_JOBS, REL_PROCESSES
 from server.caching import cache_headers, etag_of, not_modified
 from server.i18n import translate
 from server.links import HTML, JSON, OPENAPI, link, self_links, url_for
@@ -121,13 +122,13 @@ def build_router() -> APIRouter:
             ),
             link(
                 url_for(request, "/processes"),
-                "http://www.opengis.net/def/rel/ogc/1.0/processes",
+                REL_PROCESSES,
                 JSON,
                 translate("ui.processes_json", language),
             ),
             link(
                 url_for(request, "/jobs"),
-                "http://www.opengis.net/def/rel/ogc/1.0/job-list",
+                REL_JOBS,
                 JSON,
                 translate("ui.jobs", language),
             ),

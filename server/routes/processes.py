@@ -17,7 +17,7 @@ from starlette.responses import Response
 from processes.base import Process
 from processes.jobs import FINISHED, Job, JobStore
 from processes.registry import PROCESSES
-from processes.status import status_info
+from processes.status import REL_EXECUTE, REL_JOBS, status_info
 from processes.worker import scope_document
 from providers.base import AccessScope
 from providers.sources import SourceNotAllowed
@@ -44,9 +44,6 @@ CONFORMANCE = {
         "dismiss",
     )
 }
-REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
-REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
-REL_JOBS = "http://www.opengis.net/def/rel/ogc/1.0/job-list"
 _BASIC = {"f", "lang"}
 _JOB_PARAMS = _BASIC | {"processID", "status", "limit", "offset"}
 _STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
@@ -167,11 +164,13 @@ def _references(
             raise InvalidInputsError([{"input": name, "message": message}])
     for name in process.href_inputs:
         value = getattr(model, name)
-        href = value.get("href") if isinstance(value, dict) else None
-        if href is None:
+        if not isinstance(value, dict):  # a collection id (checked by the job)
             continue
         try:
-            request.app.state.allowed_sources.resolve(str(href))
+            href = value.get("href")
+            if not isinstance(href, str):
+                raise SourceNotAllowed("invalid")
+            request.app.state.allowed_sources.resolve(href)
         except SourceNotAllowed as exc:
             message = translate(f"source.{exc.code}", language_of(request))
             raise InvalidInputsError([{"input": name, "message": message}]) from None

@@ -293,21 +293,19 @@ async def _vector_tile(
 
     # The key names every input of the bytes: data versions (or edits made here),
     # the query, the caller's grant and what is made of it.
-    def versions() -> tuple[str, ...]:
-        return tuple(
-            f"{x.provider.cache_version(x.id)}:{x.changes.value}" for x in layers
-        )
+    def versions() -> tuple[tuple[str | None, int], ...]:
+        return tuple((x.provider.cache_version(x.id), x.changes.value) for x in layers)
 
     used = versions()
     key = etag_of(
-        *(f"{x.id}:{v}" for x, v in zip(layers, used, strict=True)),
+        *(f"{x.id}:{v}:{n}" for x, (v, n) in zip(layers, used, strict=True)),
         id_of(tms),
         str(tile),
         repr(query),
         scope.cache_key,
         "png" if drawn else "mvt",
     )
-    versioned = all(x.provider.cache_version(x.id) is not None for x in layers)
+    versioned = all(v is not None for v, _n in used)
     ttl = (
         float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
     )

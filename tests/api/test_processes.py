@@ -333,3 +333,12 @@ def test_image_href_outside_the_allowed_sources_is_400(
     )  # fmt: skip
     assert r.status_code == 400, r.text
     assert r.json()["invalidInputs"][0]["input"] == "before"
+
+
+def test_image_input_without_an_href_is_400(client: TestClient) -> None:
+    r = client.post(
+        "/processes/change-detection/execution",
+        json={"inputs": {"after": {"url": "x.tif"}, "landuse": "parcels",
+                         "townships": None}},
+    )  # fmt: skip
+    assert r.status_code == 400 and r.json()["invalidInputs"][0]["input"] == "after"
