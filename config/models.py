@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -357,9 +357,39 @@ class ProcessesConfig(_Strict):
     )
 
 
+class CollectionRule(_Strict):
+    """What a role may do with one collection, beyond (or instead of) its defaults."""
+
+    operations: list[Operation] | None = Field(
+        None, description="Operations on this collection; none = the role's operations"
+    )
+    filter: str | None = Field(
+        None,
+        description="CQL2 text every row must meet (applied inside each query, tile "
+        "and export), e.g. \"QSDWDM LIKE '450802%'\"",
+    )
+    properties: list[Identifier] | None = Field(
+        None, description="Only these properties are visible; none = all"
+    )
+    region: bool = Field(True, description="Apply the role's region to this collection")
+
+
+class RegionConfig(_Strict):
+    """An allowed area: admin division codes, a GeoJSON geometry (lon/lat), or both."""
+
+    codes: list[Annotated[str, Field(pattern=r"^[0-9]{2,12}$")]] = Field(
+        [],
+        description="Admin division codes (XZQDM); a code covers every division whose "
+        "code starts with it",
+    )
+    geometry: dict[str, Any] | None = Field(
+        None, description="A GeoJSON Polygon or MultiPolygon in CRS84 (lon/lat)"
+    )
+
+
 class RoleConfig(_Strict):
-    """What a role may see: collections up to a classification level, optionally only
-    some collections."""
+    """What a role may see and do: collections up to a classification level (optionally
+    only some), operations, an allowed region, and per-collection rules."""
 
     level: Classification = Field(
         "public", description="Most classified collections the role sees"
@@ -369,6 +399,41 @@ class RoleConfig(_Strict):
     )
     operations: list[Operation] = Field(
         ["read", "tiles"], description="What the role may do with what it sees"
+    )
+    region: RegionConfig | None = Field(
+        None, description="Rows and pixels outside this area are invisible to the role"
+    )
+    rules: dict[Identifier, CollectionRule] = Field(
+        {}, description="Per collection: operations, a CQL2 row filter, properties"
+    )
+    processes: list[Identifier] | None = Field(
+        None, description="Processes the role may execute (with 'execute'); none = all"
+    )
+
+
+class RegionSourceConfig(_Strict):
+    """Where admin division codes of role regions are looked up."""
+
+    collection: Identifier = Field("xzq", description="Collection of admin divisions")
+    code_field: Identifier = Field("XZQDM", description="Its admin code property")
+
+
+class EditionConfig(_Strict):
+    """One edition of the service (互联网版 / 政务版 / 涉密版): requests reaching it by
+    one of its hosts or under its path prefix see collections up to its level."""
+
+    level: Classification
+    hosts: list[str] = Field([], description="Host names (Host header, no port)")
+    path_prefix: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_-]+$")] | None = Field(
+        None, description="A path prefix, e.g. /public: /public/collections ..."
+    )
+
+
+class AuditConfig(_Strict):
+    """The audit trail (append-only, SM3-chained)."""
+
+    retention_days: int = Field(
+        186, ge=186, description="Rows older than this are pruned (at least 186 days)"
     )
 
 
@@ -395,6 +460,13 @@ class SecurityConfig(_Strict):
     roles: dict[Identifier, RoleConfig] = Field(
         {}, description="Roles by name (from token claims or API keys); admin sees all"
     )
+    regions: RegionSourceConfig = RegionSourceConfig()
+    editions: dict[Identifier, EditionConfig] = Field(
+        {},
+        description="Editions by name; a request matching none sees every level its "
+        "roles allow",
+    )
+    audit: AuditConfig = AuditConfig()
 
 
 class BasemapConfig(_Strict):

@@ -13,6 +13,7 @@ import pyogrio.raw
 import shapely
 
 from processes.base import JobContext
+from providers.base import Writer
 from providers.crs import CRS84, transform_geometries
 from providers.edits import FeatureInput
 
@@ -78,7 +79,7 @@ async def _insert(ctx: JobContext, features: list[dict[str, Any]]) -> int:
             }
             values = {k: v for k, v in props.items() if k in known}
             await collection.provider.create(
-                COLLECTION, FeatureInput(geom, values), f"job:{ctx.job_id}"
+                COLLECTION, FeatureInput(geom, values), Writer(f"job:{ctx.job_id}")
             )
     finally:
         await catalog.close()

@@ -30,7 +30,7 @@ from processes.base import JobContext, ProcessError
 from processes.callbacks import notify
 from processes.jobs import Job, JobStore
 from processes.registry import PROCESSES
-from providers.base import AccessScope
+from providers.base import AccessScope, Cql2Filter
 from server.i18n import translate
 
 log = logging.getLogger("onemap.worker")
@@ -53,27 +53,37 @@ def open_store(settings: Settings) -> JobStore:
 def scope_document(scope: AccessScope) -> dict[str, Any]:
     """The submitter's scope, kept with the job: the job reads only what they may."""
     return {
-        "collections": sorted(scope.collections)
-        if scope.collections is not None
-        else None,
+        "collections": _sorted(scope.collections),
         "region": shapely.to_wkt(scope.region) if scope.region is not None else None,
-        "properties": sorted(scope.properties) if scope.properties is not None else None,
-        "attribute_filter": scope.attribute_filter,
+        "properties": _sorted(scope.properties),
+        "attribute_filter": scope.attribute_filter.expr
+        if scope.attribute_filter is not None
+        else None,
+        "operations": _sorted(scope.operations),
+        "per_collection": {k: scope_document(v) for k, v in scope.per_collection.items()},
     }
+
+
+def _sorted(values: frozenset[str] | None) -> list[str] | None:
+    return sorted(values) if values is not None else None
+
+
+def _frozen(values: list[str] | None) -> frozenset[str] | None:
+    return frozenset(values) if values is not None else None
 
 
 def scope_of(document: dict[str, Any]) -> AccessScope:
     """The scope a job was submitted with."""
-    region, collections, properties = (
-        document.get("region"),
-        document.get("collections"),
-        document.get("properties"),
-    )
+    region, cql = document.get("region"), document.get("attribute_filter")
     return AccessScope(
-        collections=frozenset(collections) if collections is not None else None,
+        collections=_frozen(document.get("collections")),
         region=shapely.from_wkt(region) if region else None,
-        properties=frozenset(properties) if properties is not None else None,
-        attribute_filter=document.get("attribute_filter"),
+        properties=_frozen(document.get("properties")),
+        attribute_filter=Cql2Filter(cql) if cql is not None else None,
+        operations=_frozen(document.get("operations")),
+        per_collection={
+            k: scope_of(v) for k, v in (document.get("per_collection") or {}).items()
+        },
     )
 
 

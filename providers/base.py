@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import shapely
 
 from config.models import I18nText
-from providers.crs import CrsRef
+from providers.crs import CRS84, CrsRef
 
 if TYPE_CHECKING:
-    from providers.cql2 import Cql2Filter
+    from providers.audit import AuditRecord
     from providers.edits import EditResult, FeatureInput
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -23,21 +23,49 @@ CountMode = Literal["auto", "exact", "estimated", "none"]
 
 
 @dataclass(frozen=True)
+class Cql2Filter:
+    """A parsed filter in canonical CQL2-JSON, with the CRS of its geometries."""
+
+    expr: Any
+    crs: CrsRef = CRS84
+
+
+NOTHING = Cql2Filter(False)  # a filter no row meets
+
+
+@dataclass(frozen=True)
 class AccessScope:
     """What the caller may read; every provider applies it inside its query.
 
     ``None`` means unrestricted for that aspect. Security never depends on filtering
-    results afterwards: a provider that cannot apply an aspect must refuse the call.
+    results afterwards. The row and attribute limits of a collection are those of
+    ``narrowed(collection_id)``: providers narrow the scope they are given themselves.
     """
 
     collections: frozenset[str] | None = None
     region: shapely.Geometry | None = None  # allowed area, CRS84 (lon/lat)
     properties: frozenset[str] | None = None  # attribute-level grant
-    attribute_filter: str | None = None  # CQL2 text applied in the query
+    attribute_filter: Cql2Filter | None = None  # CQL2 every row must meet
+    operations: frozenset[str] | None = None  # what the caller may do (None = all)
+    # per collection: the limits above for that collection (absent = these)
+    per_collection: dict[str, AccessScope] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def sees(self, collection_id: str) -> bool:
         """Whether the collection exists for this caller."""
         return self.collections is None or collection_id in self.collections
+
+    def narrowed(self, collection_id: str) -> AccessScope:
+        """The scope with the row, attribute and operation limits of one collection
+        (no row at all of a collection the caller does not see)."""
+        if not self.sees(collection_id):
+            return HIDDEN
+        return self.per_collection.get(collection_id, self)
+
+    def allows(self, operation: str) -> bool:
+        """Whether the caller may perform the operation (on the narrowed collection)."""
+        return self.operations is None or operation in self.operations
 
     def allows_property(self, name: str) -> bool:
         """Whether the caller may see (and filter or sort on) a property."""
@@ -49,6 +77,24 @@ class AccessScope:
             return requested
         return tuple(p for p in (requested or self.properties) if p in self.properties)
 
+    @property
+    def limits_rows(self) -> bool:
+        """Whether some rows of the collection are outside the scope."""
+        return self.region is not None or self.attribute_filter is not None
+
+    @cached_property
+    def data_key(self) -> str:
+        """A short text that differs between narrowed scopes that see different rows
+        or attributes of their collection."""
+        digest = hashlib.blake2b(digest_size=10)
+        for part in (
+            shapely.to_wkb(self.region) if self.region is not None else None,
+            sorted(self.properties) if self.properties is not None else None,
+            repr(self.attribute_filter),
+        ):
+            digest.update(repr(part).encode())
+        return digest.hexdigest()
+
     @cached_property
     def cache_key(self) -> str:
         """A short text that differs between scopes that may see different data."""
@@ -57,18 +103,29 @@ class AccessScope:
             sorted(self.collections) if self.collections is not None else None,
             shapely.to_wkb(self.region) if self.region is not None else None,
             sorted(self.properties) if self.properties is not None else None,
-            self.attribute_filter,
+            repr(self.attribute_filter),
+            sorted(self.operations) if self.operations is not None else None,
+            sorted((k, v.cache_key) for k, v in self.per_collection.items()),
         ):
             digest.update(repr(part).encode())
         return digest.hexdigest()
 
-    def check_supported(self) -> None:
-        """Fail closed until CQL2 attribute filters are translated into the queries."""
-        if self.attribute_filter is not None:
-            raise PermissionError("attribute filters are not supported yet")
-
 
 UNRESTRICTED = AccessScope()
+HIDDEN = AccessScope(
+    collections=frozenset(), attribute_filter=NOTHING, operations=frozenset()
+)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who writes: the name kept in the history, the rows they may touch (a feature
+    outside ``scope`` is not there for them, and may not be written outside it), and
+    the audit row the write's transaction also inserts (when the provider can)."""
+
+    actor: str
+    scope: AccessScope = UNRESTRICTED
+    audit: AuditRecord | None = None
 
 
 def coerce_value(value: str, kind: FieldType) -> Any:
@@ -225,8 +282,10 @@ class FeatureProvider(Protocol):
         """One Mapbox Vector Tile layer (empty bytes when no feature falls in it)."""
         ...
 
+    audits_writes: bool  # whether create/update/delete insert Writer.audit themselves
+
     async def create(
-        self, collection_id: str, feature: FeatureInput, actor: str
+        self, collection_id: str, feature: FeatureInput, writer: Writer
     ) -> EditResult:
         """Insert a feature: one transaction, recorded in the history."""
         ...
@@ -237,14 +296,14 @@ class FeatureProvider(Protocol):
         feature_id: str,
         change: Callable[[FeatureInput], FeatureInput],
         if_match: str | None,
-        actor: str,
+        writer: Writer,
         operation: str,
     ) -> EditResult | None:
         """Replace or patch a feature whose version matches If-Match; None if absent."""
         ...
 
     async def delete(
-        self, collection_id: str, feature_id: str, if_match: str | None, actor: str
+        self, collection_id: str, feature_id: str, if_match: str | None, writer: Writer
     ) -> EditResult | None:
         """Delete a feature whose version matches If-Match; None if absent."""
         ...

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -19,7 +18,7 @@ import cql2
 import shapely
 import shapely.geometry
 
-from providers.base import CollectionInfo, FieldType
+from providers.base import CollectionInfo, Cql2Filter, FieldType
 from providers.crs import CRS84, CrsRef, swap_axes, transform_geometries
 
 MAX_TEXT = 32_768
@@ -76,14 +75,6 @@ class Cql2Error(ValueError):
         super().__init__(key, params)
         self.key = key
         self.params = params
-
-
-@dataclass(frozen=True)
-class Cql2Filter:
-    """A parsed filter in canonical CQL2-JSON, with the CRS of its geometries."""
-
-    expr: Any
-    crs: CrsRef = CRS84
 
 
 def _depth_of_text(text: str) -> int:

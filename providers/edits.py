@@ -38,6 +38,10 @@ class EditError(ValueError):
         self.params = params
 
 
+class OutsideGrantError(Exception):
+    """The written feature would lie outside the writer's region or row filter (403)."""
+
+
 class VersionMismatchError(Exception):
     """If-Match does not name the feature's current version (412)."""
 

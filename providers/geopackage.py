@@ -29,6 +29,7 @@ from providers.base import (
     ItemPage,
     ItemsQuery,
     TileQuery,
+    Writer,
     coerce_value,
 )
 from providers.cql2 import Translator
@@ -36,10 +37,14 @@ from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
 from providers.filters import is_rectangle, spatial_areas
 from providers.geojson import encode_features
-from providers.geopackage_edit import GeoPackageEditor, TableEdits, register_functions
-from providers.gpkg_geometry import sqlite_intersects, wkb_of
+from providers.geopackage_edit import (
+    EditContext,
+    GeoPackageEditor,
+    TableEdits,
+    register_functions,
+)
+from providers.gpkg_geometry import wkb_of
 from providers.sqlite_cql2 import Frag, SqliteDialect
-from providers.sqlite_cql2 import register as register_cql2
 
 CHUNK_ROWS = 500
 
@@ -93,10 +98,6 @@ class _Pool:
         conn = sqlite3.connect(
             f"{self.path.as_uri()}?mode=ro", uri=True, check_same_thread=False
         )
-        conn.create_function(
-            "onemap_intersects", 2, sqlite_intersects, deterministic=True
-        )
-        register_cql2(conn)
         register_functions(conn)
         self._all.append(conn)
         return conn
@@ -239,6 +240,10 @@ def _julian(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")
 
 
+def _any_property(_name: str) -> bool:
+    return True
+
+
 class _Where:
     """WHERE clause pieces and parameters, built only from catalog-checked names."""
 
@@ -255,16 +260,22 @@ class _Where:
             if field is not None:
                 self.clauses.append(f"t.{_ident(name)} = ?")
                 self.params.append(coerce_value(value, field.type))
-        if query.filter is not None:
+        # the caller's filter may name only visible properties; the grant's any property
+        for cql, allowed in (
+            (query.filter, scope.allows_property),
+            (scope.attribute_filter, _any_property),
+        ):
+            if cql is None:
+                continue
             translator: Translator[Frag] = Translator(
                 SqliteDialect(table.geometry_column),
                 table.info,
                 table.info.storage_crs,
-                scope.allows_property,
-                query.filter.crs,
+                allowed,
+                cql.crs,
             )
-            condition = translator.translate(query.filter.expr)
-            self.clauses.append(condition.text)
+            condition = translator.translate(cql.expr)
+            self.clauses.append(f"({condition.text})")
             self.params.extend(condition.params)
 
     def _spatial(self, areas: list[shapely.Geometry]) -> None:
@@ -315,10 +326,13 @@ class _Where:
 class GeoPackageProvider:
     """Serves feature tables of GeoPackage files."""
 
-    def __init__(self) -> None:
+    def __init__(self, audit_path: Path | None = None) -> None:
         self._tables: dict[str, _Table] = {}
         self._pools: dict[Path, _Pool] = {}
         self._editors: dict[Path, GeoPackageEditor] = {}
+        self._audit_path = audit_path
+        # with an audit file, each edit's audit row commits in the edit's transaction
+        self.audits_writes = audit_path is not None
 
     def add(
         self,
@@ -334,7 +348,7 @@ class GeoPackageProvider:
         if not path.is_file():
             raise GeoPackageError(f"{path}: file not found")
         pool = self._pools.setdefault(path, _Pool(path))
-        editor = self._editors.setdefault(path, GeoPackageEditor(path))
+        editor = self._editors.setdefault(path, GeoPackageEditor(path, self._audit_path))
         with pool.connection() as conn:
             table = _introspect(
                 conn,
@@ -391,7 +405,7 @@ class GeoPackageProvider:
         self, collection_id: str, query: ItemsQuery, scope: AccessScope
     ) -> ItemPage:
         """A page of features, streamed in chunks."""
-        scope.check_supported()
+        scope = scope.narrowed(collection_id)
         table = self._tables[collection_id]
         where = _Where(table, query, scope)
         names = self._columns(table, scope.visible(query.properties))
@@ -457,7 +471,7 @@ class GeoPackageProvider:
         scope: AccessScope,
     ) -> tuple[bytes, str] | None:
         """A feature and its version; None if absent or outside the caller's region."""
-        scope.check_supported()
+        scope = scope.narrowed(collection_id)
         table = self._tables[collection_id]
         key = self._key(table, feature_id)
         if key is None:
@@ -490,7 +504,7 @@ class GeoPackageProvider:
         """One vector tile layer: R-tree candidates, then clip and encode in Python."""
         from tiles.mvt import encode_layer
 
-        scope.check_supported()
+        scope = scope.narrowed(collection_id)
         table = self._tables[collection_id]
         storage = table.info.storage_crs
         # The tile as a storage-CRS rectangle: R-tree only, GEOS just on its edges.
@@ -520,12 +534,29 @@ class GeoPackageProvider:
         except ValueError:
             return None
 
+    def _context(self, table: _Table, writer: Writer) -> EditContext:
+        """The writer's guard (region and row filter of their grant) on this table."""
+        scope = writer.scope.narrowed(table.info.id)
+        guard = None
+        if scope.limits_rows:
+            where = _Where(table, ItemsQuery(limit=1), scope)
+            where.clauses.append(f"t.{_ident(table.pk)} = ?")
+            sql = "SELECT 1" + where.sql()
+
+            def guard(conn: sqlite3.Connection, key: Any) -> bool:
+                return conn.execute(sql, [*where.params, key]).fetchone() is not None
+
+        return EditContext(
+            writer.actor, guard, writer.audit if self.audits_writes else None
+        )
+
     async def create(
-        self, collection_id: str, feature: FeatureInput, actor: str
+        self, collection_id: str, feature: FeatureInput, writer: Writer
     ) -> EditResult:
-        """Insert a feature (one transaction, history recorded)."""
-        edits = self._tables[collection_id].edits
-        return await to_thread.run_sync(edits.create, feature, actor)
+        """Insert a feature (one transaction, history and audit recorded)."""
+        table = self._tables[collection_id]
+        context = self._context(table, writer)
+        return await to_thread.run_sync(table.edits.create, feature, context)
 
     async def update(
         self,
@@ -533,27 +564,29 @@ class GeoPackageProvider:
         feature_id: str,
         change: Callable[[FeatureInput], FeatureInput],
         if_match: str | None,
-        actor: str,
+        writer: Writer,
         operation: str,
     ) -> EditResult | None:
-        """Replace or patch a feature; None when it does not exist."""
+        """Replace or patch a feature; None when it does not exist (for the writer)."""
         table = self._tables[collection_id]
         key = self._key(table, feature_id)
         if key is None:
             return None
+        context = self._context(table, writer)
         return await to_thread.run_sync(
-            table.edits.update, key, change, if_match, actor, operation
+            table.edits.update, key, change, if_match, context, operation
         )
 
     async def delete(
-        self, collection_id: str, feature_id: str, if_match: str | None, actor: str
+        self, collection_id: str, feature_id: str, if_match: str | None, writer: Writer
     ) -> EditResult | None:
-        """Delete a feature; None when it does not exist."""
+        """Delete a feature; None when it does not exist (for the writer)."""
         table = self._tables[collection_id]
         key = self._key(table, feature_id)
         if key is None:
             return None
-        return await to_thread.run_sync(table.edits.delete, key, if_match, actor)
+        context = self._context(table, writer)
+        return await to_thread.run_sync(table.edits.delete, key, if_match, context)
 
     async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:
         """Every recorded version of a feature (also after it was deleted)."""

@@ -13,6 +13,7 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,19 @@ from typing import Any
 import orjson
 import shapely
 
-from providers.edits import EditResult, FeatureInput, check_version, json_value
-from providers.gpkg_geometry import envelope_of, wkb_of
+from providers.audit import AuditRecord, sqlite_append
+from providers.edits import (
+    EditResult,
+    FeatureInput,
+    OutsideGrantError,
+    check_version,
+    json_value,
+)
+from providers.gpkg_geometry import envelope_of, sqlite_intersects, wkb_of
+from providers.sqlite_cql2 import register as register_cql2
+
+# Whether a feature (by key) is inside the writer's grant, on the write's connection.
+Guard = Callable[[sqlite3.Connection, Any], bool]
 
 HISTORY_DDL = (
     "CREATE TABLE IF NOT EXISTS onemap_history ("
@@ -84,6 +96,8 @@ def register_functions(conn: sqlite3.Connection) -> None:
     for name, index in (("ST_MinX", 0), ("ST_MinY", 1), ("ST_MaxX", 2), ("ST_MaxY", 3)):
         conn.create_function(name, 1, _envelope(index), deterministic=True)
     conn.create_function("onemap_version", -1, _version_sql, deterministic=True)
+    conn.create_function("onemap_intersects", 2, sqlite_intersects, deterministic=True)
+    register_cql2(conn)
 
 
 def _db_value(value: Any) -> Any:
@@ -103,8 +117,9 @@ def _db_value(value: Any) -> Any:
 class GeoPackageEditor:
     """Writes to the feature tables of one GeoPackage file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, audit_path: Path | None = None) -> None:
         self._path = path
+        self._audit_path = audit_path  # the audit trail's SQLite file, when there is one
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -116,8 +131,16 @@ class GeoPackageEditor:
             register_functions(conn)
             conn.execute(HISTORY_DDL)
             conn.execute(HISTORY_INDEX)
+            if self._audit_path is not None:
+                # one transaction spans both files: the audit row commits with the edit
+                conn.execute("ATTACH DATABASE ? AS audit", (str(self._audit_path),))
             self._conn = conn
         return self._conn
+
+    def audit(self, conn: sqlite3.Connection, record: AuditRecord | None) -> None:
+        """Append the write's audit row in its transaction (when attached)."""
+        if record is not None and self._audit_path is not None:
+            sqlite_append(conn, [record], schema="audit")
 
     def close(self) -> None:
         """Close the writer connection."""
@@ -139,6 +162,15 @@ class GeoPackageEditor:
                 raise
             conn.execute("COMMIT")
             return result
+
+
+@dataclass(frozen=True)
+class EditContext:
+    """Who writes, the guard of the rows they may touch, and their audit row."""
+
+    actor: str
+    guard: Guard | None = None
+    record: AuditRecord | None = None
 
 
 class TableEdits:
@@ -173,8 +205,14 @@ class TableEdits:
         )
 
     def _current(
-        self, conn: sqlite3.Connection, key: Any
+        self, conn: sqlite3.Connection, key: Any, guard: Guard | None
     ) -> tuple[str, FeatureInput] | None:
+        """The feature's version and content; None if absent or outside the guard."""
+        if guard is not None and not guard(conn, key):
+            return None
+        return self._row(conn, key)
+
+    def _row(self, conn: sqlite3.Connection, key: Any) -> tuple[str, FeatureInput] | None:
         names = ", ".join(f"t.{_quote(c)}" for c in self.columns)
         row = conn.execute(
             f"SELECT {self.version_expr()}, t.{_quote(self.geom)}"  # noqa: S608
@@ -195,10 +233,13 @@ class TableEdits:
         conn: sqlite3.Connection,
         key: Any,
         operation: str,
-        actor: str,
+        writer: EditContext,
         old: FeatureInput | None,
         new: FeatureInput | None,
     ) -> None:
+        """The history row and the audit row of a write, in its transaction."""
+        audit = writer.record
+        self.editor.audit(conn, replace(audit, feature_ids=str(key)) if audit else None)
         conn.execute(
             "INSERT INTO onemap_history "
             "(collection, feature_id, operation, actor, at, old, new) "
@@ -207,7 +248,7 @@ class TableEdits:
                 self.collection_id,
                 str(key),
                 operation,
-                actor,
+                writer.actor,
                 datetime.now(UTC).isoformat(timespec="milliseconds"),
                 _as_json(old),
                 _as_json(new),
@@ -227,7 +268,12 @@ class TableEdits:
         ).fetchone()
         return str(row[0])
 
-    def create(self, feature: FeatureInput, actor: str) -> EditResult:
+    @staticmethod
+    def _check_inside(conn: sqlite3.Connection, key: Any, writer: EditContext) -> None:
+        if writer.guard is not None and not writer.guard(conn, key):
+            raise OutsideGrantError(key)  # rolls the transaction back
+
+    def create(self, feature: FeatureInput, writer: EditContext) -> EditResult:
         """INSERT a feature; the database assigns its id."""
 
         def work(conn: sqlite3.Connection) -> EditResult:
@@ -243,7 +289,8 @@ class TableEdits:
                 (cur.lastrowid,),
             ).fetchone()
             key = row[0]
-            self._history(conn, key, "create", actor, None, feature)
+            self._check_inside(conn, key, writer)
+            self._history(conn, key, "create", writer, None, feature)
             return EditResult(str(key), self._version(conn, key))
 
         result = self.editor.run(work)
@@ -255,13 +302,13 @@ class TableEdits:
         key: Any,
         change: Callable[[FeatureInput], FeatureInput],
         if_match: str | None,
-        actor: str,
+        writer: EditContext,
         operation: str,
     ) -> EditResult | None:
         """Replace or patch: ``change`` maps the current feature to the new one."""
 
         def work(conn: sqlite3.Connection) -> EditResult | None:
-            found = self._current(conn, key)
+            found = self._current(conn, key, writer.guard)
             if found is None:
                 return None
             version, old = found
@@ -272,16 +319,19 @@ class TableEdits:
                 f"UPDATE {self.table} SET {sets} WHERE {_quote(self.pk)} = ?",  # noqa: S608
                 [*self._values(new), key],
             )
-            self._history(conn, key, operation, actor, old, new)
+            self._check_inside(conn, key, writer)
+            self._history(conn, key, operation, writer, old, new)
             return EditResult(str(key), self._version(conn, key))
 
         return self.editor.run(work)
 
-    def delete(self, key: Any, if_match: str | None, actor: str) -> EditResult | None:
+    def delete(
+        self, key: Any, if_match: str | None, writer: EditContext
+    ) -> EditResult | None:
         """DELETE a feature (kept in the history)."""
 
         def work(conn: sqlite3.Connection) -> EditResult | None:
-            found = self._current(conn, key)
+            found = self._current(conn, key, writer.guard)
             if found is None:
                 return None
             version, old = found
@@ -290,7 +340,7 @@ class TableEdits:
                 f"DELETE FROM {self.table} WHERE {_quote(self.pk)} = ?",  # noqa: S608
                 (key,),
             )
-            self._history(conn, key, "delete", actor, old, None)
+            self._history(conn, key, "delete", writer, old, None)
             return EditResult(str(key), None)
 
         return self.editor.run(work)

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -31,6 +32,7 @@ from providers.base import (
     ItemPage,
     ItemsQuery,
     TileQuery,
+    Writer,
     coerce_value,
 )
 from providers.cql2 import Cql2Error
@@ -324,7 +326,7 @@ class PostgisProvider:
         self, collection_id: str, query: ItemsQuery, scope: AccessScope
     ) -> ItemPage:
         """A page of features; PostgreSQL writes each Feature's JSON text."""
-        scope.check_supported()
+        scope = scope.narrowed(collection_id)
         table = self._tables[collection_id]
         names = _names(table, scope.visible(query.properties))
         statement, params = page_query(table, query, scope, names)
@@ -362,7 +364,7 @@ class PostgisProvider:
             and query.datetime is None
             and not query.equals
             and query.filter is None
-            and scope.region is None
+            and not scope.limits_rows
         )
         if (
             query.count == "auto"
@@ -391,7 +393,7 @@ class PostgisProvider:
         self, collection_id: str, query: TileQuery, scope: AccessScope
     ) -> bytes:
         """One vector tile layer, encoded by PostgreSQL."""
-        scope.check_supported()
+        scope = scope.narrowed(collection_id)
         table = self._tables[collection_id]
         names = _names(table, scope.visible(query.properties))
         statement, params = tile_query(table, query, scope, names)
@@ -409,7 +411,7 @@ class PostgisProvider:
         scope: AccessScope,
     ) -> tuple[bytes, str] | None:
         """A feature and its version; None if absent or outside the caller's region."""
-        scope.check_supported()
+        scope = scope.narrowed(collection_id)
         table = self._tables[collection_id]
         key = _key(table, feature_id)
         if key is None:
@@ -436,12 +438,15 @@ class PostgisProvider:
             await conn.execute(HISTORY_DDL)
             self._history_ready = True
 
+    audits_writes = True  # the audit trail lives in the same database
+
     async def create(
-        self, collection_id: str, feature: FeatureInput, actor: str
+        self, collection_id: str, feature: FeatureInput, writer: Writer
     ) -> EditResult:
-        """Insert a feature (one transaction, history recorded)."""
+        """Insert a feature (one transaction, history and audit recorded)."""
         table = self._tables[collection_id]
-        result = await self._write(lambda conn: edit.create(conn, table, feature, actor))
+        writer = replace(writer, scope=writer.scope.narrowed(collection_id))
+        result = await self._write(lambda conn: edit.create(conn, table, feature, writer))
         assert result is not None
         return result
 
@@ -451,28 +456,32 @@ class PostgisProvider:
         feature_id: str,
         change: Callable[[FeatureInput], FeatureInput],
         if_match: str | None,
-        actor: str,
+        writer: Writer,
         operation: str,
     ) -> EditResult | None:
-        """Replace or patch a feature; None when it does not exist."""
+        """Replace or patch a feature; None when it does not exist (for the writer)."""
         table = self._tables[collection_id]
         key = _key(table, feature_id)
         if key is None:
             return None
+        writer = replace(writer, scope=writer.scope.narrowed(collection_id))
         return await self._write(
-            lambda conn: edit.update(conn, table, key, change, if_match, actor, operation)
+            lambda conn: edit.update(
+                conn, table, key, change, if_match, writer, operation
+            )
         )
 
     async def delete(
-        self, collection_id: str, feature_id: str, if_match: str | None, actor: str
+        self, collection_id: str, feature_id: str, if_match: str | None, writer: Writer
     ) -> EditResult | None:
-        """Delete a feature; None when it does not exist."""
+        """Delete a feature; None when it does not exist (for the writer)."""
         table = self._tables[collection_id]
         key = _key(table, feature_id)
         if key is None:
             return None
+        writer = replace(writer, scope=writer.scope.narrowed(collection_id))
         return await self._write(
-            lambda conn: edit.delete(conn, table, key, if_match, actor)
+            lambda conn: edit.delete(conn, table, key, if_match, writer)
         )
 
     async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ of two departments editing the same parcel with the same ETag, one gets 412.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -15,8 +16,16 @@ import shapely
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
-from providers.edits import EditResult, FeatureInput, check_version, json_value
-from providers.postgis_sql import PgTable
+from providers.audit import pg_append
+from providers.base import ItemsQuery, Writer
+from providers.edits import (
+    EditResult,
+    FeatureInput,
+    OutsideGrantError,
+    check_version,
+    json_value,
+)
+from providers.postgis_sql import PgTable, conditions
 
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS public.onemap_history (
@@ -56,16 +65,49 @@ async def _history(
     table: PgTable,
     key: Any,
     operation: str,
-    actor: str,
+    writer: Writer,
     old: FeatureInput | None,
     new: FeatureInput | None,
 ) -> None:
+    """The history row and the audit row of a write, in its transaction."""
     await conn.execute(
         "INSERT INTO public.onemap_history "
         "(collection, feature_id, operation, actor, old, new) "
         "VALUES (%s, %s, %s, %s, %s, %s)",
-        (table.info.id, str(key), operation, actor, _document(old), _document(new)),
+        (
+            table.info.id,
+            str(key),
+            operation,
+            writer.actor,
+            _document(old),
+            _document(new),
+        ),
     )
+    if writer.audit is not None:
+        await pg_append(conn, [replace(writer.audit, feature_ids=str(key))])
+
+
+def _guard(table: PgTable, writer: Writer) -> tuple[sql.Composable, list[Any]]:
+    """`` AND …``: the writer's region and row filter (nothing when unrestricted)."""
+    parts, params = conditions(table, ItemsQuery(limit=1), writer.scope)
+    if not parts:
+        return sql.SQL(""), []
+    return sql.SQL(" AND ") + sql.SQL(" AND ").join(parts), params
+
+
+async def _check_inside(
+    conn: AsyncConnection[Any], table: PgTable, key: Any, writer: Writer
+) -> None:
+    """Refuse (roll back) a write that leaves the feature outside the writer's grant."""
+    guard, params = _guard(table, writer)
+    if not params and guard == sql.SQL(""):
+        return
+    statement = sql.SQL("SELECT 1 FROM {rel} AS t WHERE {id} = %s{guard}").format(
+        rel=table.relation, id=_col(table.info.id_field), guard=guard
+    )
+    cur = await conn.execute(statement, [key, *params])
+    if await cur.fetchone() is None:
+        raise OutsideGrantError(table.info.id)
 
 
 def _names(table: PgTable) -> list[str]:
@@ -84,7 +126,7 @@ def _assignments(
 
 
 async def create(
-    conn: AsyncConnection[Any], table: PgTable, feature: FeatureInput, actor: str
+    conn: AsyncConnection[Any], table: PgTable, feature: FeatureInput, writer: Writer
 ) -> EditResult:
     """INSERT one feature; the table's default (identity) gives the id."""
     columns = [sql.Identifier(table.geometry_column), *map(sql.Identifier, _names(table))]
@@ -101,25 +143,30 @@ async def create(
     cur = await conn.execute(statement, params)
     row = await cur.fetchone()
     assert row is not None
-    await _history(conn, table, row[0], "create", actor, None, feature)
+    await _check_inside(conn, table, row[0], writer)
+    await _history(conn, table, row[0], "create", writer, None, feature)
     return EditResult(str(row[0]), str(row[1]))
 
 
 async def _locked(
-    conn: AsyncConnection[Any], table: PgTable, key: Any
+    conn: AsyncConnection[Any], table: PgTable, key: Any, writer: Writer
 ) -> tuple[str, FeatureInput] | None:
+    """The feature's version and content, locked; None if absent or outside the
+    writer's grant (then it does not exist for them)."""
     names = _names(table)
+    guard, params = _guard(table, writer)
     statement = sql.SQL(
-        "SELECT {version}, ST_AsBinary({geom}){props} FROM {rel} AS t WHERE {id} = %s "
-        "FOR UPDATE"
+        "SELECT {version}, ST_AsBinary({geom}){props} FROM {rel} AS t "
+        "WHERE {id} = %s{guard} FOR UPDATE"
     ).format(
         version=VERSION,
         geom=_col(table.geometry_column),
         props=sql.SQL("").join(sql.SQL(", {}").format(_col(n)) for n in names),
         rel=table.relation,
         id=_col(table.info.id_field),
+        guard=guard,
     )
-    cur = await conn.execute(statement, (key,))
+    cur = await conn.execute(statement, [key, *params])
     row = await cur.fetchone()
     if row is None:
         return None
@@ -133,11 +180,11 @@ async def update(
     key: Any,
     change: Callable[[FeatureInput], FeatureInput],
     if_match: str | None,
-    actor: str,
+    writer: Writer,
     operation: str,
 ) -> EditResult | None:
     """Replace or patch one feature, checking its version under a row lock."""
-    found = await _locked(conn, table, key)
+    found = await _locked(conn, table, key, writer)
     if found is None:
         return None
     version, old = found
@@ -155,15 +202,20 @@ async def update(
     cur = await conn.execute(statement, [*params, key])
     row = await cur.fetchone()
     assert row is not None
-    await _history(conn, table, key, operation, actor, old, new)
+    await _check_inside(conn, table, key, writer)
+    await _history(conn, table, key, operation, writer, old, new)
     return EditResult(str(key), str(row[0]))
 
 
 async def delete(
-    conn: AsyncConnection[Any], table: PgTable, key: Any, if_match: str | None, actor: str
+    conn: AsyncConnection[Any],
+    table: PgTable,
+    key: Any,
+    if_match: str | None,
+    writer: Writer,
 ) -> EditResult | None:
     """DELETE one feature (its last version stays in the history)."""
-    found = await _locked(conn, table, key)
+    found = await _locked(conn, table, key, writer)
     if found is None:
         return None
     version, old = found
@@ -174,7 +226,7 @@ async def delete(
         ),
         (key,),
     )
-    await _history(conn, table, key, "delete", actor, old, None)
+    await _history(conn, table, key, "delete", writer, old, None)
     return EditResult(str(key), None)
 
 

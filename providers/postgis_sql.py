@@ -186,18 +186,24 @@ def conditions(
         if field is not None:
             parts.append(sql.SQL("{} = %s").format(_col(name)))
             params.append(coerce_value(value, field.type))
-    if query.filter is not None:
+    # the caller's filter may name only visible properties; the grant's any property
+    for cql, allowed in (
+        (query.filter, scope.allows_property),
+        (scope.attribute_filter, _any_property),
+    ):
+        if cql is None:
+            continue
         translator: Translator[PgFrag] = Translator(
-            PgDialect(table),
-            table.info,
-            table.info.storage_crs,
-            scope.allows_property,
-            query.filter.crs,
+            PgDialect(table), table.info, table.info.storage_crs, allowed, cql.crs
         )
-        condition = translator.translate(query.filter.expr)
+        condition = translator.translate(cql.expr)
         parts.append(condition.sql)
         params.extend(condition.params)
     return parts, params
+
+
+def _any_property(_name: str) -> bool:
+    return True
 
 
 def where(parts: list[sql.Composable]) -> sql.Composable:

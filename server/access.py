@@ -1,8 +1,8 @@
 """The caller's access scope, resolved once per request and passed to every provider.
 
 Anonymous callers see the collections classified ``public``; an authenticated caller
-sees in addition what its roles grant: collections up to the role's classification
-level (optionally only the role's collections); the role ``admin`` sees everything.
+sees in addition what its roles grant (server/grants.py); the role ``admin`` sees
+everything. An edition (host or path prefix) caps what any caller sees.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
-from config.models import Settings
 from providers.base import AccessScope
 from server.auth import ANONYMOUS, Principal, UnauthorizedError
 from server.errors import ServiceError
+from server.grants import ADMIN, Grants
 
 
 class ForbiddenError(ServiceError):
@@ -23,44 +23,6 @@ class ForbiddenError(ServiceError):
     status = 403
     code = "Forbidden"
     title_id = "title.forbidden"
-
-
-ADMIN = "admin"
-_RANK = {"public": 0, "internal": 1, "secret": 2}
-
-
-def anonymous_scope(settings: Settings, collection_ids: list[str]) -> AccessScope:
-    """What an unauthenticated caller may read."""
-    public = {
-        cid
-        for cid, conf in settings.collections.items()
-        if conf.classification == "public"
-    }
-    configured = set(settings.collections)
-    # Discovered (imported) collections have no classification of their own: public.
-    discovered = {cid for cid in collection_ids if cid not in configured}
-    return AccessScope(collections=frozenset(public | discovered))
-
-
-def role_scope(
-    settings: Settings, roles: frozenset[str], public: AccessScope
-) -> AccessScope:
-    """What the roles together may read (the public collections included)."""
-    if ADMIN in roles:
-        return AccessScope()
-    granted = set(public.collections or ())
-    for name in roles:
-        role = settings.security.roles.get(name)
-        if role is None:
-            continue
-        rank = _RANK[role.level]
-        allowed = set(role.collections) if role.collections is not None else None
-        granted |= {
-            cid
-            for cid, conf in settings.collections.items()
-            if _RANK[conf.classification] <= rank and (allowed is None or cid in allowed)
-        }
-    return AccessScope(collections=frozenset(granted))
 
 
 async def get_principal(request: Request) -> Principal:
@@ -74,17 +36,73 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
+async def request_scope(request: Request) -> AccessScope:
+    """The whole scope of this request (every collection), once per request."""
+    found = getattr(request.state, "scope", None)
+    if isinstance(found, AccessScope):
+        return found
+    principal = await get_principal(request)
+    grants: Grants = request.app.state.grants
+    roles = frozenset() if principal.anonymous else principal.roles
+    scope = grants.scope(roles, getattr(request.state, "edition_level", None))
+    request.state.scope = scope
+    return scope
+
+
+async def get_scope(request: Request) -> AccessScope:
+    """FastAPI dependency: the access scope of this request, narrowed to the path's
+    collection (its rows, properties and operations) when there is one."""
+    scope = await request_scope(request)
+    collection_id = request.path_params.get("collectionId")
+    if collection_id is None:
+        return scope
+    note_read(request, collection_id, scope)
+    narrowed = scope.narrowed(str(collection_id))
+    operation = _operation_of(request)
+    if operation and scope.sees(str(collection_id)) and not narrowed.allows(operation):
+        request.state.audit_denied = str(collection_id)
+        raise ForbiddenError("auth.forbidden", operation=operation)
+    return narrowed
+
+
+def _operation_of(request: Request) -> str | None:
+    """The read operation a GET of a collection's sub-resource performs."""
+    if request.method not in ("GET", "HEAD"):
+        return None  # writes check theirs (require)
+    parts = request.url.path.split("/collections/", 1)[-1].split("/")
+    if len(parts) < 2:
+        return None  # the collection's description: visible to whoever sees it
+    return "tiles" if parts[1] in ("tiles", "map") else "read"
+
+
+def note_read(request: Request, collection_id: str, scope: AccessScope) -> None:
+    """Mark the request for the audit trail when it touches non-public data, or a
+    collection the caller may not see (a denial that answers 404)."""
+    levels: dict[str, str] = request.app.state.grants.levels
+    level = levels.get(collection_id)
+    if level is None:
+        return
+    if not scope.sees(collection_id):
+        request.state.audit_denied = collection_id
+    elif level != "public":
+        request.state.audit_collection = collection_id
+
+
 async def require(request: Request, operation: str) -> Principal:
-    """The caller, if its roles allow the operation: 401 for an anonymous caller
-    (authentication needed), 403 for roles without it."""
+    """The caller, if its roles allow the operation (on the path's collection): 401
+    for an anonymous caller (authentication needed), 403 for roles without it."""
     principal = await get_principal(request)
     if principal.anonymous:
         raise UnauthorizedError("auth.required")
     if ADMIN in principal.roles:
         return principal
-    roles = request.app.state.settings.security.roles
-    if any(operation in roles[r].operations for r in principal.roles if r in roles):
+    scope = await get_scope(request)
+    collection_id = request.path_params.get("collectionId")
+    if collection_id is not None and not scope.sees(str(collection_id)):
+        return principal  # the handler answers 404, exactly as for an unknown id
+    if scope.allows(operation):
         return principal
+    request.state.audit_denied = str(collection_id or operation)
     raise ForbiddenError("auth.forbidden", operation=operation)
 
 
@@ -100,17 +118,3 @@ def actor_allowed_to(operation: str) -> Callable[[Request], Awaitable[str]]:
 async def get_actor(request: Request) -> str:
     """FastAPI dependency: who is making the request (recorded in the history)."""
     return (await get_principal(request)).name
-
-
-async def get_scope(request: Request) -> AccessScope:
-    """FastAPI dependency: the access scope of this request."""
-    principal = await get_principal(request)
-    public: AccessScope = request.app.state.anonymous_scope
-    if principal.anonymous or not principal.roles:
-        return public
-    cache: dict[frozenset[str], AccessScope] = request.app.state.role_scopes
-    if principal.roles not in cache:
-        cache[principal.roles] = role_scope(
-            request.app.state.settings, principal.roles, public
-        )
-    return cache[principal.roles]

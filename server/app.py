@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 from pathlib import Path
 
@@ -22,10 +22,12 @@ from processes.worker import open_store
 from providers.base import UNRESTRICTED
 from providers.sources import AllowedSources
 from server import observability
-from server.access import anonymous_scope
+from server.audit import AuditLog, AuditMiddleware
 from server.auth import Authenticator
 from server.catalog import build_catalog
+from server.editions import Editions
 from server.errors import add_exception_handlers
+from server.grants import build_grants
 from server.hot_tiles import HotTiles
 from server.legacy import LegacyServices, build_mapproxy
 from server.links import base_url
@@ -61,32 +63,34 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the sources at start, close them at stop."""
     settings: Settings = app.state.settings
     await to_thread.run_sync(ensure_demo_data, settings)
-    catalog = await build_catalog(settings)
-    app.state.catalog = catalog
-    ids = [c.id for c in catalog.visible(UNRESTRICTED)]
-    app.state.anonymous_scope = anonymous_scope(settings, ids)
-    app.state.role_scopes = {}
-    app.state.authenticator = await to_thread.run_sync(Authenticator, settings)
-    public = catalog.visible(app.state.anonymous_scope)
-    app.state.api_document = json_bytes(
-        with_collection_paths(
-            orjson.loads(app.state.openapi_bytes()),
-            [
-                (c.id, [(f.name, _JSON_TYPES[f.type]) for f in c.info.fields])
-                for c in public
-            ],
+    async with AsyncExitStack() as stack:
+        app.state.audit = AuditLog(settings)
+        await to_thread.run_sync(app.state.audit.start)  # before the editors attach it
+        stack.callback(app.state.audit.stop)
+        catalog = await build_catalog(settings)
+        stack.push_async_callback(catalog.close)
+        app.state.catalog = catalog
+        app.state.grants = await build_grants(settings, catalog)
+        app.state.anonymous_scope = app.state.grants.scope(frozenset())
+        app.state.authenticator = await to_thread.run_sync(Authenticator, settings)
+        public = catalog.visible(app.state.anonymous_scope)
+        app.state.api_document = json_bytes(
+            with_collection_paths(
+                orjson.loads(app.state.openapi_bytes()),
+                [
+                    (c.id, [(f.name, _JSON_TYPES[f.type]) for f in c.info.fields])
+                    for c in public
+                ],
+            )
         )
-    )
-    app.state.mapproxy = build_mapproxy(settings, catalog, app.state.anonymous_scope)
-    app.state.allowed_sources = AllowedSources.of(
-        settings.data_dir, settings.allowed_sources
-    )
-    app.state.job_store = await to_thread.run_sync(open_store, settings)
-    log.info("serving %d collections from %s", len(ids), settings.data_dir)
-    try:
+        app.state.mapproxy = build_mapproxy(settings, catalog, app.state.anonymous_scope)
+        app.state.allowed_sources = AllowedSources.of(
+            settings.data_dir, settings.allowed_sources
+        )
+        app.state.job_store = await to_thread.run_sync(open_store, settings)
+        count = len(catalog.listing(UNRESTRICTED))
+        log.info("serving %d collections from %s", count, settings.data_dir)
         yield
-    finally:
-        await catalog.close()
 
 
 def _openapi_factory(app: FastAPI, settings: Settings) -> Callable[[], bytes]:
@@ -127,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.openapi_bytes = _openapi_factory(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_exception_handlers(app)
+    app.add_middleware(Editions, editions=settings.security.editions)
     app.add_middleware(LegacyServices)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
@@ -136,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["ETag", "Content-Crs", "Content-Language", "Location"],
     )
+    app.add_middleware(AuditMiddleware)
     # outermost: hot public tiles skip routing (bytes shared with the tile cache)
     app.state.hot_tiles = {}
     app.add_middleware(

@@ -33,8 +33,18 @@ def not_modified(request: Request, etag: str, headers: dict[str, str]) -> Respon
     return None
 
 
+VARY = "Accept, Accept-Language, Authorization, X-API-Key"
+
+
 def cache_headers(request: Request, public: bool = True) -> dict[str, str]:
-    """Cache-Control for a read; Vary on what negotiation looked at."""
+    """Cache-Control for a read; Vary on what negotiation and access looked at.
+
+    What an authenticated caller reads is never for shared caches: it may be more
+    than the public sees, or cut to their region.
+    """
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and not getattr(principal, "anonymous", True):
+        public = False
     max_age = request.app.state.settings.server.cache_max_age
     control = f"public, max-age={max_age}" if public else "private, no-cache"
-    return {"Cache-Control": control, "Vary": "Accept, Accept-Language, Authorization"}
+    return {"Cache-Control": control, "Vary": VARY}

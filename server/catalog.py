@@ -218,7 +218,8 @@ async def build_catalog(settings: Settings) -> Catalog:
     """Open every configured source; on any failure close what was opened."""
     titles = standard_field_titles()
     configs = await to_thread.run_sync(_configs, settings)
-    gpkg = GeoPackageProvider()
+    audit = None if settings.database.url else Path(settings.data_dir) / "audit.sqlite"
+    gpkg = GeoPackageProvider(audit)
     providers: list[FeatureProvider] = [gpkg]
     postgis: PostgisProvider | None = None
     if settings.database.url:

@@ -256,9 +256,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "'{field}' must be a {expected}, got a {got}.",
         "zh-CN": "“{field}”必须是 {expected}，实际为 {got}。",
     },
-    "edit.region": {
-        "en": "Edits are not possible with a regional grant yet.",
-        "zh-CN": "按区域授权的用户暂不能编辑。",
+    "edit.outside_grant": {
+        "en": "The feature would lie outside the area or rows your role may edit in "
+        "collection '{id}'.",
+        "zh-CN": "要素将超出您的角色在数据集合“{id}”中可编辑的区域或范围。",
     },
     # errors: details
     "err.server": {

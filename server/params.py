@@ -11,8 +11,16 @@ import orjson
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from providers.base import AccessScope, BBox, CollectionInfo, CountMode, Interval, SortKey
-from providers.cql2 import Cql2Error, Cql2Filter
+from providers.base import (
+    AccessScope,
+    BBox,
+    CollectionInfo,
+    CountMode,
+    Cql2Filter,
+    Interval,
+    SortKey,
+)
+from providers.cql2 import Cql2Error
 from providers.cql2 import parse as cql2_parse
 from providers.crs import CRS84, CrsRef, UnknownCrsError, parse_crs
 from server.errors import (

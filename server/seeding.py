@@ -20,9 +20,8 @@ import uvicorn
 import yaml
 
 from config.models import Settings
-from providers.base import UNRESTRICTED
-from server.access import anonymous_scope
 from server.catalog import build_catalog
+from server.grants import public_scope
 from server.legacy import proxied_layers
 from tiles.mapproxy import (
     GRIDS_OF_TMS,
@@ -98,8 +97,7 @@ def seed(
     async def public_layers() -> list[ProxiedLayer]:
         catalog = await build_catalog(settings)
         await catalog.close()
-        ids = [c.id for c in catalog.visible(UNRESTRICTED)]
-        return proxied_layers(catalog, anonymous_scope(settings, ids), lang)
+        return proxied_layers(catalog, public_scope(catalog), lang)
 
     found = {p.id: p for p in asyncio.run(public_layers())}
     if collection not in found:

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.responses import Response
 
-from providers.base import AccessScope
+from providers.base import AccessScope, Writer
 from providers.crs import CrsRef
 from providers.edits import (
     EditError,
     EditResult,
     FeatureInput,
+    OutsideGrantError,
     VersionMismatchError,
     apply_patch,
     validate_feature,
 )
-from server.access import actor_allowed_to, get_scope
+from server.access import ForbiddenError, actor_allowed_to, get_scope
+from server.audit import audit_record
 from server.catalog import Collection
 from server.errors import (
     InvalidParameterError,
@@ -61,10 +64,35 @@ def _editable(request: Request, collection_id: str, scope: AccessScope) -> Colle
         err = MethodNotAllowedError("edit.read_only", id=collection.id)
         err.headers = {"Allow": "GET, HEAD"}
         raise err
-    if scope.region is not None or scope.attribute_filter is not None:
-        # Fail closed: region and attribute grants are not applied to writes yet.
-        raise MethodNotAllowedError("edit.region")
     return collection
+
+
+def _writer(request: Request, actor: str, scope: AccessScope, action: str) -> Writer:
+    """The writer of this request: its grant, and the audit row its write commits."""
+    record = audit_record(request, action, 201 if action == "feature.create" else 204)
+    request.state.audited = True  # the write (or its failure) is recorded here
+    return Writer(actor, scope, record)
+
+
+def _allowed_properties(body: Any, scope: AccessScope) -> None:
+    """A property outside the caller's grant is refused like an unknown one."""
+    props = body.get("properties") if isinstance(body, dict) else None
+    for name in props if isinstance(props, dict) else ():
+        if not scope.allows_property(str(name)):
+            raise InvalidParameterError(
+                "edit.unknown_field", f"properties.{str(name)[:64]}",
+                field=f"properties.{str(name)[:64]}",
+            )  # fmt: skip
+
+
+def _keep_hidden(
+    new: FeatureInput, current: FeatureInput, scope: AccessScope
+) -> FeatureInput:
+    """A replacement keeps the values of properties the caller cannot see."""
+    if scope.properties is None:
+        return new
+    kept = {k: v for k, v in current.properties.items() if not scope.allows_property(k)}
+    return FeatureInput(new.geometry, {**new.properties, **kept})
 
 
 def _content_crs(c: Collection, header: str | None) -> CrsRef | None:
@@ -84,18 +112,41 @@ def _edit_error(exc: EditError) -> InvalidParameterError:
     return InvalidParameterError(f"edit.{exc.key}", field, **exc.params)
 
 
-async def _guarded(c: Collection, work: Any, if_match: str | None) -> EditResult | None:
-    """Run a write, turning validation and version errors into 400 / 412."""
+async def _guarded(
+    request: Request, c: Collection, work: Any, if_match: str | None, writer: Writer
+) -> EditResult | None:
+    """Run a write, turning validation, grant and version errors into 400 / 403 / 412;
+    record it in the audit trail after the fact when the provider could not."""
     try:
         result: EditResult | None = await work
     except EditError as exc:
         raise _edit_error(exc) from None
+    except OutsideGrantError:
+        raise ForbiddenError("edit.outside_grant", id=c.id) from None
     except VersionMismatchError as exc:
         err = PreconditionFailedError("edit.stale", sent=(if_match or "")[:80])
         err.headers = {"ETag": f'"{exc.args[0]}"'}
         raise err from None
     c.changes.bump()
+    if result is not None and writer.audit and not c.provider.audits_writes:
+        record = dataclasses.replace(writer.audit, feature_ids=result.feature_id)
+        request.app.state.audit.append(record)
     return result
+
+
+def _visible_version(version: dict[str, Any], scope: AccessScope) -> dict[str, Any]:
+    """A history record without the properties the caller may not see."""
+    if scope.properties is None:
+        return version
+    shown = dict(version)
+    for side in ("old", "new"):
+        doc = shown.get(side)
+        if isinstance(doc, dict) and isinstance(doc.get("properties"), dict):
+            props = {
+                k: v for k, v in doc["properties"].items() if scope.allows_property(k)
+            }
+            shown[side] = {**doc, "properties": props}
+    return shown
 
 
 def _not_found(c: Collection, feature_id: str) -> NotFoundError:
@@ -124,19 +175,22 @@ async def _change(
     change: Callable[[FeatureInput], FeatureInput]
     if operation == "replace":
         body = await json_body(request, FEATURE_TYPES)
+        _allowed_properties(body, scope)
         try:
             new = validate_feature(body, c.info, crs)
         except EditError as exc:
             raise _edit_error(exc) from None
-        change = lambda _current: new  # noqa: E731 - replace ignores the current version
+        change = lambda current: _keep_hidden(new, current, scope)  # noqa: E731
     else:
         patch = await json_body(request, PATCH_TYPES)
         if not isinstance(patch, dict):
             raise InvalidParameterError("edit.not_object", "body")
+        _allowed_properties(patch, scope)
         change = lambda current: apply_patch(current, patch, c.info, crs)  # noqa: E731
 
-    work = c.provider.update(c.id, feature_id, change, expected, actor, operation)
-    result = await _guarded(c, work, expected)
+    writer = _writer(request, actor, scope, f"feature.{operation}")
+    work = c.provider.update(c.id, feature_id, change, expected, writer, operation)
+    result = await _guarded(request, c, work, expected, writer)
     if result is None:
         raise _not_found(c, feature_id)
     return _done(result)
@@ -162,11 +216,14 @@ def build_router() -> APIRouter:
         c = _editable(request, collection_id, scope)
         crs = _content_crs(c, content_crs)
         body = await json_body(request, FEATURE_TYPES)
+        _allowed_properties(body, scope)
         try:
             feature = validate_feature(body, c.info, crs)
         except EditError as exc:
             raise _edit_error(exc) from None
-        result = await _guarded(c, c.provider.create(c.id, feature, actor), None)
+        writer = _writer(request, actor, scope, "feature.create")
+        work = c.provider.create(c.id, feature, writer)
+        result = await _guarded(request, c, work, None, writer)
         assert result is not None
         location = url_for(request, f"/collections/{c.id}/items/{result.feature_id}")
         return _done(result, 201, Location=location)
@@ -236,8 +293,9 @@ def build_router() -> APIRouter:
     ) -> Response:
         c = _editable(request, collection_id, scope)
         expected = _if_match(c, if_match)
-        work = c.provider.delete(c.id, feature_id, expected, actor)
-        result = await _guarded(c, work, expected)
+        writer = _writer(request, actor, scope, "feature.delete")
+        work = c.provider.delete(c.id, feature_id, expected, writer)
+        result = await _guarded(request, c, work, expected, writer)
         if result is None:
             raise _not_found(c, feature_id)
         return Response(status_code=204)
@@ -254,8 +312,12 @@ def build_router() -> APIRouter:
     ) -> Response:
         c: Collection = request.app.state.catalog.get(collection_id, scope)
         versions = await c.provider.history(c.id, feature_id)
-        if not versions and await c.provider.item(c.id, feature_id, None, scope) is None:
+        # Row-limited callers see the history of features they can read, only.
+        if (not versions or scope.limits_rows) and await c.provider.item(
+            c.id, feature_id, None, scope
+        ) is None:
             raise _not_found(c, feature_id)
+        versions = [_visible_version(v, scope) for v in versions]
         path = f"/collections/{c.id}/items/{feature_id}"
         lang = language_of(request)
         body = {

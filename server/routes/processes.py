@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -21,8 +22,10 @@ from processes.status import REL_EXECUTE, REL_JOBS, status_info
 from processes.worker import scope_document
 from providers.base import AccessScope
 from providers.sources import SourceNotAllowed
-from server.access import get_actor, get_scope, require
+from server.access import ForbiddenError, get_principal, get_scope, require
+from server.catalog import RasterCollection
 from server.errors import InvalidParameterError, NotFoundError, ServiceError
+from server.grants import ADMIN
 from server.i18n import translate
 from server.links import JSON, link, self_links, url_for
 from server.negotiation import check_language, language_of
@@ -123,10 +126,16 @@ def _base(request: Request) -> str:
     return url_for(request, "/").rstrip("/")
 
 
-async def _job(request: Request, job_id: str, owner: str) -> Job:
+async def _owner(request: Request) -> str | None:
+    """Whose jobs the caller sees: their own; an admin everybody's (None)."""
+    principal = await get_principal(request)
+    return None if ADMIN in principal.roles else principal.name
+
+
+async def _job(request: Request, job_id: str, owner: str | None) -> Job:
     """A job of the caller (another owner's job answers like an unknown one)."""
     job = await to_thread.run_sync(_store(request).get, job_id[:64])
-    if job is None or job.owner != owner:
+    if job is None or (owner is not None and job.owner != owner):
         raise NotFoundError("process.unknown_job", id=job_id[:64])
     return job
 
@@ -159,7 +168,8 @@ def _references(
     visible = {c.id for c in request.app.state.catalog.visible(scope)}
     for name in process.collection_inputs:
         value = getattr(model, name)
-        if value is not None and value not in visible:
+        readable = value in visible and scope.narrowed(str(value)).allows("read")
+        if value is not None and not readable:
             message = f"unknown collection '{str(value)[:64]}'"
             raise InvalidInputsError([{"input": name, "message": message}])
     for name in process.href_inputs:
@@ -170,10 +180,25 @@ def _references(
             href = value.get("href")
             if not isinstance(href, str):
                 raise SourceNotAllowed("invalid")
-            request.app.state.allowed_sources.resolve(href)
+            resolved = request.app.state.allowed_sources.resolve(href)
+            if resolved in _hidden_images(request, scope):
+                raise SourceNotAllowed("outside")  # no reading a hidden image by path
         except SourceNotAllowed as exc:
             message = translate(f"source.{exc.code}", language_of(request))
             raise InvalidInputsError([{"input": name, "message": message}]) from None
+
+
+def _hidden_images(request: Request, scope: AccessScope) -> set[str]:
+    """The files of the imagery collections the caller may not see, as resolved."""
+    allowed = request.app.state.allowed_sources
+    hidden = set()
+    for c in request.app.state.catalog.listing(AccessScope()):
+        if isinstance(c, RasterCollection) and not scope.sees(c.id):
+            for hrefs in c.images.values():
+                for href in hrefs:
+                    with suppress(SourceNotAllowed):
+                        hidden.add(allowed.resolve(href))
+    return hidden
 
 
 def _subscriber(request: Request, body: dict[str, Any]) -> dict[str, str]:
@@ -255,7 +280,11 @@ async def _wait(request: Request, job: Job) -> Job | None:
 async def _execute(request: Request, p: Process) -> Response:
     """Accept a job; answer with its status (async) or its results (sync)."""
     check_known(request.query_params, _BASIC)
-    owner = (await require(request, "execute")).name
+    principal = await require(request, "execute")
+    if not request.app.state.grants.may_execute(principal.roles, p.id):
+        request.state.audit_denied = p.id
+        raise ForbiddenError("auth.forbidden", operation=f"execute {p.id}")
+    owner = principal.name
     scope: AccessScope = await get_scope(request)
     body = await json_body(request, ("application/json",))
     job_request = _validate(request, p, body, scope)
@@ -346,7 +375,7 @@ def build_router() -> APIRouter:
                 )
         limit = _int(params, "limit", 10, 1000) or 10
         offset = _int(params, "offset", 0, 10**9)
-        owner = await get_actor(request)
+        owner = await _owner(request)
         found = await to_thread.run_sync(
             _store(request).list, owner, params.getlist("processID"), statuses, limit,
             offset,
@@ -364,18 +393,18 @@ def build_router() -> APIRouter:
         request: Request, job_id: JobId, f: F = None, lang: LANG = None
     ) -> Response:
         check_known(request.query_params, _BASIC)
-        found = await _job(request, job_id, await get_actor(request))
+        found = await _job(request, job_id, await _owner(request))
         return _status_response(request, found)
 
     @router.get("/jobs/{jobId}/results", summary="Results of a job", name="results")
     async def results(request: Request, job_id: JobId) -> Response:
         check_known(request.query_params, _BASIC)
-        found = await _job(request, job_id, await get_actor(request))
+        found = await _job(request, job_id, await _owner(request))
         return await _results(request, found)
 
     @router.delete("/jobs/{jobId}", summary="Dismiss a job", name="dismiss")
     async def dismiss(request: Request, job_id: JobId) -> Response:
-        found = await _job(request, job_id, await get_actor(request))
+        found = await _job(request, job_id, await _owner(request))
         dismissed = await to_thread.run_sync(_store(request).dismiss, found.id)
         assert dismissed is not None
         return _status_response(request, dismissed)

@@ -146,9 +146,13 @@ def _tile(tms: TileMatrixSet, z: str, y: str, x: str, zooms: tuple[int, int]) ->
     return tile
 
 
-def _public(request: Request, scope: AccessScope) -> bool:
+def _public(request: Request, scope: AccessScope, ids: list[str]) -> bool:
+    """Whether anonymous callers get the same tile (then it may be shared)."""
     anonymous: AccessScope = request.app.state.anonymous_scope
-    return scope.cache_key == anonymous.cache_key
+    return all(
+        anonymous.sees(i) and scope.narrowed(i).data_key == anonymous.narrowed(i).data_key
+        for i in ids
+    )
 
 
 def _send(
@@ -160,7 +164,7 @@ def _send(
         "Cache-Control": f"public, max-age={max_age}"
         if public
         else "private, max-age=60",
-        "Vary": "Accept, Authorization",
+        "Vary": "Accept, Authorization, X-API-Key",
     }
     cached = not_modified(request, etag, headers)
     if cached is not None:
@@ -220,9 +224,9 @@ async def _raster_tile(
         if not scope.region.intersects(shapely.box(b.left, b.bottom, b.right, b.top)):
             raise outside
     key = etag_of(
-        c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.cache_key
+        c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.data_key
     )
-    public = _public(request, scope)
+    public = _public(request, scope, [c.id])
     ttl = float(request.app.state.settings.tiles.max_age)
     if public:
         offer_replay(request, ttl, _unchanging, None)
@@ -302,14 +306,14 @@ async def _vector_tile(
         id_of(tms),
         str(tile),
         repr(query),
-        scope.cache_key,
+        *(scope.narrowed(x.id).data_key for x in layers),
         "png" if drawn else "mvt",
     )
     versioned = all(v is not None for v, _n in used)
     ttl = (
         float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
     )
-    public = _public(request, scope)
+    public = _public(request, scope, [x.id for x in layers])
     if public:
         offer_replay(request, ttl, versions, used)
     media = PNG if drawn else MVT
@@ -360,7 +364,11 @@ def _layer_query(query: TileQuery, c: Collection) -> TileQuery:
 
 def _dataset_collections(request: Request, scope: AccessScope) -> list[Collection]:
     """The layers of dataset tiles: ``collections=`` or every vector collection."""
-    visible: list[Collection] = request.app.state.catalog.visible(scope)
+    visible: list[Collection] = [
+        c
+        for c in request.app.state.catalog.visible(scope)
+        if scope.narrowed(c.id).allows("tiles")
+    ]
     text = single(request.query_params, "collections")
     if text is None:
         return visible

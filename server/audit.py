@@ -1,0 +1,311 @@
+"""The audit trail: who did what, when, from where, and how it ended.
+
+Recorded: every write (in the write's own transaction where the provider can, see
+providers/audit.py), every process execution and dismissal, every read of non-public
+data, every failed authentication and every denial (also a hidden collection's 404).
+Rows other than writes are appended by one background thread in batches, so a request
+never waits for the audit database. The table lives in PostgreSQL when
+``database.url`` is set, else in ``data_dir/audit.sqlite``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from config.models import Settings
+from providers.audit import (
+    COLUMNS,
+    PG_DDL,
+    SQLITE_DDL,
+    AuditRecord,
+    VerifyResult,
+    pg_append_sync,
+    sqlite_append,
+    verify_rows,
+)
+from server.auth import Principal
+
+log = logging.getLogger("onemap.audit")
+_BATCH = 500
+_CREDENTIALS = (b"authorization", b"x-api-key")
+
+
+def sqlite_path(settings: Settings) -> Path:
+    """The embedded default's audit file."""
+    return Path(settings.data_dir) / "audit.sqlite"
+
+
+class AuditLog:
+    """The audit table of a deployment: appends, queries, verification, pruning."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.database.url
+        self.path = sqlite_path(settings)
+        self.retention_days = settings.security.audit.retention_days
+        self._queue: queue.SimpleQueue[AuditRecord | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.failures = 0  # batches that could not be written (logged, counted)
+
+    # --- storage
+    def _sqlite(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30, isolation_level=None)
+
+    def _pg(self) -> psycopg.Connection[Any]:
+        assert self.url is not None
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    def create(self) -> None:
+        """Create the table, its index and the append-only triggers."""
+        if self.url:
+            with self._pg() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(7407002)")
+                conn.execute(PG_DDL.encode())
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._sqlite()) as lite:
+            for statement in SQLITE_DDL:
+                lite.execute(statement)
+
+    def write(self, records: list[AuditRecord]) -> None:
+        """Append rows now (one transaction)."""
+        if not records:
+            return
+        if self.url:
+            with self._pg() as conn:
+                pg_append_sync(conn, records)
+            return
+        with closing(self._sqlite()) as lite:
+            lite.execute("BEGIN IMMEDIATE")
+            try:
+                sqlite_append(lite, records)
+            except BaseException:
+                lite.execute("ROLLBACK")
+                raise
+            lite.execute("COMMIT")
+
+    # --- background appends
+    def start(self) -> None:
+        """Create the table and start the appending thread."""
+        self.create()
+        self.prune()
+        self._thread = threading.Thread(
+            target=self._run, name="onemap-audit", daemon=True
+        )
+        self._thread.start()
+
+    def append(self, record: AuditRecord) -> None:
+        """Queue a row (stamped now); the thread writes it within moments."""
+        self._queue.put(record.stamped())
+
+    def stop(self) -> None:
+        """Write what is queued, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            batch: list[AuditRecord] = []
+            if first is None:
+                stopping = True
+            else:
+                batch.append(first)
+            while len(batch) < _BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                self.write(batch)
+            except Exception:  # the request already ended: log, never lose silently
+                self.failures += 1
+                log.exception("could not append %d audit rows", len(batch))
+
+    # --- reading
+    def rows(
+        self,
+        since: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        collection: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Rows oldest first, filtered by time (ISO), actor, action prefix, collection."""
+        hole = "%s" if self.url else "?"
+        conds, params = [], []
+        for column, value in (
+            ("at", since),
+            ("actor", actor),
+            ("collection", collection),
+        ):
+            if value is not None:
+                conds.append(f"{column} {'>=' if column == 'at' else '='} {hole}")
+                params.append(value)
+        if action is not None:
+            conds.append(f"action LIKE {hole}")
+            params.append(action.replace("%", "") + "%")
+        table = "public.onemap_audit" if self.url else "onemap_audit"
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        sql = (
+            f"SELECT id, {', '.join(COLUMNS)}, prev, hash FROM {table}{where} "  # noqa: S608
+            "ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
+        )
+        names = ["id", *COLUMNS, "prev", "hash"]
+        for row in self._select(sql, params):
+            yield dict(zip(names, row, strict=True))
+
+    def _select(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+        if self.url:
+            with self._pg() as conn, conn.cursor(name="onemap_audit_rows") as cur:
+                cur.execute(sql.encode(), params)
+                yield from cur
+            return
+        with closing(self._sqlite()) as lite:
+            yield from lite.execute(sql, params)
+
+    def verify(self) -> VerifyResult:
+        """Walk the whole chain."""
+        names = ["id", *COLUMNS, "prev", "hash"]
+        return verify_rows(tuple(r[n] for n in names) for r in self.rows())
+
+    def prune(self) -> int:
+        """Delete rows older than the retention (never younger than 186 days)."""
+        cutoff = (datetime.now(UTC) - timedelta(days=self.retention_days)).isoformat()
+        if self.url:
+            with self._pg() as conn, conn.transaction():
+                conn.execute("SET LOCAL onemap.audit_prune = 'on'")
+                cur = conn.execute(
+                    "DELETE FROM public.onemap_audit WHERE at < %s", (cutoff,)
+                )
+                return cur.rowcount
+        with closing(self._sqlite()) as lite:
+            lite.execute("BEGIN IMMEDIATE")
+            try:
+                lite.execute("INSERT INTO onemap_audit_pruning VALUES (1)")
+                deleted = lite.execute("DELETE FROM onemap_audit WHERE at < ?", (cutoff,))
+                lite.execute("DELETE FROM onemap_audit_pruning")
+            except BaseException:
+                lite.execute("ROLLBACK")
+                raise
+            lite.execute("COMMIT")
+            return deleted.rowcount
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def audit_record(
+    request: Request, action: str, status: int, size: int = 0
+) -> AuditRecord:
+    """The audit row of a request (its caller, endpoint and target)."""
+    principal = getattr(request.state, "principal", None)
+    params = request.path_params
+    return AuditRecord(
+        actor=principal.name if isinstance(principal, Principal) else "anonymous",
+        roles=",".join(sorted(principal.roles))
+        if isinstance(principal, Principal)
+        else "",
+        action=action,
+        outcome=status,
+        client=_client(request),
+        method=request.method,
+        endpoint=request.url.path,
+        collection=str(params.get("collectionId", "")),
+        feature_ids=str(params.get("featureId", "")),
+        filter=request.query_params.get("filter", ""),
+        job=str(params.get("jobId", "")),
+        size=size,
+        request_id=request.headers.get("x-request-id", ""),
+    )
+
+
+def _action(request: Request, status: int) -> str | None:
+    """What a finished request is recorded as (None: not recorded)."""
+    state = request.state
+    if status == 401:
+        has_credentials = any(
+            k in request.headers for k in ("authorization", "x-api-key")
+        )
+        return "auth.failed" if has_credentials else "auth.required"
+    if status == 403 or getattr(state, "audit_denied", None):
+        return "access.denied"
+    path = request.url.path
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if getattr(state, "audited", False) and status < 400:
+            return None  # recorded in the write's transaction
+        if path.endswith("/execution"):
+            return "job.execute"
+        if path.startswith("/jobs/"):
+            return "job.dismiss"
+        return f"{request.method.lower()}.{'write' if status < 400 else 'refused'}"
+    if getattr(state, "audit_collection", None):
+        return "tiles.read" if "/tiles/" in path or "/map" in path else "data.read"
+    return None
+
+
+class AuditMiddleware:
+    """Records each finished request the audit trail must know of (see ``_action``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; record it once its response has been sent."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen: dict[str, Any] = {"status": 500, "size": 0, "location": ""}
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                for key, value in message.get("headers", []):
+                    if key == b"location":
+                        seen["location"] = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                seen["size"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            self._record(scope, seen)
+
+    @staticmethod
+    def _record(scope: Scope, seen: dict[str, Any]) -> None:
+        audit: AuditLog | None = getattr(scope["app"].state, "audit", None)
+        if audit is None:
+            return
+        request = Request(scope)
+        action = _action(request, seen["status"])
+        if action is None:
+            return
+        record = audit_record(request, action, seen["status"], seen["size"])
+        if action == "job.execute" and "/jobs/" in seen["location"]:
+            job = seen["location"].rsplit("/jobs/", 1)[-1]
+            record = replace(record, job=job)
+        denied = getattr(request.state, "audit_denied", None)
+        if denied and not record.collection:
+            record = replace(record, collection=str(denied))
+        audit.append(record)
