@@ -176,7 +176,11 @@ class AuditLog:
 
     def _select(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
         if self.url:
-            with self._pg() as conn, conn.cursor(name="onemap_audit_rows") as cur:
+            with (
+                self._pg() as conn,
+                conn.transaction(),
+                conn.cursor(name="onemap_audit_rows") as cur,
+            ):
                 cur.execute(sql.encode(), params)
                 yield from cur
             return

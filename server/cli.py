@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +22,8 @@ config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 keys_app = typer.Typer(help="API keys for systems.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 ConfigOption = Annotated[
     Path | None,
@@ -181,6 +183,79 @@ def keys_revoke(
     if not ApiKeys(_settings(config, data_dir).data_dir).revoke(key_id):
         raise _fail(f"no active key {key_id}")
     typer.echo(f"revoked {key_id}")
+
+
+def _audit_log(config: Path | None, data_dir: Path | None) -> Any:
+    from server.audit import AuditLog
+
+    log = AuditLog(_settings(config, data_dir))
+    log.create()
+    return log
+
+
+@audit_app.command("list")
+def audit_list(
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601)")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this caller")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Actions starting so (feature., auth.failed, …)")
+    ] = None,
+    collection: Annotated[str | None, typer.Option(help="Only this collection")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows")] = 100,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Query the audit trail (oldest first), one line per row."""
+    for row in _audit_log(config, data_dir).rows(since, actor, action, collection, limit):
+        typer.echo(
+            f"{row['id']}  {row['at']}  {row['actor']}  {row['action']}  "
+            f"{row['outcome']}  {row['method']} {row['endpoint']}  "
+            f"{row['collection']}  {row['feature_ids']}  {row['job']}  {row['client']}"
+        )
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[Path, typer.Option(help="File to write (.csv or .jsonl)")],
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601)")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Export the audit trail with its chain hashes (CSV or JSON lines)."""
+    import csv
+
+    import orjson
+
+    from providers.audit import COLUMNS
+
+    rows = _audit_log(config, data_dir).rows(since=since)
+    count = 0
+    with output.open("w", newline="", encoding="utf-8") as out:
+        if output.suffix == ".csv":
+            writer = csv.DictWriter(out, ["id", *COLUMNS, "prev", "hash"])
+            writer.writeheader()
+            for count, row in enumerate(rows, 1):  # noqa: B007
+                writer.writerow(row)
+        else:
+            for count, row in enumerate(rows, 1):  # noqa: B007
+                out.write(orjson.dumps(row).decode() + "\n")
+    typer.echo(f"exported {count} rows to {output}")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Walk the SM3 chain: exit 1 at the first edited, inserted or deleted row."""
+    result = _audit_log(config, data_dir).verify()
+    if not result.ok:
+        typer.echo(
+            f"audit chain BROKEN at row {result.broken_at} ({result.reason}); "
+            f"{result.rows} rows before it hold",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(
+        f"audit chain intact: {result.rows} rows ({result.first_id}–{result.last_id})"
+    )
 
 
 @app.command()

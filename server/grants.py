@@ -56,9 +56,9 @@ class Grant:
         return parts[0] if len(parts) == 1 else {"op": "and", "args": parts}
 
 
-def _merged(grants: list[Grant]) -> AccessScope:
-    """One collection's limits from several grants: a row or property any of them
-    allows is allowed."""
+def _merged(grants: list[Grant], raster: bool = False) -> AccessScope:
+    """One collection's limits from several grants: a row, pixel or property any of
+    them allows is allowed."""
     operations = frozenset().union(*(g.operations for g in grants))
     props: frozenset[str] | None = frozenset()
     for g in grants:
@@ -69,6 +69,9 @@ def _merged(grants: list[Grant]) -> AccessScope:
         (g.region.wkb if g.region is not None else None, repr(g.filter)): g
         for g in grants
     }
+    if raster:  # imagery has no rows to filter: the pixels of any granted region
+        area = shapely.union_all([g.region for g in grants if g.region is not None])
+        return AccessScope(region=area, operations=operations)
     if len(distinct) == 1:
         g = grants[0]
         return AccessScope(
@@ -91,8 +94,10 @@ class Grants:
         levels: dict[str, str],
         roles: dict[str, dict[str, Grant]],
         processes: dict[str, frozenset[str] | None],
+        rasters: frozenset[str] = frozenset(),
     ) -> None:
         self.levels = levels  # collection id → classification
+        self.rasters = rasters  # imagery collections
         self.roles = roles
         self.processes = processes
         self._scopes: dict[tuple[frozenset[str], str | None], AccessScope] = {}
@@ -120,7 +125,7 @@ class Grants:
             if self.levels[cid] == "public":
                 grants.append(Grant(PUBLIC_OPERATIONS))
             if grants:
-                per[cid] = _merged(grants)
+                per[cid] = _merged(grants, cid in self.rasters)
         operations = frozenset().union(*(s.operations or () for s in per.values()))
         seen = frozenset(per)
         return AccessScope(
@@ -286,4 +291,5 @@ async def build_grants(settings: Settings, catalog: Catalog) -> Grants:
             if "execute" in role.operations
             else frozenset()
         )
-    return Grants(levels, roles, processes)
+    rasters = frozenset(c.id for c in listing if isinstance(c, RasterCollection))
+    return Grants(levels, roles, processes, rasters)

@@ -8,8 +8,10 @@ import io
 import json
 import os
 import random
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -23,8 +25,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from config.models import (
+    CollectionConfig,
     CollectionRule,
     EditionConfig,
+    GeoPackageSource,
     JwtConfig,
     RegionConfig,
     RoleConfig,
@@ -32,7 +36,8 @@ from config.models import (
     Settings,
 )
 from server.app import create_app
-from tests.fixtures import parcel_grid
+from tests.conftest import make_settings
+from tests.fixtures import parcel_grid, write_layer
 
 ISSUER, AUDIENCE = "https://idp.example.cn/realms/bureau", "onemap"
 EDGE = 109.5325  # the county's region ends at this meridian (mid-cell of the grid)
@@ -513,3 +518,82 @@ def test_editions_cap_what_anyone_sees(
     }
     everything = client.get("/collections", headers=headers["admin"])
     assert {c["id"] for c in everything.json()["collections"]} == set(LEVELS)
+
+
+def _store_with_divisions(store: Path, directory: Path) -> Path:
+    """A copy of the test data plus two township divisions (west, east of EDGE)."""
+    copy = directory / store.name
+    shutil.copy(store, copy)
+    shutil.copytree(store.parent / "imagery", directory / "imagery")
+    west = shapely.box(109.45, 22.95, EDGE, 23.10)
+    east = shapely.box(EDGE, 22.95, 109.65, 23.10)
+    codes = np.array(["450802001", "450802002"], dtype=object)
+    write_layer(copy, "xzq", np.array([west, east], dtype=object), {"XZQDM": codes}, 4490)
+    return copy
+
+
+def _with_xzq(settings: Settings, roles: dict[str, RoleConfig]) -> Settings:
+    xzq = CollectionConfig(title="Townships", source=GeoPackageSource(
+        path=Path("store.gpkg"), layer="xzq"))  # fmt: skip
+    collections = {
+        **settings.collections,
+        "xzq": xzq,
+        "parcels": settings.collections["parcels"].model_copy(
+            update={"classification": "internal"}
+        ),
+    }
+    return settings.model_copy(
+        update={"collections": collections, "security": SecurityConfig(roles=roles)}
+    )
+
+
+def test_regions_by_admin_code_and_several_roles_together(
+    store: Path, tmp_path: Path
+) -> None:
+    from server.api_keys import ApiKeys
+    from server.grants import GrantError
+
+    copy = _store_with_divisions(store, tmp_path)
+    base = make_settings(copy)
+    roles = {
+        "town1": RoleConfig(level="internal", region=RegionConfig(codes=["450802001"])),
+        "paddy": RoleConfig(
+            level="internal",
+            rules={"parcels": CollectionRule(filter="DLBM = '0101'")},
+        ),
+    }
+    settings = _with_xzq(base, roles)
+    keys = ApiKeys(settings.data_dir)
+    town, _ = keys.create("town", ["town1"], None)
+    both, _ = keys.create("both", ["town1", "paddy"], None)
+    boss, _ = keys.create("boss", ["admin"], None)
+    with TestClient(create_app(settings)) as client:
+        url = "/collections/parcels/items?limit=1000"
+        every = client.get(url, headers={"X-API-Key": boss}).json()["features"]
+        shapes = {f["id"]: shapely.geometry.shape(f["geometry"]) for f in every}
+        west = shapely.box(109.45, 22.95, EDGE, 23.10)
+        mine = client.get(url, headers={"X-API-Key": town}).json()["features"]
+        assert {f["id"] for f in mine} == {
+            i for i, g in shapes.items() if g.intersects(west)
+        }
+        # two roles: rows either grants (the west, or paddy fields anywhere)
+        union = client.get(url, headers={"X-API-Key": both}).json()["features"]
+        expected = {
+            f["id"]
+            for f in every
+            if shapes[f["id"]].intersects(west) or f["properties"]["DLBM"] == "0101"
+        }
+        assert {f["id"] for f in union} == expected
+        assert len(expected) > len(mine)
+    # a code no division has, and a filter on an unknown property, stop the start
+    for bad in (
+        RoleConfig(level="internal", region=RegionConfig(codes=["450899"])),
+        RoleConfig(
+            rules={"parcels": CollectionRule(filter="NOPE = 1")}, level="internal"
+        ),
+    ):
+        with (
+            pytest.raises(GrantError),
+            TestClient(create_app(_with_xzq(base, {"bad": bad}))),
+        ):
+            pass
