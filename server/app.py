@@ -32,6 +32,7 @@ from server.hot_tiles import HotTiles
 from server.legacy import LegacyServices, build_mapproxy
 from server.links import base_url
 from server.observability import Metrics, MetricsMiddleware
+from server.reload import reload_on_sighup
 from server.responses import json_bytes, make_environment
 from server.routes import common, edits, features, processes, tiles, webmap
 from tiles.cache import TileCache
@@ -88,6 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.data_dir, settings.allowed_sources
         )
         app.state.job_store = await to_thread.run_sync(open_store, settings)
+        reload_on_sighup(app)
         count = len(catalog.listing(UNRESTRICTED))
         log.info("serving %d collections from %s", count, settings.data_dir)
         yield

@@ -15,7 +15,7 @@ import orjson
 import shapely
 import shapely.geometry
 
-from config.models import Classification, RoleConfig, Settings
+from config.models import Classification, CollectionRule, RoleConfig, Settings
 from providers.base import AccessScope, Cql2Filter, ItemsQuery
 from providers.cql2 import GEOMETRY_PROPERTY, Cql2Error, parse
 from server.catalog import Catalog, Collection, RasterCollection
@@ -244,6 +244,28 @@ async def _checked_filter(name: str, cid: str, text: str, c: Collection) -> Cql2
     return cql
 
 
+async def _rule_limits(
+    name: str, cid: str, c: Collection | RasterCollection, rule: CollectionRule | None
+) -> tuple[Cql2Filter | None, frozenset[str] | None]:
+    """A rule's row filter and properties, checked against the collection."""
+    if rule is None:
+        return None, None
+    cql = None
+    if rule.filter is not None:
+        if not isinstance(c, Collection):
+            raise GrantError(f"role {name}: {cid} is imagery: no filter")
+        cql = await _checked_filter(name, cid, rule.filter, c)
+    props = None
+    if rule.properties is not None:
+        props = frozenset(rule.properties)
+        known = {f.name for f in c.info.fields} if isinstance(c, Collection) else set()
+        if not props <= known:
+            raise GrantError(
+                f"role {name}: {cid} has no properties {sorted(props - known)}"
+            )
+    return cql, props
+
+
 async def build_grants(settings: Settings, catalog: Catalog) -> Grants:
     """Resolve every role against the catalog (GrantError names the first bad rule)."""
     listing = catalog.listing(AccessScope())
@@ -258,31 +280,16 @@ async def build_grants(settings: Settings, catalog: Catalog) -> Grants:
         region = await _region(settings, catalog, name)
         grants: dict[str, Grant] = {}
         for cid, c in by_id.items():
+            rule = role.rules.get(cid)
+            # every rule is checked, also one the role's level does not reach yet
+            cql, props = await _rule_limits(name, cid, c, rule)
             if not _level_ok(role, cid, c):
                 continue
-            rule = role.rules.get(cid)
             ops = frozenset(
                 rule.operations
                 if rule and rule.operations is not None
                 else role.operations
             )
-            cql = None
-            if rule is not None and rule.filter is not None:
-                if not isinstance(c, Collection):
-                    raise GrantError(f"role {name}: {cid} is imagery: no filter")
-                cql = await _checked_filter(name, cid, rule.filter, c)
-            props = None
-            if rule is not None and rule.properties is not None:
-                props = frozenset(rule.properties)
-                known = (
-                    {f.name for f in c.info.fields}
-                    if isinstance(c, Collection)
-                    else set()
-                )
-                if not props <= known:
-                    raise GrantError(
-                        f"role {name}: {cid} has no properties {sorted(props - known)}"
-                    )
             applies = region is not None and (rule is None or rule.region)
             grants[cid] = Grant(ops, region if applies else None, cql, props)
         roles[name] = grants
