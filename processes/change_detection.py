@@ -38,7 +38,7 @@ from processes.base import JobContext, Output, Process, ProcessError
 from processes.change_publish import publish
 from processes.data import Features, read_collection
 from processes.geometry import MU_PER_M2, aoi_geometry, ellipsoidal_areas
-from processes.imagery_pair import ImagePair, cloudy, resolve_image
+from processes.imagery_pair import ImagePair, cloudy, image_region, resolve_image
 from processes.windows import PixelJob, classified
 from providers.crs import CRS84, epsg_crs, transform_geometries
 
@@ -136,6 +136,11 @@ class _Scene:
         self.paths = paths  # before, after, cloud mask: what Dask workers open
         self.crs = epsg_crs(pair.crs.to_epsg() or 4490)
         self.aoi = aoi_geometry(inputs.aoi) if inputs.aoi is not None else None
+        # pixels outside the submitter's region of either image are never read
+        for path in paths[:2]:
+            region = image_region(ctx, path)
+            if region is not None:
+                self.aoi = region if self.aoi is None else self.aoi.intersection(region)
         bounds = pair.before.bounds
         footprint = transform_geometries(shapely.box(*bounds), self.crs, CRS84)
         area = (

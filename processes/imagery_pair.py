@@ -8,13 +8,14 @@ Memory stays bounded whatever the image size: statistics come from a sample of a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -51,6 +52,36 @@ def resolve_image(ctx: JobContext, value: str | dict[str, Any], role: str) -> st
         raise ProcessError("process.unknown_collection", id=str(value)[:80])
     first = chosen if isinstance(chosen, str) else chosen[0]
     return ctx.allowed.resolve(str(ctx.settings.resolve(Path(str(first)))))
+
+
+def image_region(ctx: JobContext, path: str) -> shapely.Geometry | None:
+    """The submitter's allowed area in the file at ``path`` (None: all of it), whether
+    named by collection id or by href: the union over the imagery collections holding
+    it that they see; a file only hidden collections hold is refused."""
+    holders = [cid for cid, names in _image_files(ctx).items() if path in names]
+    seen = [ctx.scope.narrowed(cid).region for cid in holders if ctx.scope.sees(cid)]
+    if holders and not seen:
+        raise ProcessError("source.outside")  # answered like any path outside the roots
+    if not seen or any(region is None for region in seen):
+        return None
+    return shapely.union_all(seen)
+
+
+def _image_files(ctx: JobContext) -> dict[str, set[str]]:
+    """The resolved files of every imagery collection."""
+    files: dict[str, set[str]] = {}
+    for cid, conf in ctx.settings.collections.items():
+        if not isinstance(conf.source, CogSource):
+            continue
+        source = conf.source
+        names: list[str] = []
+        for entry in (source.before, source.after, source.href):
+            names += [entry] if isinstance(entry, str) else list(entry or [])
+        files[cid] = set()
+        for name in names:
+            with suppress(SourceNotAllowed):
+                files[cid].add(ctx.allowed.resolve(str(ctx.settings.resolve(Path(name)))))
+    return files
 
 
 @dataclass(frozen=True)

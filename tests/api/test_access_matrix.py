@@ -597,3 +597,27 @@ def test_regions_by_admin_code_and_several_roles_together(
             TestClient(create_app(_with_xzq(base, {"bad": bad}))),
         ):
             pass
+
+
+def test_a_job_reads_imagery_only_inside_the_submitters_region(store: Path) -> None:
+    from processes.base import JobContext, ProcessError
+    from processes.imagery_pair import image_region
+    from providers.base import AccessScope
+
+    settings = make_settings(store)
+    before = str((store.parent / "imagery" / "before.tif").resolve())
+    regional = AccessScope(
+        collections=frozenset({"pair"}),
+        per_collection={
+            "pair": AccessScope(collections=frozenset({"pair"}), region=REGION)
+        },
+    )
+    ctx = JobContext(settings, regional, "en", "region01")
+    # before.tif is the pair's before image (seen, regionally) and the secret image's
+    found = image_region(ctx, before)
+    assert found is not None and found.equals(REGION)
+    hidden = JobContext(settings, AccessScope(collections=frozenset()), "en", "region02")
+    with pytest.raises(ProcessError):
+        image_region(hidden, before)
+    assert image_region(JobContext(settings, AccessScope(), "en", "r3"), before) is None
+    assert image_region(ctx, "/nowhere/else.tif") is None
