@@ -155,6 +155,8 @@ def test_every_bad_credential_is_the_same_401(
         "wrong API key": {"X-API-Key": "om_" + "x" * 43},
         "revoked API key": {"X-API-Key": revoked_secret},
     }
+    audit = auth_client.app.state.audit  # type: ignore[attr-defined]
+    failed_before = len(list(audit.rows(action="auth.failed")))
     bodies = set()
     for name, headers in attacks.items():
         r = auth_client.get("/collections/secret", headers=headers)
@@ -164,6 +166,14 @@ def test_every_bad_credential_is_the_same_401(
         # the same on any endpoint, and nothing public leaks either
         assert auth_client.get("/collections", headers=headers).status_code == 401, name
     assert len(bodies) == 1
+    # each attempt is in the audit trail (written by a background thread)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        failed = len(list(audit.rows(action="auth.failed"))) - failed_before
+        if failed >= 2 * len(attacks):
+            break
+        time.sleep(0.2)
+    assert failed == 2 * len(attacks)
 
 
 def test_api_keys(auth_client: TestClient) -> None:
