@@ -262,6 +262,9 @@ def onemap(name: str, port: int, dsn: str, cog: Path | None, cache_mb: int) -> S
         "collections": collections,
         "tiles": {"cache_mb": cache_mb, "mvt_min_feature_px": 0},
         "allowed_sources": [str(WORK)],
+        # wrk is one caller at thousands of requests/s: the limiter runs (its cost is
+        # measured) but never refuses
+        "security": {"rate_limit": {"requests_per_s": 1e9, "burst": 1_000_000_000}},
     }
     path = cwd / "onemap.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))

@@ -70,6 +70,12 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(
         10_000_000, ge=1024, description="Largest request body accepted (edits)"
     )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Lines of the onemap.* and uvicorn loggers (stdout)"
+    )
+    access_log: bool = Field(
+        True, description="One onemap.access line per request (id, status, duration)"
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> Self:
@@ -248,6 +254,11 @@ class CollectionConfig(_Strict):
     require_if_match: bool = Field(
         True, description="Edits must name the feature's ETag in If-Match (else 428)"
     )
+    allowed_values: dict[Identifier, list[str]] = Field(
+        {},
+        description="Per property, the only values a write may give it (e.g. the "
+        "verification states of change polygons); listed as enum in the queryables",
+    )
 
     tile_minzoom: int = Field(
         0,
@@ -296,6 +307,9 @@ class TilesConfig(_Strict):
     max_age: int = Field(3600, ge=0, description="Cache-Control max-age of tiles (s)")
     png_zlevel: int = Field(
         2, ge=1, le=9, description="PNG deflate level (1 fastest, 9 smallest)"
+    )
+    read_timeout_s: float = Field(
+        30, gt=0, le=600, description="An imagery tile not read by then answers 504"
     )
     mvt_extent: int = Field(4096, ge=256, le=16384)
     mvt_buffer: int = Field(64, ge=0, le=1024)
@@ -437,6 +451,31 @@ class AuditConfig(_Strict):
     )
 
 
+class RateLimitConfig(_Strict):
+    """Per-caller token buckets, in memory of each web process (each uvicorn worker
+    counts on its own)."""
+
+    requests_per_s: float = Field(
+        100,
+        ge=0,
+        description="Sustained requests per second of one caller: its API key or token "
+        "(hashed) when it sends one, else its address; 0: no limit",
+    )
+    burst: int = Field(1000, ge=1, description="Requests a caller may make at once")
+    failed_auth_per_min: int = Field(
+        60,
+        ge=0,
+        description="Failed authentications (401) per minute from one address; beyond "
+        "them its requests with unproven credentials answer 429; 0: no limit",
+    )
+    exempt_addresses: list[str] = Field(
+        ["127.0.0.1", "::1"],
+        description="Anonymous requests from these addresses are not limited: the "
+        "server's own MapProxy fetches its tiles from internal_url (failed "
+        "authentications count from every address)",
+    )
+
+
 class JwtConfig(_Strict):
     """Bearer tokens of the identity provider (OIDC / JWT)."""
 
@@ -467,6 +506,12 @@ class SecurityConfig(_Strict):
         "roles allow",
     )
     audit: AuditConfig = AuditConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    frame_ancestors: list[str] = Field(
+        [],
+        description="Origins that may show the HTML pages in a frame (a portal), e.g. "
+        "https://portal.example.cn; none: no framing (X-Frame-Options: DENY)",
+    )
 
 
 class BasemapConfig(_Strict):

@@ -7,6 +7,8 @@ Memory stays bounded whatever the image size: statistics come from a sample of a
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
@@ -36,9 +38,11 @@ def resolve_image(ctx: JobContext, value: str | dict[str, Any], role: str) -> st
         if not isinstance(href, str):
             raise ProcessError("source.invalid")
         try:
-            return ctx.allowed.resolve(str(href))
+            resolved = ctx.allowed.resolve(str(href))
         except SourceNotAllowed as exc:
             raise ProcessError(f"source.{exc.code}") from None
+        _refuse_redirect(resolved)
+        return resolved
     conf = ctx.settings.collections.get(str(value))
     if (
         conf is None
@@ -52,6 +56,35 @@ def resolve_image(ctx: JobContext, value: str | dict[str, Any], role: str) -> st
         raise ProcessError("process.unknown_collection", id=str(value)[:80])
     first = chosen if isinstance(chosen, str) else chosen[0]
     return ctx.allowed.resolve(str(ctx.settings.resolve(Path(str(first)))))
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+_NO_REDIRECT = urllib.request.build_opener(_NoRedirect)
+# GDAL reads only the images themselves: no directory listing, no sidecar files (each
+# another URL), and GeoTIFF only (a VRT could point at any file or URL)
+GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+IMAGE_DRIVER = "GTiff"
+
+
+def _refuse_redirect(path: str) -> None:
+    """An http(s) image must answer without a redirect: GDAL follows redirects
+    wherever they lead (no option turns that off), so one that redirects is refused
+    like a source outside the allowed sources."""
+    if not path.lower().startswith(("http://", "https://")):
+        return
+    try:
+        with _NO_REDIRECT.open(urllib.request.Request(path, method="HEAD"), timeout=10):
+            pass
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise ProcessError("source.outside") from None
+        raise ProcessError("process.image_unreadable") from None
+    except (urllib.error.URLError, OSError, ValueError):
+        raise ProcessError("process.image_unreadable") from None
 
 
 def image_region(ctx: JobContext, path: str) -> shapely.Geometry | None:
@@ -100,9 +133,10 @@ class ImagePair:
     ) -> None:
         self._stack = ExitStack()
         try:
-            self.before = self._stack.enter_context(rasterio.open(before))
-            after_ds = self._stack.enter_context(rasterio.open(after))
-            mask_ds = self._stack.enter_context(rasterio.open(mask)) if mask else None
+            self._stack.enter_context(rasterio.Env(**GDAL_OPTIONS))
+            self.before = self._stack.enter_context(_open(before))
+            after_ds = self._stack.enter_context(_open(after))
+            mask_ds = self._stack.enter_context(_open(mask)) if mask else None
         except rasterio.errors.RasterioIOError:
             self._stack.close()
             raise ProcessError("process.image_unreadable") from None
@@ -211,6 +245,10 @@ class ImagePair:
         a *= norm.gain[:, None, None]
         a += norm.offset[:, None, None]
         return b, a, valid
+
+
+def _open(path: str) -> Any:
+    return rasterio.open(path, driver=IMAGE_DRIVER)
 
 
 def cloudy(img: np.ndarray) -> np.ndarray:

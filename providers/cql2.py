@@ -10,6 +10,7 @@ PostGIS, text with ``?`` placeholders for SQLite. Values are never formatted int
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -77,7 +78,16 @@ class Cql2Error(ValueError):
         self.params = params
 
 
+# Outside literals: a run of prefix operators nests like parentheses (cql2-rs recurses
+# once per operator: ~4,000 of them overflow its stack and kill the process).
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+_PREFIXES = re.compile(rf"(?:(?:\bNOT\b|[-+])\s*){{{MAX_DEPTH + 1},}}", re.IGNORECASE)
+
+
 def _depth_of_text(text: str) -> int:
+    text = _LITERAL.sub("''", text)
+    if _PREFIXES.search(text):
+        return MAX_DEPTH + 1
     depth = deepest = 0
     for char in text:
         if char in "([":
@@ -114,7 +124,10 @@ def parse(text: str, lang: str | None, crs: CrsRef | None = None) -> Cql2Filter:
                 raise Cql2Error("too_deep", max=MAX_DEPTH)
             expr = cql2.parse_text(text)
         elif lang == "cql2-json":
-            value = json.loads(text)
+            try:
+                value = json.loads(text)
+            except RecursionError:  # nested deeper than Python's JSON decoder goes
+                raise Cql2Error("too_deep", max=MAX_DEPTH) from None
             _check_json_size(value)
             expr = cql2.parse_json(json.dumps(value))
         else:
@@ -193,12 +206,16 @@ def _field_kind(kind: FieldType) -> Kind:
 
 
 def _parse_instant(text: str) -> datetime:
-    if text == "..":
-        raise ValueError(text)
-    if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        if text == "..":
+            raise ValueError(text)
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        # in UTC: an offset may not carry it past year 1 or 9999 (OverflowError)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise Cql2Error("operands", op="DATE/TIMESTAMP") from None
 
 
 class Translator[E]:
@@ -394,6 +411,10 @@ class Translator[E]:
             return self.d.template("(trunc(({}) * 1.0 / ({})))", a, b), "number"
         if op == "^":
             return self.d.template("(power({}, {}))", a, b), "number"
+        if op == "%":  # no '%' in SQL text: psycopg reads it as a placeholder
+            return self.d.template(
+                "(({}) - trunc(({}) * 1.0 / ({})) * ({}))", a, a, b, b
+            ), "number"
         return self.d.template(f"({{}} {op} {{}})", a, b), "number"
 
     def _spatial(self, op: str, args: list[Any]) -> tuple[E, Kind]:

@@ -3,6 +3,14 @@
 Connections come from a psycopg_pool.AsyncConnectionPool opened at start. Each
 connection runs with parallel query off (a parallel worker pays PROJ's set-up for
 ST_Transform on every query), UTC, no JIT and a statement timeout.
+
+When PostgreSQL goes away (restart, crash, network) the queries fail with
+psycopg.OperationalError and waiting for a connection ends in PoolTimeout (one of them):
+the server answers those 503 with Retry-After (server/errors.py). The first broken
+connection drains the pool, so no connection from before the outage is used after it,
+and while the database stays unreachable a request waits at most ``_DOWN_WAIT_S`` for
+a connection; the pool keeps reconnecting every few seconds, so requests succeed again
+within seconds of the database's return, without a server restart.
 """
 
 from __future__ import annotations
@@ -11,15 +19,15 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.adapt import Loader
-from psycopg.errors import DataError
+from psycopg.errors import DataError, DuplicateTable, UniqueViolation
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from config.models import DatabaseConfig, I18nText, PostgisSource
@@ -56,6 +64,12 @@ _COUNTERS = (
 )
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+_POOL_TIMEOUT_S = 10.0  # a request waits this long for a connection (then 503)
+_DOWN_WAIT_S = 1.0  # ... and only this long while the database is unreachable
+# A reconnection that keeps failing gives up after this and the next request starts
+# a new one at once: the pool tries again every 1-2 s instead of backing off to minutes
+_RECONNECT_S = 5.0
 
 _TYPES: dict[str, FieldType] = {
     "text": "string",
@@ -204,9 +218,13 @@ class PostgisProvider:
             max_size=config.pool_max,
             kwargs={"autocommit": True, "options": options},
             open=False,
+            timeout=_POOL_TIMEOUT_S,
+            reconnect_timeout=_RECONNECT_S,
         )
+        self._down = False  # a connection broke and none has worked since
         self._tables: dict[str, PgTable] = {}
         self._history_ready = False
+        self._history_lock = asyncio.Lock()
         self._exact_count_limit = config.exact_count_limit
         self._poll_s = config.change_poll_s
         self._poller: asyncio.Task[None] | None = None
@@ -216,12 +234,29 @@ class PostgisProvider:
         """Open the pool (fails fast when the database cannot be reached)."""
         await self._pool.open(wait=True, timeout=15)
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection of the pool; see the module's doc for what an outage does."""
+        timeout = _DOWN_WAIT_S if self._down else None
+        async with self._pool.connection(timeout) as conn:
+            try:
+                yield conn
+            except psycopg.OperationalError:
+                if conn.broken and not self._down:
+                    self._down = True
+                    log.warning("database connection lost: 503 until it is back")
+                    await self._pool.drain()  # the other connections broke too
+                raise
+        if self._down:
+            self._down = False
+            log.warning("database reachable again")
+
     async def start(self) -> None:
         """Start polling the tables' write counters, once every table is added
         (not when PostgreSQL keeps no counters: track_counts off)."""
         if self._poll_s <= 0:
             return
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute("SELECT current_setting('track_counts')::bool")
             row = await cur.fetchone()
         if row and row[0]:
@@ -240,7 +275,7 @@ class PostgisProvider:
         """Read a table's schema, extent and size once, at start."""
         schema, _, name = source.table.rpartition(".")
         schema = schema or "public"
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             oid, geom_col, srid, geom_type = await _locate(conn, schema, name, source)
             pk = await _primary_key(conn, oid)
             id_field = source.id_field or pk
@@ -280,7 +315,7 @@ class PostgisProvider:
 
     async def discover(self, schema: str) -> dict[str, str | None]:
         """Tables of a schema that have a geometry column, with their comments."""
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute(
                 "SELECT DISTINCT g.f_table_name, obj_description(c.oid, 'pg_class') "
                 "FROM geometry_columns g "
@@ -310,7 +345,7 @@ class PostgisProvider:
     async def _read_counters(self) -> None:
         oids = [t.oid for t in self._tables.values()]
         try:
-            async with self._pool.connection() as conn:
+            async with self._connection() as conn:
                 cur = await conn.execute(_COUNTERS, (oids,))
                 self._counters = {int(o): str(v) for o, v in await cur.fetchall()}
         except (psycopg.Error, PoolTimeout) as exc:
@@ -331,7 +366,7 @@ class PostgisProvider:
         names = _names(table, scope.visible(query.properties))
         statement, params = page_query(table, query, scope, names)
         matched = None
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             with _filter_errors():
                 matched = await self._matched(conn, table, query, scope)
                 cursor = conn.cursor()
@@ -397,7 +432,7 @@ class PostgisProvider:
         table = self._tables[collection_id]
         names = _names(table, scope.visible(query.properties))
         statement, params = tile_query(table, query, scope, names)
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             with _filter_errors():
                 cur = await conn.execute(statement, params)
                 row = await cur.fetchone()
@@ -418,7 +453,7 @@ class PostgisProvider:
             return None
         names = _names(table, scope.visible(None))
         statement, params = item_query(table, key, scope, names, crs)
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = conn.cursor()
             cursor.adapters.register_loader("text", _BytesLoader)
             await cursor.execute(statement, params)
@@ -428,14 +463,23 @@ class PostgisProvider:
     async def _write(
         self, work: Callable[[AsyncConnection[Any]], Awaitable[EditResult | None]]
     ) -> EditResult | None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             await self._ensure_history(conn)
             async with conn.transaction():
                 return await work(conn)
 
     async def _ensure_history(self, conn: AsyncConnection[Any]) -> None:
-        if not self._history_ready:  # made on first use: read-only servers need none
-            await conn.execute(HISTORY_DDL)
+        if self._history_ready:  # made on first use: read-only servers need none
+            return
+        async with self._history_lock:  # the first writes come at once
+            if self._history_ready:
+                return
+            try:
+                await conn.execute(HISTORY_DDL)
+            except (UniqueViolation, DuplicateTable):
+                # another server process created it at the same moment (CREATE ...
+                # IF NOT EXISTS races in the catalog); it has committed: now it exists
+                await conn.execute(HISTORY_DDL)
             self._history_ready = True
 
     audits_writes = True  # the audit trail lives in the same database
@@ -490,7 +534,7 @@ class PostgisProvider:
         key = _key(table, feature_id)
         if key is None:
             return []
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             await self._ensure_history(conn)
             return await edit.history(conn, table, key)
 

@@ -32,9 +32,12 @@ from server.hot_tiles import HotTiles
 from server.legacy import LegacyServices, build_mapproxy
 from server.links import base_url
 from server.observability import Metrics, MetricsMiddleware
+from server.rate_limit import RateLimit, exempt_paths
 from server.reload import reload_on_sighup
+from server.request_context import RequestContext
 from server.responses import json_bytes, make_environment
 from server.routes import common, edits, features, processes, tiles, webmap
+from server.security_headers import SecurityHeaders
 from tiles.cache import TileCache
 
 log = logging.getLogger("onemap")
@@ -136,15 +139,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Editions, editions=settings.security.editions)
     app.add_middleware(LegacyServices)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(AuditMiddleware)
+    # Rate limits inside CORS (a browser can read a 429 and its Retry-After) and
+    # outside the audit and routing (a refused request costs a dict lookup and is no
+    # audit row). Hot tiles replayed from memory, further out, are not counted: they
+    # are anonymous, public and cost less than counting them would; every request
+    # that resolves credentials, queries a source or renders goes through the limits.
+    app.add_middleware(
+        RateLimit,
+        conf=settings.security.rate_limit,
+        exempt=exempt_paths(settings.security.editions),
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
         allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["*"],
-        expose_headers=["ETag", "Content-Crs", "Content-Language", "Location"],
-    )
-    app.add_middleware(AuditMiddleware)
-    # outermost: hot public tiles skip routing (bytes shared with the tile cache)
+        expose_headers=["ETag", "Content-Crs", "Content-Language", "Location",
+                        "X-Request-ID", "Retry-After"],
+    )  # fmt: skip
+    # inside the hot tiles: a replayed tile carries the headers it was kept with
+    app.add_middleware(SecurityHeaders, settings=settings)
+    # hot public tiles skip routing (bytes shared with the tile cache)
     app.state.hot_tiles = {}
     app.add_middleware(
         HotTiles,
@@ -152,4 +168,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         counts=app.state.hot_tiles,
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # outermost: every response (also a replayed tile) carries its request id
+    app.add_middleware(RequestContext, access_log=settings.server.access_log)
     return app

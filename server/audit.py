@@ -309,7 +309,9 @@ class AuditMiddleware:
         if action == "job.execute" and "/jobs/" in seen["location"]:
             job = seen["location"].rsplit("/jobs/", 1)[-1]
             record = replace(record, job=job)
-        denied = getattr(request.state, "audit_denied", None)
-        if denied and not record.collection:
-            record = replace(record, collection=str(denied))
+        noted = getattr(request.state, "audit_denied", None) or getattr(
+            request.state, "audit_collection", None
+        )
+        if noted and not record.collection:
+            record = replace(record, collection=str(noted))
         audit.append(record)

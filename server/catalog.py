@@ -59,6 +59,7 @@ class Collection:
     classification: str
     editable: bool = False
     require_if_match: bool = True
+    allowed_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
     tile_minzoom: int = 0  # WebMercatorQuad-equivalent zoom of the first vector tile
     style: VectorStyle = field(default_factory=lambda: default_style([], 0))
     changes: ChangeCounter = field(default_factory=ChangeCounter, compare=False)
@@ -359,6 +360,9 @@ async def _open(
         parse_crs(c).uri
         for c in conf.crs or default_crs_uris(info.storage_crs, info.extent)
     ]
+    unknown = sorted(set(conf.allowed_values) - {f.name for f in info.fields})
+    if unknown:
+        raise CollectionError(f"{cid}: allowed_values of unknown properties {unknown}")
     return Collection(
         id=cid,
         title=conf.title,
@@ -370,5 +374,6 @@ async def _open(
         classification=conf.classification,
         editable=conf.editable,
         require_if_match=conf.require_if_match,
+        allowed_values={k: tuple(v) for k, v in conf.allowed_values.items()},
         tile_minzoom=conf.tile_minzoom,
     )

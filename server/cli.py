@@ -108,8 +108,12 @@ def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.logs import logging_config
 
     server = settings.server
+    # uvicorn applies it in every worker process; server/request_context.py writes
+    # the access log (uvicorn's own would be a second line without the request id)
+    log_config = logging_config(server.log_format)
     if server.workers > 1:
         uvicorn.run(
             "server.app:create_app",
@@ -118,10 +122,15 @@ def _run_uvicorn(settings: Settings) -> None:
             port=server.port,
             workers=server.workers,
             access_log=False,
+            log_config=log_config,
         )
     else:
         uvicorn.run(
-            create_app(settings), host=server.host, port=server.port, access_log=False
+            create_app(settings),
+            host=server.host,
+            port=server.port,
+            access_log=False,
+            log_config=log_config,
         )
 
 

@@ -7,6 +7,7 @@ language when the response is written. 5xx responses never carry exception text.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -132,6 +133,21 @@ class UpstreamError(ServiceError):
     title_id = "title.bad_gateway"
 
 
+class UpstreamTimeoutError(UpstreamError):
+    """A data source did not answer in time (504)."""
+
+    status = 504
+    code = "GatewayTimeout"
+
+
+class UnavailableError(ServiceError):
+    """The database cannot be reached for now (503 with Retry-After)."""
+
+    status = 503
+    code = "ServiceUnavailable"
+    title_id = "title.unavailable"
+
+
 class InternalError(ServiceError):
     """An unexpected failure; the detail carries only a request id."""
 
@@ -178,7 +194,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    request_id = uuid.uuid4().hex[:12]
+    # the id server/request_context.py gave the request (this response is sent outside
+    # the app's middleware, so it names the id itself)
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
     log.error(
         "unhandled error %s on %s %s",
         request_id,
@@ -186,12 +204,38 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         request.url.path,
         exc_info=exc,
     )
-    return error_response(request, InternalError("err.server", request_id=request_id))
+    err = InternalError("err.server", request_id=request_id)
+    err.headers = {"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff"}
+    return error_response(request, err)
+
+
+RETRY_AFTER_S = 5  # what a 503 of an unreachable database asks clients to wait
+_last_unavailable = [0.0]  # when the last such 503 was logged
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # psycopg.OperationalError: the connection broke, PostgreSQL is starting or shutting
+    # down, no pooled connection came in time (PoolTimeout), a statement timed out
+    if time.monotonic() - _last_unavailable[0] > 10:  # not once per request
+        _last_unavailable[0] = time.monotonic()
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+    err = UnavailableError("err.unavailable", seconds=RETRY_AFTER_S)
+    err.headers = {"Retry-After": str(RETRY_AFTER_S)}
+    return error_response(request, err)
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    """Install the handlers: our tree, Starlette's HTTP errors, validation, the rest."""
+    """Install the handlers: our tree, Starlette's HTTP errors, validation, database
+    outages (503), the rest."""
+    from psycopg import OperationalError  # PoolTimeout is one too
+
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

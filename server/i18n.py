@@ -112,6 +112,15 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The credentials are not valid.",
         "zh-CN": "凭据无效。",
     },
+    "title.too_many_requests": {"en": "Too many requests", "zh-CN": "请求过于频繁"},
+    "rate.exceeded": {
+        "en": "Too many requests from this caller; retry in {seconds} s.",
+        "zh-CN": "该调用方请求过于频繁，请 {seconds} 秒后重试。",
+    },
+    "rate.failed_auth": {
+        "en": "Too many failed authentications from this address; retry in {seconds} s.",
+        "zh-CN": "该地址身份验证失败次数过多，请 {seconds} 秒后重试。",
+    },
     "title.process_failed": {"en": "Process failed", "zh-CN": "处理失败"},
     "process.unknown": {
         "en": "Unknown process '{id}'.",
@@ -256,6 +265,14 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "'{field}' must be a {expected}, got a {got}.",
         "zh-CN": "“{field}”必须是 {expected}，实际为 {got}。",
     },
+    "tile.read_timeout": {
+        "en": "The imagery was not read within {seconds} s; try again later.",
+        "zh-CN": "影像未能在 {seconds} 秒内读取，请稍后重试。",
+    },
+    "edit.value": {
+        "en": "{field} must be one of: {allowed}.",
+        "zh-CN": "{field} 只能取以下值之一：{allowed}。",
+    },
     "edit.outside_grant": {
         "en": "The feature would lie outside the area or rows your role may edit in "
         "collection '{id}'.",
@@ -266,6 +283,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The server could not answer this request; "
         "it has been logged (id {request_id}).",
         "zh-CN": "服务器无法处理该请求，已记录（编号 {request_id}）。",
+    },
+    "err.unavailable": {
+        "en": "The database is not answering for now; retry in {seconds} s.",
+        "zh-CN": "数据库暂时无法响应，请 {seconds} 秒后重试。",
     },
     "err.not_found_path": {
         "en": "No resource at {path}.",
@@ -330,6 +351,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "err.bbox_latitude": {
         "en": "bbox latitude {value} is outside -90..90.",
         "zh-CN": "bbox 纬度 {value} 超出 -90 至 90 的范围。",
+    },
+    "err.bbox_range": {
+        "en": "bbox value {value} is larger than any coordinate (1e15).",
+        "zh-CN": "bbox 中的 {value} 超出任何坐标的范围（1e15）。",
     },
     "err.crs_unknown": {
         "en": "CRS '{value}' is not supported here; supported: {allowed}.",

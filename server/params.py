@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ from server.errors import (
 )
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MAX_COORDINATE = 1e15  # beyond any CRS (the earth is 4e7 m round)
 
 
 def single(params: QueryParams, name: str) -> str | None:
@@ -67,7 +68,8 @@ def check_known(
 def _check_value(name: str, value: str, kind: str) -> None:
     try:
         if kind == "integer":
-            int(value)
+            if not -(2**63) <= int(value) < 2**63:  # what SQLite and PostgreSQL store
+                raise ValueError(value)
         elif kind == "number":
             if not math.isfinite(float(value)):
                 raise ValueError(value)
@@ -168,6 +170,8 @@ def _bbox_numbers(text: str) -> list[float]:
             value = math.nan
         if not math.isfinite(value):
             raise InvalidParameterError("err.bbox_number", "bbox", value=part[:40])
+        if abs(value) > _MAX_COORDINATE:
+            raise InvalidParameterError("err.bbox_range", "bbox", value=part[:40])
         numbers.append(value)
     if len(numbers) == 6:  # 3D bbox: drop the heights
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
@@ -192,13 +196,18 @@ def _instant(text: str, *, end: bool) -> datetime | None:
     if _DATE_ONLY.match(text):
         day = date.fromisoformat(text)
         moment = datetime.combine(day, time(), UTC)
-        return moment + timedelta(days=1, microseconds=-1000) if end else moment
+        # the day's last millisecond (not the next day minus one: 9999-12-31 has none)
+        return (
+            moment.replace(hour=23, minute=59, second=59, microsecond=999000)
+            if end
+            else moment
+        )
     if "T" not in text.upper():
         raise ValueError(text)
     value = datetime.fromisoformat(text.upper())
     if value.tzinfo is None:
         raise ValueError(text)  # RFC 3339 requires an offset
-    return value
+    return value.astimezone(UTC)  # OverflowError past year 1 or 9999
 
 
 def parse_datetime(text: str | None) -> Interval | None:
@@ -219,7 +228,7 @@ def parse_datetime(text: str | None) -> Interval | None:
                 raise ValueError(text)
             start = _instant(text, end=False)
             end = _instant(text, end=True)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidParameterError("err.datetime", "datetime", value=text[:80]) from None
     if start is not None and end is not None and start > end:
         raise InvalidParameterError("err.datetime_order", "datetime")
@@ -280,14 +289,14 @@ def parse_sortby(
     """``sortby``: ``name``, ``+name`` or ``-name``, comma separated."""
     if text is None:
         return ()
-    keys = []
+    keys: dict[str, SortKey] = {}  # a property sorts once (the first time it is named)
     for raw in _names(text, "sortby"):
         descending = raw.startswith("-")
         name = raw[1:] if raw[:1] in "+-" else raw
         name = name.strip()
         _check_property(name, "sortby", info, scope)
-        keys.append(SortKey(name, descending))
-    return tuple(keys)
+        keys.setdefault(name, SortKey(name, descending))
+    return tuple(keys.values())
 
 
 async def json_body(request: Request, allowed: tuple[str, ...]) -> Any:

@@ -188,4 +188,27 @@ def wsgi_app(config_path: Path) -> Any:
     """The MapProxy WSGI application of a configuration file."""
     from mapproxy.wsgiapp import make_wsgi_app
 
-    return make_wsgi_app(str(config_path), ignore_config_warnings=True)
+    app = make_wsgi_app(str(config_path), ignore_config_warnings=True)
+    for handler in app.handlers.values():
+        handler.handle = _bad_request_on_parse_error(handler.handle)
+    return app
+
+
+# What MapProxy raises on a malformed request (BBOX=1,2,3,4,5,6, WIDTH=x, TILEROW=-)
+# where it answers a bare 500 "internal error"; its own failures and those of its
+# sources are other exceptions (or caught by MapProxy itself)
+_PARSE_ERRORS = (ValueError, TypeError, IndexError, KeyError, ArithmeticError)
+
+
+def _bad_request_on_parse_error(handle: Any) -> Any:
+    from mapproxy.response import Response
+
+    def guarded(req: Any) -> Any:
+        try:
+            return handle(req)
+        except _PARSE_ERRORS:
+            return Response(
+                "invalid request parameters", mimetype="text/plain", status=400
+            )
+
+    return guarded

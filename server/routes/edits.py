@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -83,6 +82,17 @@ def _allowed_properties(body: Any, scope: AccessScope) -> None:
                 "edit.unknown_field", f"properties.{str(name)[:64]}",
                 field=f"properties.{str(name)[:64]}",
             )  # fmt: skip
+
+
+def _checked_values(c: Collection, feature: FeatureInput) -> FeatureInput:
+    """Refuse a value outside the property's allowed values (400 naming it)."""
+    for name, allowed in c.allowed_values.items():
+        value = feature.properties.get(name)
+        if value is not None and value not in allowed:
+            raise EditError(
+                "value", field=f"properties.{name}", allowed=", ".join(allowed)
+            )
+    return feature
 
 
 def _keep_hidden(
@@ -172,7 +182,8 @@ async def _change(
     c = _editable(request, collection_id, scope)
     expected = _if_match(c, if_match)
     crs = _content_crs(c, content_crs)
-    change: Callable[[FeatureInput], FeatureInput]
+    new: FeatureInput | None = None
+    patch: dict[str, Any] = {}
     if operation == "replace":
         body = await json_body(request, FEATURE_TYPES)
         _allowed_properties(body, scope)
@@ -180,13 +191,18 @@ async def _change(
             new = validate_feature(body, c.info, crs)
         except EditError as exc:
             raise _edit_error(exc) from None
-        change = lambda current: _keep_hidden(new, current, scope)  # noqa: E731
     else:
-        patch = await json_body(request, PATCH_TYPES)
-        if not isinstance(patch, dict):
+        sent = await json_body(request, PATCH_TYPES)
+        if not isinstance(sent, dict):
             raise InvalidParameterError("edit.not_object", "body")
-        _allowed_properties(patch, scope)
-        change = lambda current: apply_patch(current, patch, c.info, crs)  # noqa: E731
+        _allowed_properties(sent, scope)
+        patch = sent
+
+    def change(current: FeatureInput) -> FeatureInput:
+        """The feature after the edit (run under the row lock, in the transaction)."""
+        if new is not None:  # replace: hidden properties keep their values
+            return _checked_values(c, _keep_hidden(new, current, scope))
+        return _checked_values(c, apply_patch(current, patch, c.info, crs))
 
     writer = _writer(request, actor, scope, f"feature.{operation}")
     work = c.provider.update(c.id, feature_id, change, expected, writer, operation)
@@ -218,7 +234,7 @@ def build_router() -> APIRouter:
         body = await json_body(request, FEATURE_TYPES)
         _allowed_properties(body, scope)
         try:
-            feature = validate_feature(body, c.info, crs)
+            feature = _checked_values(c, validate_feature(body, c.info, crs))
         except EditError as exc:
             raise _edit_error(exc) from None
         writer = _writer(request, actor, scope, "feature.create")

@@ -234,6 +234,8 @@ def _json_schema(
             }
         else:
             schema["type"] = field.type
+        if field.name in c.allowed_values:
+            schema["enum"] = list(c.allowed_values[field.name])
         properties[field.name] = schema
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

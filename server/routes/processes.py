@@ -134,6 +134,8 @@ async def _owner(request: Request) -> str | None:
 
 async def _job(request: Request, job_id: str, owner: str | None) -> Job:
     """A job of the caller (another owner's job answers like an unknown one)."""
+    if "\x00" in job_id:  # no job has one (and PostgreSQL text cannot hold it)
+        raise NotFoundError("process.unknown_job", id=job_id[:64].replace("\x00", ""))
     job = await to_thread.run_sync(_store(request).get, job_id[:64])
     if job is None or (owner is not None and job.owner != owner):
         raise NotFoundError("process.unknown_job", id=job_id[:64])
@@ -373,6 +375,8 @@ def build_router() -> APIRouter:
                 raise InvalidParameterError(
                     "tile.choice", "status", value=s[:20], allowed=", ".join(_STATUSES)
                 )
+        if any("\x00" in p for p in params.getlist("processID")):
+            raise InvalidParameterError("err.invalid", "processID")
         limit = _int(params, "limit", 10, 1000) or 10
         offset = _int(params, "offset", 0, 10**9)
         owner = await _owner(request)

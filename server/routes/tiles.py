@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
+import anyio
 import shapely
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -21,7 +22,12 @@ from providers.crs import CRS84, transform_geometries
 from server.access import get_scope
 from server.caching import cache_headers, etag_of, not_modified
 from server.catalog import Collection, RasterCollection
-from server.errors import InvalidParameterError, NotFoundError, UpstreamError
+from server.errors import (
+    InvalidParameterError,
+    NotFoundError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
 from server.hot_tiles import offer_replay
 from server.i18n import translate
 from server.links import JSON, link, self_links, url_for
@@ -237,10 +243,14 @@ async def _raster_tile(
     if not_modified(request, key, {}) is not None:  # the client has these bytes
         return _send(request, b"", key, MEDIA_TYPES[fmt], public)
     store = request.app.state.catalog.raster_store
+    timeout = request.app.state.settings.tiles.read_timeout_s
     try:
-        data = await store.run(
-            _read_tile, request, c, image, tms, tile, options, fmt, scope
-        )
+        with anyio.fail_after(timeout):  # the read thread ends on its own (GDAL timeouts)
+            data = await store.run(
+                _read_tile, request, c, image, tms, tile, options, fmt, scope
+            )
+    except TimeoutError:
+        raise UpstreamTimeoutError("tile.read_timeout", seconds=timeout) from None
     except TileOutsideBounds:
         raise outside from None
     except RasterioIOError:
@@ -363,6 +373,15 @@ def _layer_query(query: TileQuery, c: Collection) -> TileQuery:
 
 
 def _dataset_collections(request: Request, scope: AccessScope) -> list[Collection]:
+    """The layers of dataset tiles (non-public ones noted for the audit trail)."""
+    layers = _dataset_layers(request, scope)
+    hidden = [c.id for c in layers if c.classification != "public"]
+    if hidden:
+        request.state.audit_collection = ",".join(hidden)
+    return layers
+
+
+def _dataset_layers(request: Request, scope: AccessScope) -> list[Collection]:
     """The layers of dataset tiles: ``collections=`` or every vector collection."""
     visible: list[Collection] = [
         c

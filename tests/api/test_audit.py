@@ -77,6 +77,8 @@ def test_writes_denials_failures_and_secret_reads_are_recorded(
         client.get("/collections/secret/items?limit=2", headers=admin).status_code == 200
     )
     assert client.get("/collections/parcels/items?limit=2").status_code == 200  # public
+    dataset = "/tiles/WebMercatorQuad/14/7114/13176?collections=secret,parcels"
+    assert client.get(dataset, headers=admin).status_code in (200, 204)
     rows = _rows(settings)
     actions = [(r["action"], r["outcome"], r["collection"]) for r in rows]
     assert ("feature.update", 204, "editable") in actions
@@ -84,6 +86,7 @@ def test_writes_denials_failures_and_secret_reads_are_recorded(
     assert ("auth.failed", 401, "") in actions
     assert ("access.denied", 404, "secret") in actions
     assert ("data.read", 200, "secret") in actions
+    assert any(a == "tiles.read" and c == "secret" for a, _o, c in actions)
     assert not any(c == "parcels" for _a, _o, c in actions)  # public reads are not
     update = next(r for r in rows if r["action"] == "feature.update")
     assert update["actor"].startswith("key:") or update["actor"] == "auditor"

@@ -303,3 +303,31 @@ def test_conformance_lists_part4(client: TestClient) -> None:
         "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete"
         in (classes)
     )
+
+
+def test_allowed_values_are_enforced_on_every_write(settings: Any, admin: Any) -> None:
+    """A verification state outside the configured list is a 400 naming the field."""
+    from server.app import create_app
+
+    editable = settings.collections["editable"].model_copy(
+        update={"allowed_values": {"DLBM": ["0101", "0103"]}}
+    )
+    changed = settings.model_copy(
+        update={"collections": {**settings.collections, "editable": editable}}
+    )
+    with TestClient(create_app(changed)) as raw:
+        client = AsCaller(raw, admin)
+        schema = client.get("/collections/editable/queryables").json()
+        assert schema["properties"]["DLBM"]["enum"] == ["0101", "0103"]
+        bad = client.post(ITEMS, json=_feature(DLBM="9999"), headers=GEOJSON)
+        assert bad.status_code == 400 and "properties.DLBM" in bad.text
+        location, etag = _create(client, DLBM="0103")
+        path = location.removeprefix("http://testserver")
+        merge = {"Content-Type": "application/merge-patch+json", "If-Match": etag}
+        patched = client.patch(path, json={"properties": {"DLBM": "0702"}}, headers=merge)
+        assert patched.status_code == 400 and "0101, 0103" in patched.text
+        whole = client.put(
+            path, json=_feature(DLBM="x"), headers={**GEOJSON, "If-Match": etag}
+        )
+        assert whole.status_code == 400
+        assert client.get(path).headers["etag"] == etag  # nothing changed
