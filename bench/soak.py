@@ -1323,10 +1323,16 @@ def _crash_lines(crash: dict[str, Any]) -> list[str]:
 def render_soak(s: dict[str, Any]) -> list[str]:
     lines = []
     if s["crash"]:
+        at, warm = s["crash"]["at_s"], s["warmup_s"]
+        when = (
+            f"{at - warm:.1f} s into the measured period ({at:.1f} s after the load "
+            "began)"
+            if at >= warm
+            else f"during the warm-up, {at:.1f} s after the load began"
+        )
         lines += [
-            f"**The server died {s['crash']['at_s'] - s['warmup_s']:.1f} s into the "
-            f"measured period ({s['crash']['at_s']:.1f} s after the load began)**; the "
-            "run ended there. Its faulthandler report (crashed thread):",
+            f"**The server died {when}**; the run ended there. Its faulthandler report "
+            "(the crashed thread):",
             "",
             *_crash_lines(s["crash"]),
             "",
@@ -1492,9 +1498,11 @@ def _breakdown_lines(rows: list[dict[str, Any]]) -> list[str]:
         ca = a["server_cpu_ms_per_request"] + a["pg_cpu_ms_per_request"]
         cb = b["server_cpu_ms_per_request"] + b["pg_cpu_ms_per_request"]
         crashed = "" if a["valid"] and b["valid"] else " (server died)"
+        ra = a["rps"] if a["valid"] else math.nan
+        rb = b["rps"] if b["valid"] else math.nan
         lines.append(
-            f"| `{r['route']}` | {_f(a['rps'])} | {_f(b['rps'])} "
-            f"| {_f(b['rps'] / a['rps'] if a['rps'] else math.nan, 2)} "
+            f"| `{r['route']}` | {_f(ra)} | {_f(rb)} "
+            f"| {_f(rb / ra if ra else math.nan, 2)} "
             f"| {_f(ca, 2)} | {_f(cb, 2)} | {_f(cb / ca if ca else math.nan, 2)} "
             f"| {a['errors']}/{b['errors']}{crashed} |"
         )
@@ -1567,11 +1575,15 @@ def parse_args() -> argparse.Namespace:
     add("--skip-soak", action="store_true")
     add("--skip-cost", action="store_true")
     add("--report", type=Path, default=BENCH / "RESULTS_soak.md")
+    add("--render-only", action="store_true", help="only rewrite the report")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.render_only:
+        write_report(args.report)
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     demo = demo_data(WORK)
     if args.backend == "postgis":
@@ -1593,15 +1605,20 @@ def main() -> None:
         data["cost"] = cost(args, setting)
     out = WORK / f"results-{args.backend}.json"
     out.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    write_report(args.report)
+    log(f"wrote {out}")
+    print(render([data]))
+
+
+def write_report(report: Path) -> None:
+    """The report of every backend's latest run."""
     results = [
         json.loads((WORK / f"results-{b}.json").read_text())
         for b in ("geopackage", "postgis")
         if (WORK / f"results-{b}.json").exists()
     ]
-    text = render(results) + "\n"
-    args.report.write_text(text, encoding="utf-8")
-    log(f"wrote {args.report} and {out}")
-    print(render([data]))
+    report.write_text(render(results) + "\n", encoding="utf-8")
+    log(f"wrote {report}")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ def _typed(name: str, value: Any, kind: FieldType) -> Any:
                 return parsed
     else:
         ok = isinstance(value, str)
+        if ok and "\x00" in value:  # no database stores it in text
+            raise EditError("nul", field=f"properties.{name}")
     if not ok:
         raise EditError("type", field=f"properties.{name}", type=kind)
     return float(value) if kind == "number" else value
@@ -148,7 +150,7 @@ def geometry_of(value: Any, info: CollectionInfo, crs: CrsRef | None) -> shapely
         KeyError,
         AttributeError,
         IndexError,
-        shapely.errors.GEOSException,
+        shapely.errors.ShapelyError,
     ) as exc:
         raise EditError("geometry", field="geometry", reason=str(exc)[:120]) from None
     accepted = _ACCEPTS.get(info.geometry_type, {info.geometry_type})

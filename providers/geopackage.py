@@ -530,9 +530,12 @@ class GeoPackageProvider:
     def _key(table: _Table, feature_id: str) -> Any:
         id_type = table.info.field(table.info.id_field)
         try:
-            return coerce_value(feature_id, id_type.type if id_type else "integer")
+            key = coerce_value(feature_id, id_type.type if id_type else "integer")
         except ValueError:
             return None
+        if isinstance(key, int) and not -(2**63) <= key < 2**63:
+            return None  # no SQLite integer: no such feature
+        return key
 
     def _context(self, table: _Table, writer: Writer) -> EditContext:
         """The writer's guard (region and row filter of their grant) on this table."""

@@ -269,6 +269,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The imagery was not read within {seconds} s; try again later.",
         "zh-CN": "影像未能在 {seconds} 秒内读取，请稍后重试。",
     },
+    "edit.nul": {
+        "en": "'{field}' must not contain a NUL character.",
+        "zh-CN": "“{field}”不能包含 NUL 字符。",
+    },
     "edit.value": {
         "en": "{field} must be one of: {allowed}.",
         "zh-CN": "{field} 只能取以下值之一：{allowed}。",

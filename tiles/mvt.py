@@ -22,6 +22,20 @@ def _value(value: Any) -> Any:
     return str(value)
 
 
+def _clip(geoms: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Geometries clipped to ``box``; one GEOS cannot clip is left out (None)."""
+    try:
+        return np.asarray(shapely.clip_by_rect(geoms, *box))
+    except shapely.errors.GEOSException:
+        out = np.empty(len(geoms), dtype=object)
+        for i, geom in enumerate(geoms):
+            try:
+                out[i] = shapely.clip_by_rect(geom, *box)
+            except shapely.errors.GEOSException:
+                out[i] = None
+        return out
+
+
 def encode_layer(
     query: TileQuery,
     storage: CrsRef,
@@ -41,9 +55,15 @@ def encode_layer(
         keep = ~(size < query.min_size) | (shapely.get_dimensions(geoms) == 0)
     else:
         keep = np.ones(len(wkbs), dtype=bool)
+    # a stored geometry far outside the CRS (an edit of 1e308) has no place on a tile
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    broken = np.zeros(len(geoms), dtype=bool)
+    np.logical_or.at(broken, index, ~np.isfinite(coords).all(axis=1))
+    keep &= ~broken
+    geoms[broken] = None
     # clip to the buffered tile, then snap to the tile grid (0..extent, y up; the
     # encoder flips y) in one vectorised pass, and drop what collapsed
-    geoms = shapely.clip_by_rect(geoms, *query.buffered)
+    geoms = _clip(geoms, query.buffered)
     scale = np.array([query.extent / (maxx - minx), query.extent / (maxy - miny)])
     origin = np.array([minx, miny])
     geoms = shapely.transform(geoms, lambda xy: (xy - origin) * scale)
