@@ -354,9 +354,6 @@ class FuzzStats:
 # 5xx found by the fuzzers in files owned by other work in progress, reported there
 # (see tests/api/test_corpus.py KNOWN): (exception type, text in its message)
 REPORTED = [
-    ("GeometryTypeError", "Unknown geometry type", "providers/edits.py geometry_of"),
-    ("OverflowError", "SQLite INTEGER", "providers/geopackage*.py: feature id > int64"),
-    ("DataError", "NUL (0x00)", "providers/edits.py: NUL in a text property (PostGIS)"),
     (
         "InternalError_",
         "Invalid coordinate",
