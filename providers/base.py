@@ -51,6 +51,13 @@ class AccessScope:
     per_collection: dict[str, AccessScope] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # the limits of the grants that allow writing (None: these): the public grant
+    # reads every row, but a role's region still bounds what it may write
+    write_scope: AccessScope | None = field(default=None, compare=False, repr=False)
+
+    def for_writing(self) -> AccessScope:
+        """The scope a write of the narrowed collection is bounded by."""
+        return self.write_scope if self.write_scope is not None else self
 
     def sees(self, collection_id: str) -> bool:
         """Whether the collection exists for this caller."""

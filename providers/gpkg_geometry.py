@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
+import threading
 
 import shapely
 
@@ -56,9 +56,21 @@ class _Filter:
         )
 
 
-@lru_cache(maxsize=64)
+_local = threading.local()
+
+
 def _filter(wkb: bytes) -> _Filter:
-    return _Filter(wkb)
+    """The prepared filter geometry of this thread: GEOS prepared geometries are
+    not thread-safe (shapely releases the GIL in ``intersects``)."""
+    cache: dict[bytes, _Filter] | None = getattr(_local, "filters", None)
+    if cache is None:
+        cache = _local.filters = {}
+    found = cache.get(wkb)
+    if found is None:
+        if len(cache) >= 64:
+            cache.clear()
+        found = cache[wkb] = _Filter(wkb)
+    return found
 
 
 def sqlite_intersects(blob: bytes | None, filter_wkb: bytes) -> int:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import shapely
 
@@ -104,10 +104,21 @@ class SqliteDialect:
         return Frag("1" if truth else "0")
 
 
-@lru_cache(maxsize=64)
+_local = threading.local()
+
+
 def _literal(wkb: bytes) -> shapely.Geometry:
-    geom = shapely.from_wkb(wkb)
-    shapely.prepare(geom)
+    """The prepared literal of this thread (GEOS prepared geometries are not
+    thread-safe: threads never share one)."""
+    cache: dict[bytes, shapely.Geometry] | None = getattr(_local, "literals", None)
+    if cache is None:
+        cache = _local.literals = {}
+    geom = cache.get(wkb)
+    if geom is None:
+        if len(cache) >= 64:
+            cache.clear()
+        geom = cache[wkb] = shapely.from_wkb(wkb)
+        shapely.prepare(geom)
     return geom
 
 

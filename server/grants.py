@@ -8,7 +8,7 @@ and of the public grant, capped by the edition the request reached.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from server.catalog import Catalog, Collection, RasterCollection
 ADMIN = "admin"
 RANK: dict[str, int] = {"public": 0, "internal": 1, "secret": 2}
 PUBLIC_OPERATIONS = frozenset({"read", "tiles"})
+WRITE_OPERATIONS = frozenset({"create", "update", "delete"})
 
 
 class GrantError(ValueError):
@@ -125,7 +126,12 @@ class Grants:
             if self.levels[cid] == "public":
                 grants.append(Grant(PUBLIC_OPERATIONS))
             if grants:
-                per[cid] = _merged(grants, cid in self.rasters)
+                merged = _merged(grants, cid in self.rasters)
+                writers = [g for g in grants if g.operations & WRITE_OPERATIONS]
+                if writers and len(writers) < len(grants):
+                    limits = replace(_merged(writers), collections=None)
+                    merged = replace(merged, write_scope=limits)
+                per[cid] = merged
         operations = frozenset().union(*(s.operations or () for s in per.values()))
         seen = frozenset(per)
         return AccessScope(
@@ -138,6 +144,7 @@ class Grants:
                     attribute_filter=s.attribute_filter,
                     properties=s.properties,
                     operations=s.operations,
+                    write_scope=s.write_scope,
                 )
                 for cid, s in per.items()
             },

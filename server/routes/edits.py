@@ -70,7 +70,7 @@ def _writer(request: Request, actor: str, scope: AccessScope, action: str) -> Wr
     """The writer of this request: its grant, and the audit row its write commits."""
     record = audit_record(request, action, 201 if action == "feature.create" else 204)
     request.state.audited = True  # the write (or its failure) is recorded here
-    return Writer(actor, scope, record)
+    return Writer(actor, scope.for_writing(), record)
 
 
 def _allowed_properties(body: Any, scope: AccessScope) -> None:

@@ -621,3 +621,38 @@ def test_a_job_reads_imagery_only_inside_the_submitters_region(store: Path) -> N
         image_region(hidden, before)
     assert image_region(JobContext(settings, AccessScope(), "en", "r3"), before) is None
     assert image_region(ctx, "/nowhere/else.tif") is None
+
+
+def test_a_region_bounds_writes_on_a_public_collection(
+    store: Path, tmp_path: Path
+) -> None:
+    """The public grant reads every row; the role's region still bounds its writes."""
+    from server.api_keys import ApiKeys
+
+    shutil.copy(store, tmp_path / store.name)
+    shutil.copytree(store.parent / "imagery", tmp_path / "imagery")
+    base = make_settings(tmp_path / store.name)
+    role = RoleConfig(
+        operations=["read", "tiles", "update"],
+        region=RegionConfig(geometry=json.loads(shapely.to_geojson(REGION))),
+    )
+    settings = base.model_copy(update={"security": SecurityConfig(roles={"town": role})})
+    secret, _ = ApiKeys(settings.data_dir).create("town", ["town"], None)
+    key = {"X-API-Key": secret, "Content-Type": "application/merge-patch+json"}
+    with TestClient(create_app(settings)) as client:
+        features = client.get("/collections/editable/items?limit=100").json()["features"]
+        shapes = {f["id"]: shapely.geometry.shape(f["geometry"]) for f in features}
+        inside = next(i for i, g in shapes.items() if g.within(REGION))
+        outside = next(i for i, g in shapes.items() if not g.intersects(REGION))
+        body = json.dumps({"properties": {"SJNF": 2033}})
+        # reading is public: every row; writing is the region's
+        assert client.get(f"/collections/editable/items/{outside}").status_code == 200
+        url = "/collections/editable/items/{}"
+        out = client.patch(
+            url.format(outside), headers={**key, "If-Match": "*"}, content=body
+        )
+        assert out.status_code == 404
+        ok = client.patch(
+            url.format(inside), headers={**key, "If-Match": "*"}, content=body
+        )
+        assert ok.status_code == 204
