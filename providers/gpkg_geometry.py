@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import shapely
 
@@ -59,18 +61,23 @@ class _Filter:
 _local = threading.local()
 
 
-def _filter(wkb: bytes) -> _Filter:
-    """The prepared filter geometry of this thread: GEOS prepared geometries are
-    not thread-safe (shapely releases the GIL in ``intersects``)."""
-    cache: dict[bytes, _Filter] | None = getattr(_local, "filters", None)
-    if cache is None:
-        cache = _local.filters = {}
-    found = cache.get(wkb)
-    if found is None:
+def per_thread[T](kind: str, wkb: bytes, make: Callable[[bytes], T]) -> T:
+    """``make(wkb)``, kept per thread (64 per kind): GEOS prepared geometries are not
+    thread-safe (shapely releases the GIL in predicates), so threads never share one."""
+    caches: dict[str, dict[bytes, Any]] | None = getattr(_local, "caches", None)
+    if caches is None:
+        caches = _local.caches = {}
+    cache = caches.setdefault(kind, {})
+    if wkb not in cache:
         if len(cache) >= 64:
             cache.clear()
-        found = cache[wkb] = _Filter(wkb)
+        cache[wkb] = make(wkb)
+    found: T = cache[wkb]
     return found
+
+
+def _filter(wkb: bytes) -> _Filter:
+    return per_thread("filter", wkb, _Filter)
 
 
 def sqlite_intersects(blob: bytes | None, filter_wkb: bytes) -> int:

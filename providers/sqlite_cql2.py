@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import shapely
 
 from providers.cql2 import fold_accents
-from providers.gpkg_geometry import wkb_of
+from providers.gpkg_geometry import per_thread, wkb_of
 
 _PREDICATES = {
     "s_intersects": shapely.intersects,
@@ -104,22 +103,15 @@ class SqliteDialect:
         return Frag("1" if truth else "0")
 
 
-_local = threading.local()
+def _prepared(wkb: bytes) -> shapely.Geometry:
+    geom = shapely.from_wkb(wkb)
+    shapely.prepare(geom)
+    return geom
 
 
 def _literal(wkb: bytes) -> shapely.Geometry:
-    """The prepared literal of this thread (GEOS prepared geometries are not
-    thread-safe: threads never share one)."""
-    cache: dict[bytes, shapely.Geometry] | None = getattr(_local, "literals", None)
-    if cache is None:
-        cache = _local.literals = {}
-    geom = cache.get(wkb)
-    if geom is None:
-        if len(cache) >= 64:
-            cache.clear()
-        geom = cache[wkb] = shapely.from_wkb(wkb)
-        shapely.prepare(geom)
-    return geom
+    """The prepared literal of this thread."""
+    return per_thread("literal", wkb, _prepared)
 
 
 def _geometry(value: bytes | None) -> shapely.Geometry | None:
