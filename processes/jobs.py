@@ -71,6 +71,9 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_CONNECT_TIMEOUT_S = 10  # a database that does not answer fails the call
+
+
 @dataclass(frozen=True)
 class Job:
     """One job as stored."""
@@ -131,7 +134,9 @@ class JobStore:
         """A cursor in one transaction (SQLite: taken with a write lock at once)."""
         if self._url is not None:
             with (
-                psycopg.connect(self._url, row_factory=dict_row) as pg,
+                psycopg.connect(
+                    self._url, row_factory=dict_row, connect_timeout=_CONNECT_TIMEOUT_S
+                ) as pg,
                 pg.cursor() as cur,
             ):
                 yield _PgCursor(cur)

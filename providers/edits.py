@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import shapely
 import shapely.geometry
 
@@ -168,6 +169,9 @@ def geometry_of(value: Any, info: CollectionInfo, crs: CrsRef | None) -> shapely
     if source.swap_xy:
         geom = swap_axes(geom)
     geom = transform_geometries(geom, source, info.storage_crs)
+    if not _on_earth(geom, info.storage_crs):
+        # e.g. 1e308 degrees: stored, it would break every reprojection over it
+        raise EditError("geometry", field="geometry", reason="outside the CRS")
     if not geom.is_valid:
         raise EditError(
             "geometry", field="geometry", reason=shapely.is_valid_reason(geom)
@@ -185,6 +189,19 @@ def geometry_of(value: Any, info: CollectionInfo, crs: CrsRef | None) -> shapely
             )
         )
     return geom
+
+
+def _on_earth(geom: shapely.Geometry, storage: CrsRef) -> bool:
+    """Whether every coordinate is finite in the storage CRS and within
+    longitude ±180, latitude ±90."""
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        return False
+    lonlat = shapely.get_coordinates(transform_geometries(geom, storage, CRS84))
+    return bool(
+        np.isfinite(lonlat).all()
+        and (np.abs(lonlat[:, 0]) <= 180).all()
+        and (np.abs(lonlat[:, 1]) <= 90).all()
+    )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -54,8 +54,18 @@ def _column_type(ogr_type: str, subtype: str) -> str | None:
     return _PG_TYPES.get(ogr_type)
 
 
-def _geometry_type(geoms: np.ndarray) -> str:
+_TYPES = frozenset(
+    ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
+)
+
+
+def _geometry_type(geoms: np.ndarray, declared: str | None) -> str:
+    """The one type of the rows; for an empty layer the type its file declares (an
+    empty layer of new features would otherwise take any geometry, and the server
+    would not know which to accept)."""
     kinds = {g.geom_type for g in geoms if g is not None}
+    if not kinds and declared in _TYPES:
+        return str(declared)
     return kinds.pop() if len(kinds) == 1 else "Geometry"
 
 
@@ -82,6 +92,7 @@ def load_layer(
     *,
     overwrite: bool = False,
     title: str | None = None,
+    declared_type: str | None = None,
 ) -> int:
     """Create ``table`` (``schema.name`` or ``name``); return the number of rows."""
     schema, _, name = table.rpartition(".")
@@ -101,7 +112,7 @@ def load_layer(
         for i in keep
     ]
     geometry = sql.SQL("geometry({}, {})").format(
-        sql.SQL(_geometry_type(geoms)), sql.Literal(layer.epsg)
+        sql.SQL(_geometry_type(geoms, declared_type)), sql.Literal(layer.epsg)
     )
     names = [
         sql.Identifier("fid"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 _PREFIX = "om_"
+_REMEMBERED = 4096  # verified keys kept in memory
+_SETTLE_NS = 1_000_000_000  # a key file older than this is trusted unchanged
 _DDL = """
 CREATE TABLE IF NOT EXISTS onemap_api_keys (
     id TEXT PRIMARY KEY,
@@ -62,6 +66,9 @@ class ApiKeys:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute(_DDL)
+        self._lock = threading.Lock()
+        self._cache: dict[str, ApiKey] = {}
+        self._seen: tuple[int, int, int, int] | None = None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -115,15 +122,49 @@ class ApiKeys:
         return cur.rowcount == 1
 
     def verify(self, secret: str) -> ApiKey | None:
-        """The active key record of a presented key, or None."""
+        """The active key record of a presented key, or None.
+
+        Known keys are remembered until the key file changes (``onemap keys create``
+        or ``revoke`` in another process writes it), so a request costs a ``stat``
+        rather than opening SQLite; expiry is checked on every call."""
         if not secret.startswith(_PREFIX) or len(secret) > 128:
             return None
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT * FROM onemap_api_keys WHERE hash = ?", (digest(secret),)
-            ).fetchone()
-        found = _record(row) if row else None
-        return found if found is not None and found.active(_now()) else None
+        hashed = digest(secret)
+        found = self._known(hashed)
+        if found is None:
+            with self._connect() as db:
+                row = db.execute(
+                    "SELECT * FROM onemap_api_keys WHERE hash = ?", (hashed,)
+                ).fetchone()
+            if row is None:
+                return None  # unknown keys are not remembered (no growth by guessing)
+            found = _record(row)
+            self._remember(hashed, found)
+        return found if found.active(_now()) else None
+
+    def _known(self, hashed: str) -> ApiKey | None:
+        """A remembered key, while the key file is unchanged since it was read. File
+        times are coarse (a clock tick), so a file written in the last moments is not
+        trusted to be unchanged: then the table is read again."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        settled = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLE_NS
+        with self._lock:
+            if signature != self._seen or not settled:
+                self._cache.clear()
+                self._seen = signature if settled else None
+            return self._cache.get(hashed)
+
+    def _remember(self, hashed: str, key: ApiKey) -> None:
+        with self._lock:
+            if self._seen is None:
+                return  # the file is changing: nothing is remembered
+            if len(self._cache) >= _REMEMBERED:
+                self._cache.clear()
+            self._cache[hashed] = key
 
 
 def ensure_admin_key(data_dir: Path) -> str | None:

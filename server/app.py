@@ -136,6 +136,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.openapi_bytes = _openapi_factory(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_exception_handlers(app)
+    # Tiles of callers with credentials replayed per grant, innermost: inside the
+    # rate limits, the audit trail and the edition (a quarter of the tile budget).
+    app.state.hot_tiles = {}
+    app.add_middleware(
+        HotTiles,
+        max_bytes=settings.tiles.cache_mb * 1024 * 1024 // 4,
+        counts=app.state.hot_tiles,
+        private=True,
+    )
     app.add_middleware(Editions, editions=settings.security.editions)
     app.add_middleware(LegacyServices)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -161,7 +170,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # inside the hot tiles: a replayed tile carries the headers it was kept with
     app.add_middleware(SecurityHeaders, settings=settings)
     # hot public tiles skip routing (bytes shared with the tile cache)
-    app.state.hot_tiles = {}
     app.add_middleware(
         HotTiles,
         max_bytes=settings.tiles.cache_mb * 1024 * 1024,

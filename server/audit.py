@@ -14,8 +14,9 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ from server.auth import Principal
 
 log = logging.getLogger("onemap.audit")
 _BATCH = 500
+_LINGER_S = 0.1  # how long a batch waits for more rows
 _CREDENTIALS = (b"authorization", b"x-api-key")
 
 
@@ -58,6 +60,7 @@ class AuditLog:
         self._queue: queue.SimpleQueue[AuditRecord | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.failures = 0  # batches that could not be written (logged, counted)
+        self._kept: sqlite3.Connection | psycopg.Connection[Any] | None = None
 
     # --- storage
     def _sqlite(self) -> sqlite3.Connection:
@@ -80,7 +83,7 @@ class AuditLog:
                 lite.execute(statement)
 
     def write(self, records: list[AuditRecord]) -> None:
-        """Append rows now (one transaction)."""
+        """Append rows now (one transaction) on a connection of their own."""
         if not records:
             return
         if self.url:
@@ -88,13 +91,28 @@ class AuditLog:
                 pg_append_sync(conn, records)
             return
         with closing(self._sqlite()) as lite:
-            lite.execute("BEGIN IMMEDIATE")
-            try:
-                sqlite_append(lite, records)
-            except BaseException:
-                lite.execute("ROLLBACK")
-                raise
-            lite.execute("COMMIT")
+            _sqlite_write(lite, records)
+
+    def _write_kept(self, records: list[AuditRecord]) -> None:
+        """:meth:`write` on the writer thread's one connection, opened on first use and
+        dropped after a failure (the next batch reconnects): a connection per batch
+        cost more than the rows themselves under load."""
+        try:
+            if self._kept is None:
+                self._kept = self._pg() if self.url else self._sqlite()
+            if isinstance(self._kept, sqlite3.Connection):
+                _sqlite_write(self._kept, records)
+            else:
+                pg_append_sync(self._kept, records)
+        except BaseException:
+            self._drop_kept()
+            raise
+
+    def _drop_kept(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            with suppress(Exception):
+                kept.close()
 
     # --- background appends
     def start(self) -> None:
@@ -126,20 +144,26 @@ class AuditLog:
                 stopping = True
             else:
                 batch.append(first)
-            while len(batch) < _BATCH:
+            # Rows that arrive shortly after the first share its transaction: under
+            # load a batch per row would cost more than the rows themselves.
+            linger = time.monotonic() + _LINGER_S
+            while len(batch) < _BATCH and not stopping:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, linger - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
                     stopping = True
                     break
                 batch.append(item)
+            if not batch:
+                continue
             try:
-                self.write(batch)
+                self._write_kept(batch)
             except Exception:  # the request already ended: log, never lose silently
                 self.failures += 1
                 log.exception("could not append %d audit rows", len(batch))
+        self._drop_kept()
 
     # --- reading
     def rows(
@@ -213,6 +237,16 @@ class AuditLog:
                 raise
             lite.execute("COMMIT")
             return deleted.rowcount
+
+
+def _sqlite_write(lite: sqlite3.Connection, records: list[AuditRecord]) -> None:
+    lite.execute("BEGIN IMMEDIATE")
+    try:
+        sqlite_append(lite, records)
+    except BaseException:
+        lite.execute("ROLLBACK")
+        raise
+    lite.execute("COMMIT")
 
 
 def _client(request: Request) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -98,10 +99,17 @@ def serve(
             f"Admin key (edits and process execution; shown once, kept in "
             f"{settings.data_dir / 'admin.key'}): {admin}"
         )
+    # uvicorn shuts down on SIGTERM, then raises it again with the handler found at
+    # start: the default one would end the process before the workers are stopped
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         _run_uvicorn(settings)
     finally:
         job_workers.stop()
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run_uvicorn(settings: Settings) -> None:
@@ -141,12 +149,14 @@ def worker(
     database: DatabaseOption = None,
 ) -> None:
     """Run jobs of OGC API - Processes (any number, on any machine sharing the queue)."""
-    import logging
-
     from processes.worker import run_worker
+    from server.job_workers import die_with_parent
+    from server.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_worker(_settings(config, data_dir, database))
+    die_with_parent()
+    settings = _settings(config, data_dir, database)
+    configure_logging(settings.server.log_format)  # the server's format (JSON)
+    run_worker(settings)
 
 
 @keys_app.command("create")

@@ -1,12 +1,20 @@
-"""Hot public tiles answered before routing.
+"""Hot tiles answered before routing.
 
-A web map asks for the same public tiles again and again. The tile handlers already
-keep encoded tiles (tiles/cache.py), but reaching them costs FastAPI's routing,
-dependencies and parameter checks. This ASGI layer, outermost in the app, remembers the
-complete responses (status, headers, body) that a tile handler marked as replayable and
-sends them again for the same request, after re-checking the data versions the handler
-named. Only anonymous requests take part: a request carrying credentials always goes
-through routing, where its scope is resolved, audited and limited.
+A web map asks for the same tiles again and again. The tile handlers already keep
+encoded tiles (tiles/cache.py), but reaching them costs FastAPI's routing, dependencies
+and parameter checks. This ASGI layer remembers the complete responses (status,
+headers, body) that a tile handler marked as replayable and sends them again for the
+same request, after re-checking the data versions the handler named.
+
+Two instances take part:
+
+- the **public** one, outermost in the app, serves anonymous requests only (a request
+  carrying credentials passes on);
+- the **private** one, innermost (inside the rate limits, the audit trail and the
+  edition), serves requests with credentials: it authenticates each request, and its
+  key holds the caller's whole grant (``AccessScope.cache_key``), so that bytes never
+  cross grants. A replay restores what the audit trail records of the request it
+  repeats (path parameters, the collection read).
 """
 
 from __future__ import annotations
@@ -21,16 +29,19 @@ from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.errors import ServiceError
+
 _SCOPE_KEY = "onemap.hot_tile"
 _TILE_PATH = re.compile(
     r"^(?:/collections/[^/]+(?:/map)?)?/tiles/[^/]+/\d{1,9}/\d{1,9}/\d{1,9}$"
 )
 # Headers that change a tile response's bytes or headers: part of the key.
 _KEY_HEADERS = (b"host", b"accept", b"accept-encoding", b"origin")
-# Any of these makes the request non-anonymous (or conditional): not served here.
-_BYPASS_HEADERS = frozenset(
-    {b"authorization", b"cookie", b"x-api-key", b"if-none-match", b"if-modified-since"}
-)
+_CREDENTIALS = frozenset({b"authorization", b"x-api-key"})
+# Conditional requests, and cookies, are never replayed.
+_BYPASS_HEADERS = frozenset({b"cookie", b"if-none-match", b"if-modified-since"})
+# What the audit trail reads of a request, restored on a private replay.
+_AUDIT_STATE = ("audit_collection", "audit_denied")
 
 
 @dataclass
@@ -50,6 +61,7 @@ class _Entry:
     check: Callable[[], Hashable]
     token: Hashable
     expires: float
+    restore: dict[str, Any] = field(default_factory=dict)
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,21 +71,30 @@ class _Entry:
 def offer_replay(
     request: Request, ttl: float, check: Callable[[], Hashable], token: Hashable
 ) -> None:
-    """Called by a tile handler on a public response: the same anonymous request may be
-    answered with these bytes for ``ttl`` seconds while ``check()`` returns ``token``
-    (the data versions the bytes were made from)."""
+    """Called by a tile handler: the same request (anonymous, or with credentials that
+    resolve to the same grant) may be answered with these bytes for ``ttl`` seconds
+    while ``check()`` returns ``token`` (the data versions the bytes were made from)."""
     offer = request.scope.get(_SCOPE_KEY)
     if isinstance(offer, _Offer) and ttl > 0:
         offer.ttl, offer.check, offer.token = ttl, check, token
 
 
 class HotTiles:
-    """ASGI middleware: replay marked public tile responses, bounded in bytes."""
+    """ASGI middleware: replay marked tile responses, bounded in bytes; ``private``
+    selects requests with credentials instead of anonymous ones."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, counts: dict[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        counts: dict[str, int],
+        private: bool = False,
+    ) -> None:
         self.app = app
+        self.private = private
         self.counts = counts  # "hits", "kept": read by tests and metrics
-        counts.update(hits=0, kept=0)
+        counts.setdefault("hits", 0)
+        counts.setdefault("kept", 0)
         self._entries: LRUCache[tuple[Any, ...], _Entry] | None = (
             LRUCache(maxsize=max_bytes, getsizeof=lambda e: e.size)
             if max_bytes > 0
@@ -89,15 +110,24 @@ class HotTiles:
         ):
             return None
         wanted: dict[bytes, bytes] = {}
+        credentials = False
         for name, value in scope["headers"]:
             if name in _BYPASS_HEADERS:
                 return None
-            if name in _KEY_HEADERS:
+            if name in _CREDENTIALS:
+                credentials = True
+            elif name in _KEY_HEADERS:
                 wanted[name] = value
+        if credentials != self.private:
+            return None
+        grant = _grant_key(scope) if self.private else ""
+        if grant is None:
+            return None
         return (
             scope.get("root_path", ""),
             scope["path"],
             scope["query_string"],
+            grant,
             *(wanted.get(h) for h in _KEY_HEADERS),
         )
 
@@ -113,7 +143,10 @@ class HotTiles:
             if entry.expires > time.monotonic() and entry.check() == entry.token:
                 self.counts["hits"] += 1
                 scope["onemap.hot_hit"] = True  # for the request metrics
-                await send(entry.start)
+                if entry.restore:
+                    scope["path_params"] = dict(entry.restore["path_params"])
+                    scope.setdefault("state", {}).update(entry.restore["state"])
+                await send({**entry.start, "headers": list(entry.start["headers"])})
                 await send({"type": "http.response.body", "body": entry.body})
                 return
             self._entries.pop(key, None)
@@ -125,23 +158,56 @@ class HotTiles:
         async def capture(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                start = message
+                # a copy: outer layers (gzip) change the headers of the message
+                start = {**message, "headers": list(message.get("headers", []))}
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    self._keep(key, start, b"".join(chunks), offer)
+                    self._keep(key, start, b"".join(chunks), offer, scope)
             await send(message)
 
         await self.app(scope, receive, capture)
 
     def _keep(
-        self, key: tuple[Any, ...], start: Message, body: bytes, offer: _Offer
+        self,
+        key: tuple[Any, ...],
+        start: Message,
+        body: bytes,
+        offer: _Offer,
+        scope: Scope,
     ) -> None:
         if offer.check is None or start.get("status") not in (200, 204):
             return
         assert self._entries is not None
         expires = time.monotonic() + offer.ttl
-        entry = _Entry(start, body, offer.check, offer.token, expires)
+        restore: dict[str, Any] = {}
+        if self.private:
+            state = scope.get("state", {})
+            restore = {
+                "path_params": dict(scope.get("path_params", {})),
+                "state": {k: state[k] for k in _AUDIT_STATE if k in state},
+            }
+        entry = _Entry(start, body, offer.check, offer.token, expires, restore)
         if entry.size <= self._entries.maxsize:
             self._entries[key] = entry
             self.counts["kept"] += 1
+
+
+def _grant_key(scope: Scope) -> str | None:
+    """The caller's whole grant as a cache key (credentials checked now, as routing
+    would; the principal and scope are left in the request state for the handler);
+    None when the credentials fail: the request passes on and is refused there."""
+    request = Request(scope)
+    app_state = scope["app"].state
+    authenticator = getattr(app_state, "authenticator", None)
+    if authenticator is None:
+        return None
+    try:
+        principal = authenticator.principal(request)
+    except ServiceError:
+        return None
+    roles = frozenset() if principal.anonymous else principal.roles
+    access = app_state.grants.scope(roles, getattr(request.state, "edition_level", None))
+    request.state.principal = principal
+    request.state.scope = access
+    return str(access.cache_key)

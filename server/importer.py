@@ -135,9 +135,16 @@ def import_to_postgis(
     """Read ``source`` and load it into the PostGIS table ``table`` (``schema.name``)."""
     if not all(_TABLE_ID.match(part) for part in table.split(".", 1)):
         raise ImportError_(f"table name {table!r} must match {_TABLE_ID.pattern}")
-    read, _ = read_layer(source, layer=layer, srs=srs, encoding=encoding)
+    read, geometry_type = read_layer(source, layer=layer, srs=srs, encoding=encoding)
     try:
-        count = load_layer(url, table, read, overwrite=overwrite, title=title)
+        count = load_layer(
+            url,
+            table,
+            read,
+            overwrite=overwrite,
+            title=title,
+            declared_type=geometry_type,
+        )
     except LoadError as exc:
         raise ImportError_(str(exc)) from exc
     except psycopg.Error as exc:

@@ -7,7 +7,10 @@ attempt, never the service.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,13 +18,35 @@ import threading
 log = logging.getLogger("onemap.workers")
 
 _COMMAND = (sys.executable, "-m", "server.cli", "worker")
+PARENT_ENV = "ONEMAP_WORKER_PARENT"  # the server's pid, for die_with_parent()
+_PR_SET_PDEATHSIG = 1
+
+
+def _start() -> subprocess.Popen[bytes]:
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    return subprocess.Popen(_COMMAND, env=env)
+
+
+def die_with_parent() -> None:
+    """In a worker that `onemap serve` started: ask Linux for a SIGTERM when the
+    server ends, even by kill -9, so that no worker outlives it; and end now if it
+    already has (its pid is no longer the parent's)."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None:
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: stop() still ends the workers
+        return
+    if str(os.getppid()) != parent:
+        raise SystemExit(0)
 
 
 class JobWorkers:
     """Start ``count`` workers and restart any that exits until ``stop()``."""
 
     def __init__(self, count: int) -> None:
-        self._procs = [subprocess.Popen(_COMMAND) for _ in range(count)]
+        self._procs = [_start() for _ in range(count)]
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._watch, daemon=True)
         if count:
@@ -33,7 +58,7 @@ class JobWorkers:
                 if proc.poll() is not None and not self._stopping.is_set():
                     log.warning("job worker %d exited (%s): restarting", proc.pid,
                                 proc.returncode)  # fmt: skip
-                    self._procs[i] = subprocess.Popen(_COMMAND)
+                    self._procs[i] = _start()
 
     def stop(self) -> None:
         """Terminate the workers (each stops after its current job check)."""

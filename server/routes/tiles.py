@@ -234,8 +234,7 @@ async def _raster_tile(
     )
     public = _public(request, scope, [c.id])
     ttl = float(request.app.state.settings.tiles.max_age)
-    if public:
-        offer_replay(request, ttl, _unchanging, None)
+    offer_replay(request, ttl, _unchanging, None)
     cache = request.app.state.tile_cache
     hit = cache.get(key)
     if hit is not None:
@@ -324,8 +323,7 @@ async def _vector_tile(
         float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
     )
     public = _public(request, scope, [x.id for x in layers])
-    if public:
-        offer_replay(request, ttl, versions, used)
+    offer_replay(request, ttl, versions, used)
     media = PNG if drawn else MVT
     cache = request.app.state.tile_cache
     hit = cache.get(key)

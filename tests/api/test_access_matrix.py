@@ -385,6 +385,67 @@ def test_vector_tiles_hold_only_the_grant_and_never_cross_roles(
     assert checked > 0
 
 
+def _audited(client: TestClient, request_ids: set[str]) -> list[dict[str, Any]]:
+    """The audit rows of these requests, once they have landed (the audit thread
+    writes them within moments)."""
+    audit = client.app.state.audit  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while True:
+        rows = [r for r in audit.rows() if r["request_id"] in request_ids]
+        if len(rows) >= len(request_ids) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_replayed_tiles_never_cross_grants_and_are_audited(
+    matrix: tuple[TestClient, dict[str, dict[str, str]]],
+    signing_key: rsa.RSAPrivateKey,
+) -> None:
+    """Tiles of callers with credentials are replayed before routing, per grant: the
+    replay authenticates, is limited and audited like a routed request."""
+    client, headers = matrix
+    counts = client.app.state.hot_tiles  # type: ignore[attr-defined]
+    # a query no other test sends: this test's requests are the first of it
+    path = f"/collections/parcels/tiles/{_tile_of(EDGE, 23.03, 14)}?properties=BSM,DLBM"
+    admin = client.get(path, headers=headers["admin"])
+    hits = counts["hits"]
+    again = client.get(path, headers=headers["admin"])
+    assert again.content == admin.content and counts["hits"] == hits + 1
+    county = client.get(  # not the admin's bytes
+        path, headers={**headers["county"], "X-Request-ID": "replay-test-1"}
+    )
+    assert counts["hits"] == hits + 1
+    assert county.status_code == 200 and county.content != admin.content
+    county_again = client.get(
+        path, headers={**headers["county"], "X-Request-ID": "replay-test-2"}
+    )
+    assert counts["hits"] == hits + 2 and county_again.content == county.content
+    assert county_again.headers["Cache-Control"].startswith("private")
+    for feature in _tile_features(county_again.content):
+        assert set(feature["properties"]) <= {"BSM", "DLBM"}
+    # both county reads are in the audit trail, the replayed one like the first
+    rows = _audited(client, {"replay-test-1", "replay-test-2"})
+    assert len(rows) == 2
+    for row in rows:
+        assert row["actor"] == "county.user" and row["action"] == "tiles.read"
+        assert row["collection"] == "parcels" and row["outcome"] == 200
+    # credentials are checked on every replay
+    now = int(time.time())
+    expired = jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "sub": "county.user", "iat": now - 7200,
+         "exp": now - 3600, "roles": ["county"]},
+        signing_key, algorithm="RS256", headers={"kid": "k1"},
+    )  # fmt: skip
+    refused = client.get(path, headers={"Authorization": f"Bearer {expired}"})
+    assert refused.status_code == 401 and counts["hits"] == hits + 2
+    # a role that may not read the collection is not answered from another's replay
+    spy = client.get(path, headers=headers["spy"])
+    assert spy.status_code == 404 and counts["hits"] == hits + 2
+    # an edition caps the grant: the public edition does not show parcels
+    hidden = client.get("/public" + path, headers=headers["admin"])
+    assert hidden.status_code == 404 and counts["hits"] == hits + 2
+
+
 def test_imagery_tiles_are_clipped_at_the_region_edge(
     matrix: tuple[TestClient, dict[str, dict[str, str]]],
 ) -> None:

@@ -1282,9 +1282,9 @@ def _wait_for_jobs(h: Hostile, seconds: float = 90) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------ tests
 
-# 5xx this corpus found in files of other work: the first three are fixed and run again
-# in test_reported_server_errors; the last one is open (reported; xfail in
-# test_geometry_far_outside_the_crs_leaves_tiles_working on PostGIS)
+# 5xx this corpus found in files of other work, all fixed: they run again in
+# test_reported_server_errors (the last also in
+# test_geometry_far_outside_the_crs_leaves_tiles_working)
 KNOWN: list[tuple[str | None, str, Callable[[Probe], bool]]] = [
     (
         "geopackage",
@@ -1306,9 +1306,8 @@ KNOWN: list[tuple[str | None, str, Callable[[Probe], bool]]] = [
     ),
     (
         "postgis",
-        "providers/edits.py: a geometry far outside the CRS (1e308 in EPSG:4490) is "
-        "stored, then every PostGIS tile over it fails in ST_Transform (see "
-        "test_geometry_far_outside_the_crs_leaves_tiles_working)",
+        "providers/edits.py: a geometry far outside the CRS (1e308 in EPSG:4490) was "
+        "stored, then every PostGIS tile over it failed in ST_Transform",
         lambda p: p.path.startswith(EDIT) and p.body is not None and POISON in p.body,
     ),
 ]
@@ -1464,12 +1463,10 @@ def test_image_href_that_redirects_is_refused(hostile: Hostile) -> None:
 
 
 def test_geometry_far_outside_the_crs_leaves_tiles_working(
-    hostile: Hostile, provider: str, request: pytest.FixtureRequest
+    hostile: Hostile,
 ) -> None:
     """An edit stored a polygon of 1e308 degrees; every tile over it was a 500
-    (GeoPackage: fixed in tiles/mvt.py; PostGIS: reported, see KNOWN)."""
-    if provider == "postgis":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN[-1][1]))
+    (GeoPackage: fixed in tiles/mvt.py; PostGIS: such a geometry is now refused)."""
     h = hostile
     ring = [[0, 0], [1e308, 0], [1e308, 1e308], [0, 0]]
     body = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
@@ -1477,7 +1474,8 @@ def test_geometry_far_outside_the_crs_leaves_tiles_working(
     r = h.client.post(
         EDIT, json=body, headers={**h.admin, "Content-Type": GEOJSON_TYPE[1]}
     )
-    assert r.status_code in (201, 400), r.text
+    assert r.status_code == 400, r.text
+    assert "geometry" in r.json()["detail"], r.text
     for path in (
         "/tiles/WorldCRS84Quad/0/0/1",
         "/tiles/WebMercatorQuad/0/0/0",

@@ -238,6 +238,26 @@ def test_if_match_star_and_required(client: TestClient) -> None:
             },
             "geometry",
         ),  # self-intersecting
+        (
+            {
+                **_feature(),
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[179, 0], [181, 0], [181, 1], [179, 0]]],
+                },
+            },
+            "geometry",
+        ),  # beyond longitude 180
+        (
+            {
+                **_feature(),
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[0, 0], [1e308, 0], [1e308, 1e308], [0, 0]]],
+                },
+            },
+            "geometry",
+        ),  # finite, but no place on earth
         (_feature(NOPE=1), "properties.NOPE"),
         (_feature(TBMJ="big"), "properties.TBMJ"),
         (_feature(SJNF=2024.5), "properties.SJNF"),

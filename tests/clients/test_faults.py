@@ -778,3 +778,65 @@ def _check_jobs(
     assert counts.get("running", 0) == 0 and counts.get("accepted", 0) == 0, counts
     assert sum(len(k) for k in kills.values()) == len(jobs) * KILLS  # all happened
     assert dismiss < DISMISS_S
+
+
+# ------------------------------------------------- 5. no worker outlives its server
+
+
+def _workers_of(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [c.pid for c in children if "worker" in " ".join(c.cmdline())]
+
+
+def _gone(pids: list[int], seconds: float) -> bool:
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) and _running(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_no_job_worker_outlives_its_server(how: str, tmp_path: Path) -> None:
+    """`onemap serve` starts job workers; stopping it (SIGTERM, as systemd and Docker
+    do) or killing it (-9) ends them too."""
+    store = write_test_store(tmp_path)
+    collections = (
+        f"  wells:\n    title: Wells\n    source: {{path: {store.name}, layer: wells}}\n"
+    )
+    config = _config(tmp_path, collections)
+    config.write_text(
+        config.read_text().replace("processes: {workers: 0}", "processes: {workers: 2}")
+    )
+    server = Server(config, tmp_path)
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := _workers_of(server.pid)) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.2)
+        os.kill(server.pid, getattr(signal, how))
+        assert server.proc is not None
+        server.proc.wait(30)
+        assert _gone(workers, 20), f"workers {workers} outlived the server ({how})"
+        if how == "SIGTERM":
+            assert server.proc.returncode in (0, 128 + signal.SIGTERM, -signal.SIGTERM)
+    finally:
+        server.stop()

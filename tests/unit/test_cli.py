@@ -217,6 +217,34 @@ def test_import_into_postgis_then_serve(tmp_path: Path, pg_url: str) -> None:
         assert items["features"][0]["properties"]["DLBM"] == "0101"
 
 
+def test_import_empty_layer_keeps_its_geometry_type(tmp_path: Path, pg_url: str) -> None:
+    """An empty layer (the demo's change polygons before any monitoring) becomes a
+    column of the type its file declares, not a generic geometry."""
+    import psycopg
+
+    empty = tmp_path / "empty.gpkg"
+    pyogrio.raw.write(
+        empty,
+        np.array([], dtype=object),
+        [np.array([], dtype=object)],
+        ["status"],
+        layer="changes",
+        driver="GPKG",
+        crs="EPSG:4490",
+        geometry_type="MultiPolygon",
+    )
+    result = _run(
+        "import", str(empty), "--collection", "empty_changes", "--database", pg_url
+    )
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            "SELECT type, srid FROM geometry_columns WHERE f_table_name = %s",
+            ("empty_changes",),
+        ).fetchone()
+    assert row == ("MULTIPOLYGON", 4490)
+
+
 def test_import_bad_database(tmp_path: Path) -> None:
     result = _run(
         "import",

@@ -119,3 +119,42 @@ def test_mercator_affine_error_is_the_largest_miss(z: int) -> None:
     assert miss.max() == pytest.approx(line.error_m, rel=0.05, abs=1e-6)
     assert line.sx * b.left == pytest.approx(to_merc.transform(b.left, 0)[0])
     assert mercator_affine(80, 89) is None and mercator_affine(1, 1) is None
+
+
+def test_a_bbox_inside_the_region_needs_no_region_test() -> None:
+    """A feature that meets a bbox lying within the region meets the region: the SQL
+    then leaves out the (costly) test against the region; a bbox across its edge, or
+    no bbox at all, keeps it."""
+    import shapely
+
+    from providers.filters import region_area
+
+    region = shapely.box(109.0, 23.0, 110.0, 24.0)
+    scope = AccessScope(region=region)
+    storage = epsg_crs(4490)
+    inside = ItemsQuery(limit=10, bbox=BBox((109.2, 23.2, 109.3, 23.3), CRS84))
+    across = ItemsQuery(limit=10, bbox=BBox((109.9, 23.2, 110.1, 23.3), CRS84))
+    assert region_area(inside, scope, storage) is None
+    assert region_area(across, scope, storage) is not None
+    assert region_area(ItemsQuery(limit=10), scope, storage) is not None
+    # in a projected query CRS too (Web Mercator metres of the same inside box)
+    mercator = epsg_crs(3857)
+    assert (
+        region_area(
+            ItemsQuery(
+                limit=10,
+                bbox=BBox((12_145_000, 2_662_000, 12_155_000, 2_672_000), mercator),
+            ),
+            scope,
+            storage,
+        )
+        is None
+    )
+    table = TABLE
+    sql_inside, _ = count_query(table, inside, scope)
+    sql_across, _ = count_query(table, across, scope)
+    text = sql_inside.as_string()
+    assert (
+        text.count("ST_Intersects") == 1
+        and sql_across.as_string().count("ST_Intersects") == 2
+    )
