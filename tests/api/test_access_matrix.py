@@ -8,6 +8,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -165,6 +166,9 @@ FEATURE_OPS = {
     "item": ("read", "/collections/{c}/items/1"),
     "cql2": ("read", "/collections/{c}/items?filter=1%3D1&limit=2"),
     "queryables": ("read", "/collections/{c}/queryables"),
+    "schema": ("read", "/collections/{c}/schema"),
+    "items_html": ("read", "/collections/{c}/items?f=html&limit=2"),
+    "stream": ("read", "/collections/{c}/items?limit=1000"),  # the largest page
     "mvt": ("tiles", "/collections/{c}/tiles/" + _tile_of(109.52, 23.02, 14)),
 }
 RASTER_OPS = {
@@ -199,6 +203,38 @@ def test_every_role_collection_and_operation(
                     mismatches.append((who, cid, name, r.status_code))
     assert cases == len(PRINCIPALS) * (4 * len(FEATURE_OPS) + 3 * len(RASTER_OPS))
     assert mismatches == []
+
+
+def test_wmts_and_wms_serve_only_the_public_edition(
+    matrix: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    """MapProxy knows nothing of callers, so it is built from the public collections
+    only: whatever the credentials, its capabilities list no other layer and a tile
+    of another one is refused like a layer that does not exist."""
+    client, headers = matrix
+    public = {c for c, level in LEVELS.items() if level == "public"}
+    hidden = set(LEVELS) - public
+    names = re.compile(r"<(?:ows:Identifier|Name)>([^<]+)</")
+    for who in PRINCIPALS:
+        for path in (
+            "/wmts/1.0.0/WMTSCapabilities.xml",
+            "/service?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
+        ):
+            r = client.get(path, headers=headers[who])
+            assert r.status_code == 200, (who, path, r.text[:200])
+            layers = set(names.findall(r.text))
+            leaked = {
+                n for n in layers for c in hidden if n == c or n.startswith(c + "_")
+            }
+            assert leaked == set(), (who, path, leaked)
+            assert "wells" in layers, (who, path, layers)
+        for cid in hidden:
+            unknown = client.get(
+                f"/wmts/{cid}/webmercator/14/0/0.png", headers=headers[who]
+            )
+            nothing = client.get("/wmts/nothing/webmercator/14/0/0.png")
+            assert unknown.status_code == nothing.status_code, (who, cid)
+            assert unknown.status_code >= 400
 
 
 def test_the_listing_shows_what_each_role_sees(
