@@ -299,6 +299,8 @@ def _action(request: Request, status: int) -> str | None:
         return f"{request.method.lower()}.{'write' if status < 400 else 'refused'}"
     if getattr(state, "audit_collection", None):
         return "tiles.read" if "/tiles/" in path or "/map" in path else "data.read"
+    if path.startswith("/jobs/") and path.endswith("/results") and status < 400:
+        return "job.results"  # derived from whatever the job read: always recorded
     return None
 
 

@@ -96,6 +96,62 @@ def test_writes_denials_failures_and_secret_reads_are_recorded(
     assert AuditLog(settings).verify().ok
 
 
+def test_executions_results_and_dismissals_are_recorded(
+    audited: tuple[TestClient, Settings, dict[str, str]],
+) -> None:
+    from tests.conftest import start_worker
+
+    client, settings, admin = audited
+    worker = start_worker(settings)  # also registers the engine's test process
+    execute = "/processes/engine-test-sleep/execution"
+    marker = settings.data_dir / "sleep.log"
+    body = {"inputs": {"seconds": 0.2, "marker": str(marker)}}
+    try:
+        run = client.post(
+            execute,
+            json=body,
+            headers={**admin, "Prefer": "respond-async", "X-Request-ID": "exec-1"},
+        )
+        assert run.status_code == 201, run.text
+        job = run.json()["jobID"]
+        deadline = time.monotonic() + 60
+        while (status := client.get(f"/jobs/{job}", headers=admin).json())[
+            "status"
+        ] not in ("successful", "failed"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        assert status["status"] == "successful", status["message"]
+        results = client.get(
+            f"/jobs/{job}/results", headers={**admin, "X-Request-ID": "results-1"}
+        )
+        assert results.status_code == 200
+        other = client.post(
+            execute,
+            json=body,
+            headers={**admin, "Prefer": "respond-async", "X-Request-ID": "exec-2"},
+        ).json()["jobID"]
+        dismissed = client.delete(
+            f"/jobs/{other}", headers={**admin, "X-Request-ID": "dismiss-1"}
+        )
+        assert dismissed.status_code == 200
+    finally:
+        worker.terminate()
+        worker.join(10)
+    wanted = {"exec-1", "results-1", "exec-2", "dismiss-1"}
+    deadline = time.monotonic() + 10
+    while {r["request_id"] for r in _rows(settings)} < wanted:
+        assert time.monotonic() < deadline, "rows missing"
+    rows = {r["request_id"]: r for r in _rows(settings) if r["request_id"] in wanted}
+    assert (rows["exec-1"]["action"], rows["exec-1"]["job"]) == ("job.execute", job)
+    assert (rows["results-1"]["action"], rows["results-1"]["job"]) == ("job.results", job)
+    assert (rows["exec-2"]["action"], rows["exec-2"]["job"]) == ("job.execute", other)
+    assert (rows["dismiss-1"]["action"], rows["dismiss-1"]["job"]) == (
+        "job.dismiss",
+        other,
+    )
+    assert {r["actor"] for r in rows.values()} == {"key:auditor"}
+
+
 def test_a_failed_write_leaves_no_audit_row_of_success(
     audited: tuple[TestClient, Settings, dict[str, str]],
 ) -> None:
