@@ -220,7 +220,10 @@ def test_a_restart_while_a_job_runs_finishes_it(demo_dir: Path, tmp_path: Path) 
 def test_owslib_lists_and_executes(demo_url: str, demo_dir: Path) -> None:
     from owslib.ogcapi.processes import Processes
 
-    client = Processes(demo_url, headers=_key(demo_dir))
+    # not Processes(url, headers=...): OWSLib 0.36 adds them to its module-wide default
+    # headers, and every later OWSLib client in this process would send our key
+    client = Processes(demo_url)
+    client.headers = {**client.headers, **_key(demo_dir)}
     ids = {p["id"] for p in client.processes()}
     assert "landuse-statistics" in ids
     description = client.process("landuse-statistics")
