@@ -64,6 +64,10 @@ _TYPES: dict[str, FieldType] = {
 }
 
 
+# a reader waits this long for an edit's commit (then 503 + Retry-After)
+_READ_BUSY_S = 15
+
+
 class GeoPackageError(Exception):
     """A configured GeoPackage source cannot be served (message says why)."""
 
@@ -96,7 +100,10 @@ class _Pool:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            f"{self.path.as_uri()}?mode=ro", uri=True, check_same_thread=False
+            f"{self.path.as_uri()}?mode=ro",
+            uri=True,
+            check_same_thread=False,
+            timeout=_READ_BUSY_S,
         )
         register_functions(conn)
         self._all.append(conn)

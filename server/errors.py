@@ -7,6 +7,7 @@ language when the response is written. 5xx responses never carry exception text.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
 from typing import Any
@@ -229,6 +230,14 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     return error_response(request, err)
 
 
+async def _sqlite_error(request: Request, exc: Exception) -> Response:
+    # a GeoPackage (or the job or audit file) stayed locked by a writer for longer than
+    # the busy timeout: a wait to retry, like PostgreSQL that cannot answer for now
+    if "locked" in str(exc) or "busy" in str(exc):
+        return await _database_unavailable(request, exc)
+    return await _unexpected(request, exc)
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Install the handlers: our tree, Starlette's HTTP errors, validation, database
     outages (503), the rest."""
@@ -236,6 +245,7 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(sqlite3.OperationalError, _sqlite_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
+
+from server.app import create_app
+from tests.conftest import make_settings
 
 ITEMS = "/collections/parcels/items"
 
@@ -156,3 +161,34 @@ def test_hostile_values_never_500(client: TestClient, query: str) -> None:
     r = client.get(f"{ITEMS}?{query}")
     assert r.status_code < 500
     assert "Traceback" not in r.text and "sqlite" not in r.text.lower()
+
+
+def test_a_locked_geopackage_is_a_503_with_retry_after(
+    store: Path, tmp_path: Path
+) -> None:
+    """A writer that keeps the file locked beyond the readers' wait: 503 + Retry-After,
+    never a 500 (the soak on the embedded default found these)."""
+    import shutil
+    import sqlite3
+
+    copy = tmp_path / store.name
+    shutil.copy(store, copy)
+    shutil.copytree(store.parent / "imagery", tmp_path / "imagery")
+    from providers import geopackage
+
+    local = make_settings(copy, "geopackage", None)
+    with TestClient(create_app(local)) as client:
+        locker = sqlite3.connect(copy, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        saved = geopackage._READ_BUSY_S
+        try:
+            geopackage._READ_BUSY_S = 0.2
+            r = client.get("/collections/parcels/items/1", params={"lang": "en"})
+        finally:
+            geopackage._READ_BUSY_S = saved
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "5"
+        assert "sqlite" not in r.text.lower() and "locked" not in r.text
+        assert client.get("/collections/parcels/items/1").status_code == 200
