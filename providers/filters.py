@@ -55,16 +55,16 @@ def _prepared(wkb: bytes) -> shapely.Geometry:
 
 
 def region_area(
-    query: ItemsQuery, scope: AccessScope, storage: CrsRef
+    box: shapely.Geometry | None, scope: AccessScope, storage: CrsRef
 ) -> shapely.Geometry | None:
     """The caller's region in the storage CRS, or None when it leaves out no row the
-    query could return: no region, or a bbox that lies within it (a feature that meets
-    such a bbox meets the region; most map views of a department are inside its area,
-    and the test per row against a detailed boundary is the region's main cost)."""
+    query could return: no region, or a bbox (``box``, storage CRS) within it (a
+    feature that meets such a bbox meets the region; most map views of a department
+    are inside its area, and the test per row against a detailed boundary is the
+    region's main cost)."""
     if scope.region is None:
         return None
     region, wkb = region_in(scope, storage)
-    box = bbox_area(query, storage)
     if box is not None and per_thread("region", wkb, _prepared).covers(box):
         return None
     return region
@@ -74,11 +74,8 @@ def spatial_areas(
     query: ItemsQuery, scope: AccessScope, storage: CrsRef
 ) -> list[shapely.Geometry]:
     """The areas a feature must intersect (bbox, the caller's region), in storage CRS."""
-    return [
-        area
-        for area in (bbox_area(query, storage), region_area(query, scope, storage))
-        if area is not None
-    ]
+    box = bbox_area(query, storage)
+    return [a for a in (box, region_area(box, scope, storage)) if a is not None]
 
 
 def is_rectangle(area: shapely.Geometry) -> bool:

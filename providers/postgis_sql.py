@@ -197,7 +197,7 @@ def conditions(
         parts.append(condition.sql)
         params.extend(condition.params)
     if scope.limits_rows:
-        region = region_area(query, scope, table.info.storage_crs) is not None
+        region = region_area(box, scope, table.info.storage_crs) is not None
         grant = _grant_condition(table, scope, region)
         if grant is not None:
             parts.append(grant[0])

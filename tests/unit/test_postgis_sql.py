@@ -127,23 +127,28 @@ def test_a_bbox_inside_the_region_needs_no_region_test() -> None:
     no bbox at all, keeps it."""
     import shapely
 
-    from providers.filters import region_area
+    from providers.filters import bbox_area, region_area
 
     region = shapely.box(109.0, 23.0, 110.0, 24.0)
     scope = AccessScope(region=region)
     storage = epsg_crs(4490)
     inside = ItemsQuery(limit=10, bbox=BBox((109.2, 23.2, 109.3, 23.3), CRS84))
     across = ItemsQuery(limit=10, bbox=BBox((109.9, 23.2, 110.1, 23.3), CRS84))
-    assert region_area(inside, scope, storage) is None
-    assert region_area(across, scope, storage) is not None
-    assert region_area(ItemsQuery(limit=10), scope, storage) is not None
+    assert region_area(bbox_area(inside, storage), scope, storage) is None
+    assert region_area(bbox_area(across, storage), scope, storage) is not None
+    assert (
+        region_area(bbox_area(ItemsQuery(limit=10), storage), scope, storage) is not None
+    )
     # in a projected query CRS too (Web Mercator metres of the same inside box)
     mercator = epsg_crs(3857)
     assert (
         region_area(
-            ItemsQuery(
-                limit=10,
-                bbox=BBox((12_145_000, 2_662_000, 12_155_000, 2_672_000), mercator),
+            bbox_area(
+                ItemsQuery(
+                    limit=10,
+                    bbox=BBox((12_145_000, 2_662_000, 12_155_000, 2_672_000), mercator),
+                ),
+                storage,
             ),
             scope,
             storage,
