@@ -41,7 +41,7 @@ from server.auth import Principal
 
 log = logging.getLogger("onemap.audit")
 _BATCH = 500
-_LINGER_S = 0.1  # how long a batch waits for more rows
+_LINGER_S = 0.25  # how long a batch waits for more rows (a commit per batch)
 _CREDENTIALS = (b"authorization", b"x-api-key")
 
 
@@ -139,23 +139,13 @@ class AuditLog:
         stopping = False
         while not stopping:
             first = self._queue.get()
-            batch: list[AuditRecord] = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
             # Rows that arrive shortly after the first share its transaction: under
-            # load a batch per row would cost more than the rows themselves.
-            linger = time.monotonic() + _LINGER_S
-            while len(batch) < _BATCH and not stopping:
-                try:
-                    item = self._queue.get(timeout=max(0.0, linger - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+            # load a batch per row would cost more than the rows themselves. The thread
+            # sleeps rather than waits on the queue: a wait woke it (and took the GIL
+            # from the event loop) once per request.
+            if first is not None and self._queue.qsize() < _BATCH:
+                time.sleep(_LINGER_S)
+            batch, stopping = self._drain(first)
             if not batch:
                 continue
             try:
@@ -164,6 +154,21 @@ class AuditLog:
                 self.failures += 1
                 log.exception("could not append %d audit rows", len(batch))
         self._drop_kept()
+
+    def _drain(self, first: AuditRecord | None) -> tuple[list[AuditRecord], bool]:
+        """``first`` and what is queued behind it (up to a batch); whether to stop."""
+        batch = [] if first is None else [first]
+        stopping = first is None
+        while len(batch) < _BATCH and not stopping:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stopping = True
+            else:
+                batch.append(item)
+        return batch, stopping
 
     # --- reading
     def rows(
