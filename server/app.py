@@ -136,8 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.openapi_bytes = _openapi_factory(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_exception_handlers(app)
-    # Tiles of callers with credentials replayed per grant, innermost: inside the
-    # rate limits, the audit trail and the edition (a quarter of the tile budget).
+    app.add_middleware(LegacyServices)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Tiles of callers with credentials replayed per grant (a quarter of the tile
+    # budget): inside the rate limits, the audit trail and the edition (whose level
+    # is part of the grant), outside compression (a replay is not compressed again).
     app.state.hot_tiles = {}
     app.add_middleware(
         HotTiles,
@@ -146,8 +149,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         private=True,
     )
     app.add_middleware(Editions, editions=settings.security.editions)
-    app.add_middleware(LegacyServices)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(AuditMiddleware)
     # Rate limits inside CORS (a browser can read a 429 and its Retry-After) and
     # outside the audit and routing (a refused request costs a dict lookup and is no

@@ -10,11 +10,11 @@ Two instances take part:
 
 - the **public** one, outermost in the app, serves anonymous requests only (a request
   carrying credentials passes on);
-- the **private** one, innermost (inside the rate limits, the audit trail and the
-  edition), serves requests with credentials: it authenticates each request, and its
-  key holds the caller's whole grant (``AccessScope.cache_key``), so that bytes never
-  cross grants. A replay restores what the audit trail records of the request it
-  repeats (path parameters, the collection read).
+- the **private** one, inside the rate limits, the audit trail and the edition (but
+  outside compression), serves requests with credentials: it authenticates each
+  request, and its key holds the caller's whole grant (``AccessScope.cache_key``),
+  so that bytes never cross grants. A replay restores what the audit trail records
+  of the request it repeats (path parameters, the collection read).
 """
 
 from __future__ import annotations

@@ -457,6 +457,12 @@ def test_replayed_tiles_never_cross_grants_and_are_audited(
     )
     assert counts["hits"] == hits + 2 and county_again.content == county.content
     assert county_again.headers["Cache-Control"].startswith("private")
+    # kept compressed: the replay sends the bytes and headers the first one had
+    assert county.headers["Content-Encoding"] == "gzip"
+    same = ("content-encoding", "content-length", "etag", "vary", "cache-control")
+    assert {h: county_again.headers.get(h) for h in same} == {
+        h: county.headers.get(h) for h in same
+    }
     for feature in _tile_features(county_again.content):
         assert set(feature["properties"]) <= {"BSM", "DLBM"}
     # both county reads are in the audit trail, the replayed one like the first
