@@ -128,7 +128,7 @@ def supervise(
     """Run one claimed job in a child process and see it to an end; when the worker
     is asked to stop, the job goes back to the queue for the next worker."""
     child = multiprocessing.get_context("fork").Process(
-        target=_child, args=(settings, job), name=f"job-{job.id[:8]}"
+        target=_child, args=(settings, job, os.getpid()), name=f"job-{job.id[:8]}"
     )
     child.start()
     notify(settings, store, job.id, "inProgressUri")
@@ -180,11 +180,13 @@ def _kill(child: Any) -> None:
     child.join(5)
 
 
-def _child(settings: Settings, job: Job) -> None:
+def _child(settings: Settings, job: Job, worker: int) -> None:
     os.setpgrp()  # a group of its own: dismissal kills what the process started too
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the worker died before the line above
+    # the worker died before the line above: the orphan's new parent is init or a
+    # subreaper (not always pid 1), so compare with the worker's own pid
+    if os.getppid() != worker:
         os._exit(1)
     store = open_store(settings)
     lang = job.request.get("language", "en")
