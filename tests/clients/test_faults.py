@@ -615,7 +615,12 @@ class KillableWorkers:
         return {p.pid for p in self.procs if p.is_alive() and p.pid is not None}
 
     def kill(self, pid: int) -> None:
+        """kill -9, and wait until it is gone: a dying process still counts as
+        alive for a while, and under load that while is longer than a poll."""
         os.kill(pid, signal.SIGKILL)
+        for proc in self.procs:
+            if proc.pid == pid:
+                proc.join(10)
 
     def restart_dead(self) -> None:
         for i, proc in enumerate(self.procs):
@@ -673,10 +678,12 @@ def test_workers_killed_mid_job_lose_no_job(
                     continue
                 pid = _worker_pid(job)
                 # mid-run (the progress is of this run: a claim resets it), never
-                # near the end: a kill there could not tell "run twice" from a retry
+                # near the end: a kill there could not tell "run twice" from a retry;
+                # one kill per attempt (the row still names a worker being killed)
                 if (
                     job.status == "running"
                     and len(kills[job_id]) < KILLS
+                    and job.attempts == len(kills[job_id]) + 1
                     and 10 <= job.progress <= 60
                     and pid in workers.pids()
                 ):
