@@ -25,6 +25,11 @@ _LOCK = 7_407_001  # advisory lock id ordering the chain on PostgreSQL
 MAX_TEXT = 2000  # longer filters and id lists are cut (the row stays one row)
 
 
+def now_stamp() -> str:
+    """An audit row's time: UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """What one audit row says (``at`` is set when it is appended if empty)."""
@@ -52,7 +57,7 @@ class AuditRecord:
             if isinstance(value := getattr(self, name), str) and len(value) > MAX_TEXT
         }
         if not self.at:
-            changes["at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+            changes["at"] = now_stamp()
         return replace(self, **changes) if changes else self
 
     def values(self) -> dict[str, Any]:

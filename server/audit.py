@@ -33,6 +33,7 @@ from providers.audit import (
     SQLITE_DDL,
     AuditRecord,
     VerifyResult,
+    now_stamp,
     pg_append_sync,
     sqlite_append,
     verify_rows,
@@ -284,7 +285,7 @@ def audit_record(
         size=size,
         request_id=scope.get("state", {}).get("request_id")
         or request.headers.get("x-request-id", ""),
-        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        at=now_stamp(),  # the request's time, not the append's
     )
 
 
@@ -304,7 +305,7 @@ def _action(request: Request, status: int) -> str | None:
         return "auth.failed" if has_credentials else "auth.required"
     if status == 403 or getattr(state, "audit_denied", None):
         return "access.denied"
-    path = _endpoint(request.scope)
+    path: str = request.scope["path"]  # matched by its literal parts only
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         if getattr(state, "audited", False) and status < 400:
             return None  # recorded in the write's transaction
