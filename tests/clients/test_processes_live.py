@@ -179,10 +179,8 @@ def test_async_job_with_callbacks(
         assert not _Callbacks.received["/failed"]
 
 
-def test_a_restart_loses_no_waiting_job(
-    demo_url: str, demo_dir: Path, tmp_path: Path
-) -> None:
-    del demo_url  # its server generated the demo data copied here
+@pytest.mark.usefixtures("demo_url")  # its server generates the demo data copied here
+def test_a_restart_loses_no_waiting_job(demo_dir: Path, tmp_path: Path) -> None:
     # A job accepted while no worker runs is still there after the server restarts,
     # and runs then. (A copy of the demo: a queue no other server's worker takes from.)
     data = tmp_path / "data"
@@ -202,10 +200,8 @@ def test_a_restart_loses_no_waiting_job(
         assert final["status"] == "successful"
 
 
-def test_a_restart_while_a_job_runs_finishes_it(
-    demo_url: str, demo_dir: Path, tmp_path: Path
-) -> None:
-    del demo_url  # its server generated the demo data copied here
+@pytest.mark.usefixtures("demo_url")  # its server generates the demo data copied here
+def test_a_restart_while_a_job_runs_finishes_it(demo_dir: Path, tmp_path: Path) -> None:
     # The worker that stops with the server gives its running job back to the queue;
     # the restarted server's worker runs it to the end.
     data = tmp_path / "data"
