@@ -60,7 +60,7 @@ def _tiled(src_path: Path, out: Path, repeat: int) -> None:
 
 def prepare() -> dict[int, tuple[Path, Path]]:
     """The demo pair and its 2×2 and 4×4 repetitions."""
-    from server.demo import generate_demo
+    from providers.demo import generate_demo
 
     files = generate_demo(WORK / "demo")
     pairs = {2048: (files.before, files.after)}

@@ -431,7 +431,7 @@ def rss_kb(pid: int) -> int:
 def process_kind(pid: int, root: int) -> str:
     if pid == root:
         return "web"
-    return "job worker" if "server.cli worker" in measure.cmdline(pid) else "other"
+    return "job worker" if "server.cli.main worker" in measure.cmdline(pid) else "other"
 
 
 # ------------------------------------------------------------------ client and records

@@ -58,7 +58,7 @@ def publish(ctx: JobContext, features: list[dict[str, Any]]) -> int:
 
 async def _insert(ctx: JobContext, features: list[dict[str, Any]]) -> int:
     from server.catalog import build_catalog
-    from server.errors import NotFoundError
+    from server.http.errors import NotFoundError
 
     catalog = await build_catalog(ctx.settings)
     try:

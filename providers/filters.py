@@ -9,7 +9,7 @@ from cachetools import LRUCache
 
 from providers.base import AccessScope, ItemsQuery
 from providers.crs import CRS84, CrsRef, transform_geometries
-from providers.gpkg_geometry import per_thread
+from providers.geopackage.geometry import per_thread
 
 
 def _segment(bounds: tuple[float, float, float, float]) -> float:

@@ -21,23 +21,22 @@ from openapi.customize import customize, with_collection_paths
 from processes.worker import open_store
 from providers.base import UNRESTRICTED
 from providers.sources import AllowedSources
-from server import observability
-from server.audit import AuditLog, AuditMiddleware
-from server.auth import Authenticator
 from server.catalog import build_catalog
-from server.editions import Editions
-from server.errors import add_exception_handlers
-from server.grants import build_grants
-from server.hot_tiles import HotTiles
-from server.legacy import LegacyServices, build_mapproxy
-from server.links import base_url
-from server.observability import Metrics, MetricsMiddleware
-from server.rate_limit import RateLimit, exempt_paths
-from server.reload import reload_on_sighup
-from server.request_context import RequestContext
-from server.responses import json_bytes, make_environment
-from server.routes import common, edits, features, processes, tiles, webmap
-from server.security_headers import SecurityHeaders
+from server.http.errors import add_exception_handlers
+from server.http.links import base_url
+from server.http.request_context import RequestContext
+from server.http.responses import json_bytes, make_environment
+from server.http.security_headers import SecurityHeaders
+from server.routes import common, edits, features, observability, processes, tiles, webmap
+from server.routes.observability import Metrics, MetricsMiddleware
+from server.security.audit import AuditLog, AuditMiddleware
+from server.security.auth import Authenticator
+from server.security.editions import Editions
+from server.security.grants import build_grants
+from server.security.rate_limit import RateLimit, exempt_paths
+from server.security.reload import reload_on_sighup
+from server.tiling.hot_tiles import HotTiles
+from server.tiling.legacy import LegacyServices, build_mapproxy
 from tiles.cache import TileCache
 
 log = logging.getLogger("onemap")
@@ -57,7 +56,7 @@ VERSION = "0.1.0"
 def ensure_demo_data(settings: Settings) -> None:
     """Generate the demo data into the data dir when the configuration asks for it."""
     if settings.generate_demo:
-        from server.demo import generate_demo
+        from providers.demo import generate_demo
 
         generate_demo(settings.data_dir)
 

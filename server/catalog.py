@@ -22,10 +22,10 @@ from config.models import (
 )
 from providers.base import AccessScope, CollectionInfo, FeatureProvider
 from providers.crs import default_crs_uris, parse_crs
-from providers.geopackage import GeoPackageProvider
-from providers.postgis import PostgisProvider
+from providers.geopackage.provider import GeoPackageProvider
+from providers.postgis.provider import PostgisProvider
 from providers.sources import AllowedSources, SourceNotAllowed
-from server.errors import NotFoundError
+from server.http.errors import NotFoundError
 from tiles.raster import RasterMeta, RasterStore
 from tiles.style import VectorStyle, default_style
 from tiles.tms import MatrixLimits, matrix_limits, tile_matrix_sets

@@ -31,7 +31,7 @@ from config.models import (
     TemporalConfig,
 )
 from server.app import create_app
-from server.importer import import_to_postgis
+from server.cli.importer import import_to_postgis
 from tests.fixtures import write_test_imagery, write_test_store
 
 MAX_LIMIT = 1000
@@ -209,7 +209,7 @@ def job_worker(_workers: Workers) -> Workers:
 @pytest.fixture(scope="session")
 def admin(settings: Settings) -> dict[str, str]:
     """Headers with an admin API key (writes and process execution need one)."""
-    from server.api_keys import ApiKeys
+    from server.security.api_keys import ApiKeys
 
     secret, _key = ApiKeys(settings.data_dir).create("tests", ["admin"], None)
     return {"X-API-Key": secret}

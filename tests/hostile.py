@@ -262,7 +262,7 @@ def fresh_database(admin_url: str, store: Path) -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    from server.importer import import_to_postgis
+    from server.cli.importer import import_to_postgis
     from tests.conftest import LAYERS
 
     name = f"onemap_hostile_{uuid.uuid4().hex[:10]}"
@@ -287,8 +287,8 @@ def hostile_app(data: Path, database: str | None) -> Iterator[Hostile]:
     """The test layers and imagery in ``data`` (GeoPackage; PostGIS in a fresh
     database of the server ``database`` names), the app over them with an allowed
     source that redirects to the canary, an admin key and a job worker."""
-    from server.api_keys import ApiKeys
     from server.app import create_app
+    from server.security.api_keys import ApiKeys
     from tests.conftest import make_settings, start_worker
     from tests.fixtures import write_test_imagery, write_test_store
 

@@ -9,13 +9,13 @@ from starlette.responses import Response
 
 from config.models import text_for
 from processes.status import REL_JOBS, REL_PROCESSES
-from server.caching import cache_headers, etag_of, not_modified
+from server.http.caching import cache_headers, etag_of, not_modified
+from server.http.links import HTML, JSON, OPENAPI, link, self_links, url_for
+from server.http.negotiation import check_language, format_of, language_of
+from server.http.params import check_known
+from server.http.responses import json_bytes, render_html
 from server.i18n import translate
-from server.links import HTML, JSON, OPENAPI, link, self_links, url_for
-from server.negotiation import check_language, format_of, language_of
-from server.params import check_known
-from server.responses import json_bytes, render_html
-from server.tilesets import REL_SCHEMES, REL_VECTOR_TILES
+from server.tiling.tilesets import REL_SCHEMES, REL_VECTOR_TILES
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",

@@ -19,20 +19,20 @@ from providers.edits import (
     apply_patch,
     validate_feature,
 )
-from server.access import ForbiddenError, actor_allowed_to, get_scope
-from server.audit import audit_record
 from server.catalog import Collection
-from server.errors import (
+from server.http.errors import (
     InvalidParameterError,
     MethodNotAllowedError,
     NotFoundError,
     PreconditionFailedError,
     PreconditionRequiredError,
 )
-from server.links import JSON, link, url_for
-from server.negotiation import language_of
-from server.params import json_body, parse_crs_param
-from server.responses import json_response
+from server.http.links import JSON, link, url_for
+from server.http.negotiation import language_of
+from server.http.params import json_body, parse_crs_param
+from server.http.responses import json_response
+from server.security.access import ForbiddenError, actor_allowed_to, get_scope
+from server.security.audit import audit_record
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",

@@ -16,14 +16,12 @@ from providers.base import AccessScope, ItemPage, ItemsQuery
 from providers.cql2 import Cql2Error
 from providers.crs import CRS84_URI
 from providers.geojson import with_links
-from server.access import get_scope
-from server.caching import cache_headers, etag_of, not_modified
 from server.catalog import Collection, RasterCollection
-from server.errors import NotFoundError
-from server.i18n import translate
-from server.links import GEOJSON, HTML, JSON, link, same_query, self_links, url_for
-from server.negotiation import check_language, format_of, language_of
-from server.params import (
+from server.http.caching import cache_headers, etag_of, not_modified
+from server.http.errors import NotFoundError
+from server.http.links import GEOJSON, HTML, JSON, link, same_query, self_links, url_for
+from server.http.negotiation import check_language, format_of, language_of
+from server.http.params import (
     check_known,
     filter_error,
     parse_bbox,
@@ -37,10 +35,12 @@ from server.params import (
     parse_sortby,
     single,
 )
-from server.responses import json_bytes, render_html
+from server.http.responses import json_bytes, render_html
+from server.i18n import translate
 from server.routes.common import LANG, TOLERATED, F, respond
 from server.routes.webmap import map_config
-from server.tilesets import raster_collection_document, tile_links
+from server.security.access import get_scope
+from server.tiling.tilesets import raster_collection_document, tile_links
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",

@@ -22,16 +22,16 @@ from processes.status import REL_EXECUTE, REL_JOBS, status_info
 from processes.worker import scope_document
 from providers.base import AccessScope
 from providers.sources import SourceNotAllowed
-from server.access import ForbiddenError, get_principal, get_scope, require
 from server.catalog import RasterCollection
-from server.errors import InvalidParameterError, NotFoundError, ServiceError
-from server.grants import ADMIN
+from server.http.errors import InvalidParameterError, NotFoundError, ServiceError
+from server.http.links import JSON, link, self_links, url_for
+from server.http.negotiation import check_language, language_of
+from server.http.params import check_known, json_body
+from server.http.responses import json_bytes
 from server.i18n import translate
-from server.links import JSON, link, self_links, url_for
-from server.negotiation import check_language, language_of
-from server.params import check_known, json_body
-from server.responses import json_bytes
 from server.routes.common import LANG, F, respond
+from server.security.access import ForbiddenError, get_principal, get_scope, require
+from server.security.grants import ADMIN
 
 _PROCESSES = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
 CONFORMANCE = {

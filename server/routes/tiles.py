@@ -19,20 +19,17 @@ from starlette.responses import Response
 from providers.base import AccessScope, TileQuery
 from providers.cql2 import Cql2Error
 from providers.crs import CRS84, transform_geometries
-from server.access import get_scope
-from server.caching import cache_headers, etag_of, not_modified
 from server.catalog import Collection, RasterCollection
-from server.errors import (
+from server.http.caching import cache_headers, etag_of, not_modified
+from server.http.errors import (
     InvalidParameterError,
     NotFoundError,
     UpstreamError,
     UpstreamTimeoutError,
 )
-from server.hot_tiles import offer_replay
-from server.i18n import translate
-from server.links import JSON, link, self_links, url_for
-from server.negotiation import check_language, language_of
-from server.params import (
+from server.http.links import JSON, link, self_links, url_for
+from server.http.negotiation import check_language, language_of
+from server.http.params import (
     check_known,
     filter_error,
     parse_crs_param,
@@ -40,9 +37,12 @@ from server.params import (
     parse_properties,
     single,
 )
-from server.responses import json_bytes
+from server.http.responses import json_bytes
+from server.i18n import translate
 from server.routes.common import LANG, F, respond
-from server.tile_params import (
+from server.security.access import get_scope
+from server.tiling.hot_tiles import offer_replay
+from server.tiling.tile_params import (
     MVT,
     RENDER_PARAMS,
     check_vector_format,
@@ -50,7 +50,7 @@ from server.tile_params import (
     image_format,
     render_options,
 )
-from server.tilesets import (
+from server.tiling.tilesets import (
     PNG,
     TILEJSON,
     layer_minzoom,

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from config.models import text_for
-from server.access import get_scope
-from server.caching import cache_headers
 from server.catalog import Collection, RasterCollection
-from server.errors import InvalidParameterError
+from server.http.caching import cache_headers
+from server.http.errors import InvalidParameterError
+from server.http.links import url_for
+from server.http.negotiation import check_language, language_of
+from server.http.params import check_known
+from server.http.responses import render_html
 from server.i18n import translate
-from server.links import url_for
-from server.negotiation import check_language, language_of
-from server.params import check_known
-from server.responses import render_html
 from server.routes.common import LANG
-from server.tilesets import layer_minzoom, union
+from server.security.access import get_scope
+from server.tiling.tilesets import layer_minzoom, union
 from tiles.tms import CGCS2000_QUAD, WEB_MERCATOR, tile_matrix_sets
 
 CONFORMANCE: set[str] = set()

@@ -653,8 +653,8 @@ def _with_xzq(settings: Settings, roles: dict[str, RoleConfig]) -> Settings:
 def test_regions_by_admin_code_and_several_roles_together(
     store: Path, tmp_path: Path
 ) -> None:
-    from server.api_keys import ApiKeys
-    from server.grants import GrantError
+    from server.security.api_keys import ApiKeys
+    from server.security.grants import GrantError
 
     copy = _store_with_divisions(store, tmp_path)
     base = make_settings(copy)
@@ -730,7 +730,7 @@ def test_a_region_bounds_writes_on_a_public_collection(
     store: Path, tmp_path: Path
 ) -> None:
     """The public grant reads every row; the role's region still bounds its writes."""
-    from server.api_keys import ApiKeys
+    from server.security.api_keys import ApiKeys
 
     shutil.copy(store, tmp_path / store.name)
     shutil.copytree(store.parent / "imagery", tmp_path / "imagery")

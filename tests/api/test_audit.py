@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from config.models import Settings
 from providers.audit import GENESIS, AuditRecord, chain_hash, verify_rows
-from server.api_keys import ApiKeys
 from server.app import create_app
-from server.audit import AuditLog
+from server.security.api_keys import ApiKeys
+from server.security.audit import AuditLog
 from tests.conftest import make_settings
 
 
@@ -195,7 +195,7 @@ def test_the_chain_finds_an_edited_or_deleted_row(tmp_path: Path) -> None:
     db.close()
     deleted = log.verify()
     assert not deleted.ok and deleted.broken_at == 5 and deleted.reason == "link"
-    cli = [sys.executable, "-m", "server.cli", "audit"]
+    cli = [sys.executable, "-m", "server.cli.main", "audit"]
     env_args = ["--data-dir", str(tmp_path)]
     broken = subprocess.run([*cli, "verify", *env_args], capture_output=True, text=True)
     assert broken.returncode == 1 and "row 5" in broken.stderr

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from config.models import JwtConfig, RoleConfig, SecurityConfig
-from server.api_keys import ApiKeys
 from server.app import create_app
+from server.security.api_keys import ApiKeys
 from tests.conftest import make_settings
 
 ISSUER, AUDIENCE = "https://idp.example.cn/realms/bureau", "onemap"
@@ -209,7 +209,7 @@ def test_api_keys(auth_client: TestClient) -> None:
 def test_keys_cli(tmp_path: Path) -> None:
     def onemap(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "server.cli", "keys", *args, "--data-dir",
+            [sys.executable, "-m", "server.cli.main", "keys", *args, "--data-dir",
              str(tmp_path)],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

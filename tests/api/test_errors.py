@@ -174,7 +174,7 @@ def test_a_locked_geopackage_is_a_503_with_retry_after(
     copy = tmp_path / store.name
     shutil.copy(store, copy)
     shutil.copytree(store.parent / "imagery", tmp_path / "imagery")
-    from providers import geopackage
+    import providers.geopackage.provider as geopackage
 
     local = make_settings(copy, "geopackage", None)
     with TestClient(create_app(local)) as client:

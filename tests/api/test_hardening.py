@@ -20,12 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from config.models import RateLimitConfig, SecurityConfig
-from server.api_keys import ApiKeys
 from server.app import create_app
-from server.audit import AuditLog
-from server.logs import JsonFormatter
-from server.rate_limit import RateLimit
-from server.request_context import redact_query
+from server.http.logs import JsonFormatter
+from server.http.request_context import redact_query
+from server.security.api_keys import ApiKeys
+from server.security.audit import AuditLog
+from server.security.rate_limit import RateLimit
 from tests.conftest import make_settings
 
 SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -177,7 +177,7 @@ def test_query_redaction() -> None:
 def test_log_lines_in_json_or_text() -> None:
     script = (
         "import logging, sys\n"
-        "from server.logs import configure_logging, REQUEST_ID\n"
+        "from server.http.logs import configure_logging, REQUEST_ID\n"
         "configure_logging(sys.argv[1])\n"
         "REQUEST_ID.set('rid-7')\n"
         "logging.getLogger('onemap.test').info('hello %s', 'world')\n"

@@ -10,9 +10,9 @@ import yaml
 from fastapi.testclient import TestClient
 
 from config.loader import load_settings
-from server.api_keys import ApiKeys
 from server.app import create_app
-from server.reload import reload_security
+from server.security.api_keys import ApiKeys
+from server.security.reload import reload_security
 from tests.conftest import make_settings
 
 

@@ -87,7 +87,7 @@ def serve_live(
         **(env or {}),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", *args, "--port", str(port)],
+        [sys.executable, "-m", "server.cli.main", "serve", *args, "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

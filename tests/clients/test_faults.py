@@ -45,7 +45,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from server.importer import import_to_postgis
+from server.cli.importer import import_to_postgis
 from tests.fixtures import write_test_store
 
 pytestmark = pytest.mark.clients
@@ -133,7 +133,7 @@ class Server:
         port = _free_port()
         log_path = self.config.with_name(f"serve-{self.starts}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMAP_")}
-        command = [sys.executable, "-m", "server.cli", "serve", "--config"]
+        command = [sys.executable, "-m", "server.cli.main", "serve", "--config"]
         with log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [*command, str(self.config), "--port", str(port)],

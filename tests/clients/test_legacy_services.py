@@ -190,7 +190,7 @@ def test_seeded_tiles_come_from_the_cache(live_url: str, store: Path) -> None:
         [
             sys.executable,
             "-m",
-            "server.cli",
+            "server.cli.main",
             "seed",
             "imagery",
             "--tms",

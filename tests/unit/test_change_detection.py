@@ -15,7 +15,7 @@ from config import Settings, load_settings
 from processes.base import JobContext, ProcessError
 from processes.change_detection import PROCESS, Inputs
 from providers.base import AccessScope
-from server.demo import generate_demo
+from providers.demo import generate_demo
 from tests.change_accuracy import accuracy
 
 SEEDS = (11, 20240601)

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from config import load_settings
 from server.app import create_app
 
-ONEMAP = [sys.executable, "-m", "server.cli"]
+ONEMAP = [sys.executable, "-m", "server.cli.main"]
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -107,7 +107,7 @@ def test_basemaps_are_checked(tmp_path: Path) -> None:
 
     from config.models import Settings
     from server.catalog import CollectionError
-    from server.legacy import cascaded_basemaps
+    from server.tiling.legacy import cascaded_basemaps
     from tiles.mapproxy import mapproxy_config
 
     url = "https://t0.tianditu.gov.cn/img_c/wmts?TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"

@@ -18,10 +18,10 @@ import shapely
 from pyproj import Geod
 from rasterio.features import rasterize
 
-import server.demo as demo_pkg
-from server.demo import DemoFiles, generate_demo
-from server.demo.geo import BBOX
-from server.demo.landuse import landuse_names, sandalei
+import providers.demo as demo_pkg
+from providers.demo import DemoFiles, generate_demo
+from providers.demo.geo import BBOX
+from providers.demo.landuse import landuse_names, sandalei
 
 PARCELS = 1500
 SEED = 20240601
@@ -456,9 +456,9 @@ def test_paddy_phenology_is_greener(
 
 
 def test_same_seed_same_data(files: DemoFiles, layers: dict[str, Layer]) -> None:
-    from server.demo.imagery import build_scene
-    from server.demo.sampling import stream
-    from server.demo.vector import build_vector
+    from providers.demo.imagery import build_scene
+    from providers.demo.sampling import stream
+    from providers.demo.vector import build_vector
 
     again = build_vector(SEED, PARCELS)
     for name, layer in again.layers.items():
@@ -480,10 +480,10 @@ def test_same_seed_same_data(files: DemoFiles, layers: dict[str, Layer]) -> None
 
 
 def test_other_seed_other_data() -> None:
-    from server.demo.geo import geoms_to_deg
-    from server.demo.landscape import make_landscape
-    from server.demo.sampling import stream
-    from server.demo.townships import make_townships
+    from providers.demo.geo import geoms_to_deg
+    from providers.demo.landscape import make_landscape
+    from providers.demo.sampling import stream
+    from providers.demo.townships import make_townships
 
     def townships(seed: int) -> npt.NDArray[Any]:
         land = make_landscape(stream(seed, "landscape"))

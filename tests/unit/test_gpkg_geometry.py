@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import shapely
 
-from providers.gpkg_geometry import _Filter, sqlite_intersects
+from providers.geopackage.geometry import _Filter, sqlite_intersects
 
 
 def _blob(geometry: shapely.Geometry) -> bytes:

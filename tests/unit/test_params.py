@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from providers.crs import CRS84, UnknownCrsError, epsg_crs, gauss_kruger_codes, parse_crs
-from server.errors import InvalidParameterError
-from server.params import parse_bbox, parse_datetime, parse_limit
+from server.http.errors import InvalidParameterError
+from server.http.params import parse_bbox, parse_datetime, parse_limit
 
 
 def test_bbox_swaps_for_lat_lon_crs() -> None:

@@ -15,7 +15,7 @@ from config import load_settings
 from processes.base import JobContext, ProcessError
 from processes.planning_compliance import PROCESS, Inputs
 from providers.base import AccessScope
-from server.demo import DemoFiles, generate_demo
+from providers.demo import DemoFiles, generate_demo
 
 GEOD = Geod(a=6378137.0, rf=298.257222101)
 Demo = tuple[DemoFiles, JobContext]

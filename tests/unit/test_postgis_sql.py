@@ -19,7 +19,7 @@ from providers.base import (
     SortKey,
 )
 from providers.crs import CRS84, epsg_crs
-from providers.postgis_sql import PgTable, count_query, item_query, page_query
+from providers.postgis.sql import PgTable, count_query, item_query, page_query
 
 INFO = CollectionInfo(
     id="dltb",

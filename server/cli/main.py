@@ -76,9 +76,9 @@ def serve(
 ) -> None:
     """Run the server (with no --config: the embedded demo on GeoPackage) and the
     job workers of processes.workers."""
-    from server.api_keys import ensure_admin_key
     from server.app import ensure_demo_data
-    from server.job_workers import JobWorkers
+    from server.cli.job_workers import JobWorkers
+    from server.security.api_keys import ensure_admin_key
 
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
@@ -116,7 +116,7 @@ def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
     from server.app import create_app
-    from server.logs import logging_config
+    from server.http.logs import logging_config
 
     server = settings.server
     # uvicorn applies it in every worker process; server/request_context.py writes
@@ -150,8 +150,8 @@ def worker(
 ) -> None:
     """Run jobs of OGC API - Processes (any number, on any machine sharing the queue)."""
     from processes.worker import run_worker
-    from server.job_workers import die_with_parent
-    from server.logs import configure_logging
+    from server.cli.job_workers import die_with_parent
+    from server.http.logs import configure_logging
 
     die_with_parent()
     settings = _settings(config, data_dir, database)
@@ -168,7 +168,7 @@ def keys_create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a key; it is printed once and only its hash is kept."""
-    from server.api_keys import ApiKeys
+    from server.security.api_keys import ApiKeys
 
     settings = _settings(config, data_dir)
     unknown = [r for r in role if r != "admin" and r not in settings.security.roles]
@@ -183,7 +183,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """The keys (never the secrets)."""
-    from server.api_keys import ApiKeys
+    from server.security.api_keys import ApiKeys
 
     for key in ApiKeys(_settings(config, data_dir).data_dir).all():
         state = "revoked" if key.revoked else f"expires {key.expires or 'never'}"
@@ -197,7 +197,7 @@ def keys_revoke(
     data_dir: DataDirOption = None,
 ) -> None:
     """Revoke a key at once."""
-    from server.api_keys import ApiKeys
+    from server.security.api_keys import ApiKeys
 
     if not ApiKeys(_settings(config, data_dir).data_dir).revoke(key_id):
         raise _fail(f"no active key {key_id}")
@@ -205,7 +205,7 @@ def keys_revoke(
 
 
 def _audit_log(config: Path | None, data_dir: Path | None) -> Any:
-    from server.audit import AuditLog
+    from server.security.audit import AuditLog
 
     log = AuditLog(_settings(config, data_dir))
     log.create()
@@ -289,8 +289,8 @@ def demo(
     ] = None,
 ) -> None:
     """Generate the demo data (GeoPackage layers and a before/after COG pair)."""
-    from server.demo import generate_demo
-    from server.importer import ImportError_, import_to_postgis
+    from providers.demo import generate_demo
+    from server.cli.importer import ImportError_, import_to_postgis
 
     settings = _settings(None, data_dir)
     started = time.monotonic()
@@ -334,8 +334,8 @@ def seed(
     concurrency: Annotated[int, typer.Option(min=1, max=32)] = 2,
 ) -> None:
     """Pre-fill the WMTS/WMS/TMS tile cache (MapProxy) of an imagery collection."""
-    from server.seeding import SeedError
-    from server.seeding import seed as run_seed
+    from server.cli.seeding import SeedError
+    from server.cli.seeding import seed as run_seed
 
     settings = _settings(config, data_dir)
     try:
@@ -381,7 +381,7 @@ def import_(
     ] = None,
 ) -> None:
     """Load a vector file into the embedded store or PostGIS; restart to publish it."""
-    from server.importer import ImportError_, import_file, import_to_postgis
+    from server.cli.importer import ImportError_, import_file, import_to_postgis
 
     settings = _settings(config, data_dir)
     if collection in settings.collections:
@@ -449,8 +449,8 @@ def config_check(
     from psycopg_pool import PoolTimeout
 
     from providers.base import UNRESTRICTED
-    from providers.geopackage import GeoPackageError
-    from providers.postgis import PostgisError
+    from providers.geopackage.provider import GeoPackageError
+    from providers.postgis.provider import PostgisError
     from server.catalog import Collection, CollectionError, build_catalog
 
     settings = _settings(file)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import shapely
 
 from providers.cql2 import fold_accents
-from providers.gpkg_geometry import per_thread, wkb_of
+from providers.geopackage.geometry import per_thread, wkb_of
 
 _PREDICATES = {
     "s_intersects": shapely.intersects,

@@ -30,8 +30,8 @@ from psycopg.adapt import Loader
 from psycopg.errors import DataError, DuplicateTable, UniqueViolation
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+import providers.postgis.edit as edit
 from config.models import DatabaseConfig, I18nText, PostgisSource
-from providers import postgis_edit as edit
 from providers.base import (
     AccessScope,
     CollectionInfo,
@@ -46,8 +46,8 @@ from providers.base import (
 from providers.cql2 import Cql2Error
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
-from providers.postgis_edit import HISTORY_DDL
-from providers.postgis_sql import (
+from providers.postgis.edit import HISTORY_DDL
+from providers.postgis.sql import (
     PgTable,
     count_query,
     item_query,

@@ -17,7 +17,7 @@ import threading
 
 log = logging.getLogger("onemap.workers")
 
-_COMMAND = (sys.executable, "-m", "server.cli", "worker")
+_COMMAND = (sys.executable, "-m", "server.cli.main", "worker")
 PARENT_ENV = "ONEMAP_WORKER_PARENT"  # the server's pid, for die_with_parent()
 _PR_SET_PDEATHSIG = 1
 

@@ -11,8 +11,8 @@ from rio_tiler.errors import RioTilerError
 from starlette.datastructures import QueryParams
 
 from config.models import CogSource, Resampling
-from server.errors import InvalidParameterError, NotAcceptableError
-from server.params import single
+from server.http.errors import InvalidParameterError, NotAcceptableError
+from server.http.params import single
 from tiles.raster import RasterMeta
 from tiles.render import MEDIA_TYPES, ImageFormat, RenderOptions
 

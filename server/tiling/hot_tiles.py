@@ -29,7 +29,7 @@ from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import ServiceError
+from server.http.errors import ServiceError
 
 _SCOPE_KEY = "onemap.hot_tile"
 _TILE_PATH = re.compile(

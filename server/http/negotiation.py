@@ -55,7 +55,7 @@ def language_of(request: Request) -> Language:
 
 def check_language(request: Request) -> None:
     """Raise 400 for a ``lang=`` value that names no supported language."""
-    from server.errors import InvalidParameterError
+    from server.http.errors import InvalidParameterError
 
     value = request.query_params.get("lang")
     if value is not None and normalise_language(value) is None:
@@ -82,7 +82,7 @@ def _accept_ranking(header: str) -> list[tuple[float, int, str]]:
 
 def format_of(request: Request, allowed: tuple[Format, ...] = ("json", "html")) -> Format:
     """The representation to send; raises 400 for a bad ``f=`` and 406 for Accept."""
-    from server.errors import InvalidParameterError, NotAcceptableError
+    from server.http.errors import InvalidParameterError, NotAcceptableError
 
     value = request.query_params.get("f")
     if value is not None:

@@ -38,7 +38,7 @@ from providers.audit import (
     sqlite_append,
     verify_rows,
 )
-from server.auth import Principal
+from server.security.auth import Principal
 
 log = logging.getLogger("onemap.audit")
 _BATCH = 500

@@ -37,14 +37,14 @@ from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
 from providers.filters import is_rectangle, spatial_areas
 from providers.geojson import encode_features
-from providers.geopackage_edit import (
+from providers.geopackage.cql2 import Frag, SqliteDialect
+from providers.geopackage.edit import (
     EditContext,
     GeoPackageEditor,
     TableEdits,
     register_functions,
 )
-from providers.gpkg_geometry import wkb_of
-from providers.sqlite_cql2 import Frag, SqliteDialect
+from providers.geopackage.geometry import wkb_of
 
 CHUNK_ROWS = 500
 

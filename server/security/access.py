@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 
 from providers.base import AccessScope
-from server.auth import ANONYMOUS, Principal, UnauthorizedError
-from server.errors import ServiceError
-from server.grants import ADMIN, Grants
+from server.http.errors import ServiceError
+from server.security.auth import ANONYMOUS, Principal, UnauthorizedError
+from server.security.grants import ADMIN, Grants
 
 
 class ForbiddenError(ServiceError):

@@ -25,7 +25,7 @@ from providers.edits import (
     check_version,
     json_value,
 )
-from providers.postgis_sql import PgTable, conditions
+from providers.postgis.sql import PgTable, conditions
 
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS public.onemap_history (

@@ -19,8 +19,8 @@ import jwt
 from starlette.requests import Request
 
 from config.models import JwtConfig, Settings
-from server.api_keys import ApiKeys
-from server.errors import ServiceError
+from server.http.errors import ServiceError
+from server.security.api_keys import ApiKeys
 
 log = logging.getLogger("onemap.auth")
 

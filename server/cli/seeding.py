@@ -21,8 +21,8 @@ import yaml
 
 from config.models import Settings
 from server.catalog import build_catalog
-from server.grants import public_scope
-from server.legacy import proxied_layers
+from server.security.grants import public_scope
+from server.tiling.legacy import proxied_layers
 from tiles.mapproxy import (
     GRIDS_OF_TMS,
     ProxiedLayer,

@@ -12,7 +12,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from providers.postgis_load import Layer, LoadError, load_layer
+from providers.postgis.load import Layer, LoadError, load_layer
 from server.catalog import standard_field_titles
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.models import EditionConfig, RateLimitConfig
-from server.errors import ServiceError, error_response
+from server.http.errors import ServiceError, error_response
 
 log = logging.getLogger("onemap.security")
 

@@ -24,7 +24,7 @@ from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.logs import REQUEST_ID
+from server.http.logs import REQUEST_ID
 
 log = logging.getLogger("onemap.access")
 

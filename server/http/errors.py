@@ -155,8 +155,8 @@ class InternalError(ServiceError):
 
 def error_response(request: Request, exc: ServiceError) -> Response:
     """Render an error in the format and language the client asked for."""
-    from server.negotiation import language_of, wants_html
-    from server.responses import html_error, json_response
+    from server.http.negotiation import language_of, wants_html
+    from server.http.responses import html_error, json_response
 
     lang = language_of(request)
     body = exc.body(lang)

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from config.models import text_for
 from providers.crs import CRS84_URI
 from server.catalog import Collection, RasterCollection
+from server.http.links import JSON, link, self_links, url_for
 from server.i18n import translate
-from server.links import JSON, link, self_links, url_for
-from server.tile_params import MVT, RENDER_PARAMS
+from server.tiling.tile_params import MVT, RENDER_PARAMS
 from tiles.render import MEDIA_TYPES
 from tiles.tms import (
     WEB_MERCATOR,

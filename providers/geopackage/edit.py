@@ -29,8 +29,8 @@ from providers.edits import (
     check_version,
     json_value,
 )
-from providers.gpkg_geometry import envelope_of, sqlite_intersects, wkb_of
-from providers.sqlite_cql2 import register as register_cql2
+from providers.geopackage.cql2 import register as register_cql2
+from providers.geopackage.geometry import envelope_of, sqlite_intersects, wkb_of
 
 # Whether a feature (by key) is inside the writer's grant, on the write's connection.
 Guard = Callable[[sqlite3.Connection, Any], bool]

@@ -23,7 +23,7 @@ from providers.base import (
 from providers.cql2 import Cql2Error
 from providers.cql2 import parse as cql2_parse
 from providers.crs import CRS84, CrsRef, UnknownCrsError, parse_crs
-from server.errors import (
+from server.http.errors import (
     InvalidParameterError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from config.models import I18nText, text_for
+from server.http.links import same_query
 from server.i18n import translate
-from server.links import same_query
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent.parent / "templates"
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -58,7 +58,7 @@ def render_html(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render a page in the request's language."""
-    from server.negotiation import language_of
+    from server.http.negotiation import language_of
 
     lang = language_of(request)
     env: Environment = request.app.state.jinja

@@ -19,7 +19,7 @@ from config.models import Settings, text_for
 from providers.base import AccessScope
 from providers.sources import AllowedSources, SourceNotAllowed
 from server.catalog import Catalog, Collection, CollectionError, RasterCollection
-from server.tilesets import tiles_path
+from server.tiling.tilesets import tiles_path
 from tiles.mapproxy import (
     CascadedBasemap,
     ProxiedLayer,

@@ -17,8 +17,8 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from config.loader import ConfigError, load_settings
-from server.auth import Authenticator
-from server.grants import GrantError, build_grants
+from server.security.auth import Authenticator
+from server.security.grants import GrantError, build_grants
 
 log = logging.getLogger("onemap.reload")
 

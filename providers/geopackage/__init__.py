@@ -1,0 +1,1 @@
+"""GeoPackage: the embedded default source (SQLite, edits, geometry blobs, CQL2)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL/PostGIS: the production source (SQL, edits, bulk loads)."""

@@ -1,0 +1,1 @@
+"""The ``onemap`` command and the tools it runs (import, seed, job workers)."""

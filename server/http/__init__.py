@@ -1,0 +1,1 @@
+"""HTTP plumbing: errors, negotiation, responses, links, parameters, caching, headers."""

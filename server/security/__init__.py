@@ -1,0 +1,1 @@
+"""Who calls and what they may do: identity, API keys, grants, editions, limits, audit."""
