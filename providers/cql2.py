@@ -21,6 +21,7 @@ import shapely.geometry
 
 from providers.base import CollectionInfo, Cql2Filter, FieldType
 from providers.crs import CRS84, CrsRef, swap_axes, transform_geometries
+from providers.errors import QueryError
 
 MAX_TEXT = 32_768
 MAX_DEPTH = 48
@@ -66,16 +67,14 @@ _MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
-class Cql2Error(ValueError):
-    """The filter is malformed or does not fit the collection.
+class Cql2Error(QueryError):
+    """The filter is malformed or does not fit the collection (messages ``cql2.*``)."""
 
-    ``key`` names a message of server/i18n.py (prefix ``cql2.``), ``params`` fill it.
-    """
+    prefix = "cql2"
+    parameter = "filter"
 
     def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key, params)
-        self.key = key
-        self.params = params
+        super().__init__(key, **params)
 
 
 # Outside literals: a run of prefix operators nests like parentheses (cql2-rs recurses

@@ -19,6 +19,8 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from providers.errors import QueryError
+
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
 
@@ -43,8 +45,11 @@ _CRS84_NAMES = frozenset(
 )
 
 
-class UnknownCrsError(ValueError):
+class UnknownCrsError(QueryError):
     """The text does not name a CRS this server knows."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("crs_unknown", "crs", value=text[:80], allowed="-")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import shapely.geometry
 
 from providers.base import CollectionInfo, FieldType
 from providers.crs import CRS84, CrsRef, swap_axes, transform_geometries
+from providers.errors import ForbiddenWrite, QueryError, VersionMismatch
 
 # Geometry types a collection of each type accepts (single parts are promoted).
 _ACCEPTS = {
@@ -30,21 +31,25 @@ _ACCEPTS = {
 }
 
 
-class EditError(ValueError):
-    """A body that cannot be stored; ``key`` names a message (prefix ``edit.``)."""
+class EditError(QueryError):
+    """A body that cannot be stored (messages ``edit.*``); the field at fault is named."""
+
+    prefix = "edit"
 
     def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key, params)
-        self.key = key
-        self.params = params
+        super().__init__(key, str(params.get("field", "body")), **params)
 
 
-class OutsideGrantError(Exception):
+class OutsideGrantError(ForbiddenWrite):
     """The written feature would lie outside the writer's region or row filter (403)."""
 
+    prefix = "edit"
 
-class VersionMismatchError(Exception):
-    """If-Match does not name the feature's current version (412)."""
+    def __init__(self, collection_id: str) -> None:
+        super().__init__("outside_grant", id=collection_id)
+
+
+VersionMismatchError = VersionMismatch
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from providers.errors import QueryError
+
 _URL_SCHEMES = ("http", "https", "s3")
 
 
-class SourceNotAllowed(ValueError):
+class SourceNotAllowed(QueryError):
     """The href lies outside every allowed source (or is not an href at all).
 
-    ``code`` names the reason (messages ``source.<code>`` in server/i18n.py).
+    ``code`` names the reason (messages ``source.<code>``).
     """
+
+    prefix = "source"
 
     def __init__(self, code: str) -> None:
         super().__init__(code)

@@ -268,10 +268,11 @@ class TableEdits:
         ).fetchone()
         return str(row[0])
 
-    @staticmethod
-    def _check_inside(conn: sqlite3.Connection, key: Any, writer: EditContext) -> None:
+    def _check_inside(
+        self, conn: sqlite3.Connection, key: Any, writer: EditContext
+    ) -> None:
         if writer.guard is not None and not writer.guard(conn, key):
-            raise OutsideGrantError(key)  # rolls the transaction back
+            raise OutsideGrantError(self.collection_id)  # rolls the transaction back
 
     def create(self, feature: FeatureInput, writer: EditContext) -> EditResult:
         """INSERT a feature; the database assigns its id."""

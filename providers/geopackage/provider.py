@@ -35,6 +35,7 @@ from providers.base import (
 from providers.cql2 import Translator
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
+from providers.errors import ConfigMismatch
 from providers.filters import is_rectangle, spatial_areas
 from providers.geojson import encode_features
 from providers.geopackage.cql2 import Frag, SqliteDialect
@@ -68,7 +69,7 @@ _TYPES: dict[str, FieldType] = {
 _READ_BUSY_S = 15
 
 
-class GeoPackageError(Exception):
+class GeoPackageError(ConfigMismatch):
     """A configured GeoPackage source cannot be served (message says why)."""
 
 

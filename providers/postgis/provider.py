@@ -46,6 +46,7 @@ from providers.base import (
 from providers.cql2 import Cql2Error
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
+from providers.errors import ConfigMismatch
 from providers.postgis.edit import HISTORY_DDL
 from providers.postgis.sql import (
     PgTable,
@@ -91,7 +92,7 @@ _TYPES: dict[str, FieldType] = {
 }
 
 
-class PostgisError(Exception):
+class PostgisError(ConfigMismatch):
     """A configured PostGIS source cannot be served (message says why)."""
 
 

@@ -17,6 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from providers.errors import (
+    ForbiddenWrite,
+    ProviderError,
+    QueryError,
+    SourceFailed,
+    SourceUnavailable,
+    VersionMismatch,
+)
 from server.i18n import translate
 
 log = logging.getLogger("onemap.errors")
@@ -76,6 +84,14 @@ class NotFoundError(ServiceError):
     status = 404
     code = "NotFound"
     title_id = "title.not_found"
+
+
+class ForbiddenError(ServiceError):
+    """Authenticated, but the roles do not allow the operation (403)."""
+
+    status = 403
+    code = "Forbidden"
+    title_id = "title.forbidden"
 
 
 class NotAcceptableError(ServiceError):
@@ -173,6 +189,40 @@ async def _service_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc)
 
 
+# each kind of source error has one answer; the message and parameters come with it
+_PROVIDER_ANSWERS: tuple[tuple[type[ProviderError], type[ServiceError]], ...] = (
+    (QueryError, InvalidParameterError),
+    (ForbiddenWrite, ForbiddenError),
+    (VersionMismatch, PreconditionFailedError),
+    (SourceUnavailable, UnavailableError),
+    (SourceFailed, UpstreamError),
+)
+
+
+def from_provider(exc: ProviderError, request: Request | None = None) -> ServiceError:
+    """The user-facing error of a source's error (a 500 for kinds without an answer)."""
+    answer = next((a for kind, a in _PROVIDER_ANSWERS if isinstance(exc, kind)), None)
+    if answer is None:
+        return InternalError("err.server", request_id="-")
+    if isinstance(exc, VersionMismatch):
+        sent = request.headers.get("if-match", "") if request is not None else ""
+        err = answer(exc.message_id, sent=sent[:80])
+        err.headers = {"ETag": f'"{exc.current}"'}
+        return err
+    err = answer(exc.message_id, exc.parameter, **exc.params)
+    if isinstance(exc, SourceUnavailable):
+        err.headers = {"Retry-After": str(RETRY_AFTER_S)}
+    return err
+
+
+async def _provider_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProviderError)
+    err = from_provider(exc, request)
+    if isinstance(err, InternalError):
+        return await _unexpected(request, exc)
+    return error_response(request, err)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
@@ -244,6 +294,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     from psycopg import OperationalError  # PoolTimeout is one too
 
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(ProviderError, _provider_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(sqlite3.OperationalError, _sqlite_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

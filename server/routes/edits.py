@@ -14,8 +14,6 @@ from providers.edits import (
     EditError,
     EditResult,
     FeatureInput,
-    OutsideGrantError,
-    VersionMismatchError,
     apply_patch,
     validate_feature,
 )
@@ -24,14 +22,13 @@ from server.http.errors import (
     InvalidParameterError,
     MethodNotAllowedError,
     NotFoundError,
-    PreconditionFailedError,
     PreconditionRequiredError,
 )
 from server.http.links import JSON, link, url_for
 from server.http.negotiation import language_of
 from server.http.params import json_body, parse_crs_param
 from server.http.responses import json_response
-from server.security.access import ForbiddenError, actor_allowed_to, get_scope
+from server.security.access import actor_allowed_to, get_scope
 from server.security.audit import audit_record
 
 CONFORMANCE = {
@@ -117,26 +114,13 @@ def _if_match(c: Collection, header: str | None) -> str | None:
     return header
 
 
-def _edit_error(exc: EditError) -> InvalidParameterError:
-    field = str(exc.params.get("field", "body"))
-    return InvalidParameterError(f"edit.{exc.key}", field, **exc.params)
-
-
 async def _guarded(
-    request: Request, c: Collection, work: Any, if_match: str | None, writer: Writer
+    request: Request, c: Collection, work: Any, writer: Writer
 ) -> EditResult | None:
-    """Run a write, turning validation, grant and version errors into 400 / 403 / 412;
-    record it in the audit trail after the fact when the provider could not."""
-    try:
-        result: EditResult | None = await work
-    except EditError as exc:
-        raise _edit_error(exc) from None
-    except OutsideGrantError:
-        raise ForbiddenError("edit.outside_grant", id=c.id) from None
-    except VersionMismatchError as exc:
-        err = PreconditionFailedError("edit.stale", sent=(if_match or "")[:80])
-        err.headers = {"ETag": f'"{exc.args[0]}"'}
-        raise err from None
+    """Run a write (its validation, grant and version errors answer 400 / 403 / 412
+    through the one error mapping); record it in the audit trail after the fact when
+    the provider could not."""
+    result: EditResult | None = await work
     c.changes.bump()
     if result is not None and writer.audit and not c.provider.audits_writes:
         record = dataclasses.replace(writer.audit, feature_ids=result.feature_id)
@@ -187,10 +171,7 @@ async def _change(
     if operation == "replace":
         body = await json_body(request, FEATURE_TYPES)
         _allowed_properties(body, scope)
-        try:
-            new = validate_feature(body, c.info, crs)
-        except EditError as exc:
-            raise _edit_error(exc) from None
+        new = validate_feature(body, c.info, crs)
     else:
         sent = await json_body(request, PATCH_TYPES)
         if not isinstance(sent, dict):
@@ -206,7 +187,7 @@ async def _change(
 
     writer = _writer(request, actor, scope, f"feature.{operation}")
     work = c.provider.update(c.id, feature_id, change, expected, writer, operation)
-    result = await _guarded(request, c, work, expected, writer)
+    result = await _guarded(request, c, work, writer)
     if result is None:
         raise _not_found(c, feature_id)
     return _done(result)
@@ -233,13 +214,10 @@ def build_router() -> APIRouter:
         crs = _content_crs(c, content_crs)
         body = await json_body(request, FEATURE_TYPES)
         _allowed_properties(body, scope)
-        try:
-            feature = _checked_values(c, validate_feature(body, c.info, crs))
-        except EditError as exc:
-            raise _edit_error(exc) from None
+        feature = _checked_values(c, validate_feature(body, c.info, crs))
         writer = _writer(request, actor, scope, "feature.create")
         work = c.provider.create(c.id, feature, writer)
-        result = await _guarded(request, c, work, None, writer)
+        result = await _guarded(request, c, work, writer)
         assert result is not None
         location = url_for(request, f"/collections/{c.id}/items/{result.feature_id}")
         return _done(result, 201, Location=location)
@@ -311,7 +289,7 @@ def build_router() -> APIRouter:
         expected = _if_match(c, if_match)
         writer = _writer(request, actor, scope, "feature.delete")
         work = c.provider.delete(c.id, feature_id, expected, writer)
-        result = await _guarded(request, c, work, expected, writer)
+        result = await _guarded(request, c, work, writer)
         if result is None:
             raise _not_found(c, feature_id)
         return Response(status_code=204)

@@ -13,7 +13,6 @@ from starlette.responses import Response, StreamingResponse
 
 from config.models import text_for
 from providers.base import AccessScope, ItemPage, ItemsQuery
-from providers.cql2 import Cql2Error
 from providers.crs import CRS84_URI
 from providers.geojson import with_links
 from server.catalog import Collection, RasterCollection
@@ -23,7 +22,6 @@ from server.http.links import GEOJSON, HTML, JSON, link, same_query, self_links,
 from server.http.negotiation import check_language, format_of, language_of
 from server.http.params import (
     check_known,
-    filter_error,
     parse_bbox,
     parse_count,
     parse_crs_param,
@@ -378,10 +376,7 @@ async def _items_response(
     version = c.provider.version(c.id)
     if version is not None and (hit := not_modified(request, tag(version), headers)):
         return hit
-    try:
-        page = await c.provider.items(c.id, query, scope)
-    except Cql2Error as exc:
-        raise filter_error(exc) from None
+    page = await c.provider.items(c.id, query, scope)
     token = version or page.digest
     if token is not None:
         headers["ETag"] = tag(token)

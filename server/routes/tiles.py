@@ -17,7 +17,6 @@ from rio_tiler.errors import TileOutsideBounds
 from starlette.responses import Response
 
 from providers.base import AccessScope, TileQuery
-from providers.cql2 import Cql2Error
 from providers.crs import CRS84, transform_geometries
 from server.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers, etag_of, not_modified
@@ -31,7 +30,6 @@ from server.http.links import JSON, link, self_links, url_for
 from server.http.negotiation import check_language, language_of
 from server.http.params import (
     check_known,
-    filter_error,
     parse_crs_param,
     parse_filter,
     parse_properties,
@@ -331,10 +329,7 @@ async def _vector_tile(
         return _send(request, hit[0], hit[1], media, public)
     parts = []
     for x in layers:
-        try:
-            parts.append(await x.provider.tile(x.id, _layer_query(query, x), scope))
-        except Cql2Error as exc:
-            raise filter_error(exc) from None
+        parts.append(await x.provider.tile(x.id, _layer_query(query, x), scope))
     if drawn:
         zlevel = request.app.state.settings.tiles.png_zlevel
         styled = [(p, x.style) for p, x in zip(parts, layers, strict=True)]

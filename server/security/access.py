@@ -12,17 +12,11 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 
 from providers.base import AccessScope
-from server.http.errors import ServiceError
+from server.http.errors import ForbiddenError
 from server.security.auth import ANONYMOUS, Principal, UnauthorizedError
 from server.security.grants import ADMIN, Grants
 
-
-class ForbiddenError(ServiceError):
-    """Authenticated, but the roles do not allow the operation (403)."""
-
-    status = 403
-    code = "Forbidden"
-    title_id = "title.forbidden"
+__all__ = ["ForbiddenError", "get_principal", "get_scope"]
 
 
 async def get_principal(request: Request) -> Principal:
