@@ -22,8 +22,7 @@ from processes.worker import open_store
 from providers.base import UNRESTRICTED
 from providers.sources import AllowedSources
 from server.catalog import build_catalog
-from server.http.errors import add_exception_handlers
-from server.http.links import base_url
+from server.http.error_handlers import add_exception_handlers
 from server.http.request_context import RequestContext
 from server.http.responses import json_bytes, make_environment
 from server.http.security_headers import SecurityHeaders
@@ -35,6 +34,7 @@ from server.security.editions import Editions
 from server.security.grants import build_grants
 from server.security.rate_limit import RateLimit, exempt_paths
 from server.security.reload import reload_on_sighup
+from server.state import AppState, app_state
 from server.tiling.hot_tiles import HotTiles
 from server.tiling.legacy import LegacyServices, build_mapproxy
 from tiles.cache import TileCache
@@ -64,33 +64,34 @@ def ensure_demo_data(settings: Settings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the sources at start, close them at stop."""
-    settings: Settings = app.state.settings
+    state = app_state(app)
+    settings = state.settings
     await to_thread.run_sync(ensure_demo_data, settings)
     async with AsyncExitStack() as stack:
-        app.state.audit = AuditLog(settings)
-        await to_thread.run_sync(app.state.audit.start)  # before the editors attach it
-        stack.callback(app.state.audit.stop)
+        state.audit = AuditLog(settings)
+        await to_thread.run_sync(state.audit.start)  # before the editors attach it
+        stack.callback(state.audit.stop)
         catalog = await build_catalog(settings)
         stack.push_async_callback(catalog.close)
-        app.state.catalog = catalog
-        app.state.grants = await build_grants(settings, catalog)
-        app.state.anonymous_scope = app.state.grants.scope(frozenset())
-        app.state.authenticator = await to_thread.run_sync(Authenticator, settings)
-        public = catalog.visible(app.state.anonymous_scope)
-        app.state.api_document = json_bytes(
+        state.catalog = catalog
+        state.grants = await build_grants(settings, catalog)
+        state.anonymous_scope = state.grants.scope(frozenset())
+        state.authenticator = await to_thread.run_sync(Authenticator, settings)
+        public = catalog.visible(state.anonymous_scope)
+        state.api_document = json_bytes(
             with_collection_paths(
-                orjson.loads(app.state.openapi_bytes()),
+                orjson.loads(state.openapi_bytes()),
                 [
                     (c.id, [(f.name, _JSON_TYPES[f.type]) for f in c.info.fields])
                     for c in public
                 ],
             )
         )
-        app.state.mapproxy = build_mapproxy(settings, catalog, app.state.anonymous_scope)
-        app.state.allowed_sources = AllowedSources.of(
+        state.mapproxy = build_mapproxy(settings, catalog, state.anonymous_scope)
+        state.allowed_sources = AllowedSources.of(
             settings.data_dir, settings.allowed_sources
         )
-        app.state.job_store = await to_thread.run_sync(open_store, settings)
+        state.job_store = await to_thread.run_sync(open_store, settings)
         reload_on_sighup(app)
         count = len(catalog.listing(UNRESTRICTED))
         log.info("serving %d collections from %s", count, settings.data_dir)
@@ -122,17 +123,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.jinja = make_environment()
-    app.state.base_url = base_url
-    app.state.map_available = (STATIC / "vendor" / "maplibre-gl.js").is_file()
-    app.state.conformance = set()
-    app.state.tile_cache = TileCache(settings.tiles.cache_mb * 1024 * 1024)
-    app.state.metrics = Metrics()
+    state = AppState(
+        settings=settings,
+        jinja=make_environment(),
+        map_available=(STATIC / "vendor" / "maplibre-gl.js").is_file(),
+        tile_cache=TileCache(settings.tiles.cache_mb * 1024 * 1024),
+        metrics=Metrics(),
+    )
+    app.state.onemap = state
     for module in (common, features, edits, tiles, processes, webmap, observability):
         app.include_router(module.build_router())
-        app.state.conformance |= module.CONFORMANCE
-    app.state.openapi_bytes = _openapi_factory(app, settings)
+        state.conformance |= module.CONFORMANCE
+    state.openapi_bytes = _openapi_factory(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_exception_handlers(app)
     app.add_middleware(LegacyServices)
@@ -140,11 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Tiles of callers with credentials replayed per grant (a quarter of the tile
     # budget): inside the rate limits, the audit trail and the edition (whose level
     # is part of the grant), outside compression (a replay is not compressed again).
-    app.state.hot_tiles = {}
     app.add_middleware(
         HotTiles,
         max_bytes=settings.tiles.cache_mb * 1024 * 1024 // 4,
-        counts=app.state.hot_tiles,
+        counts=state.hot_tiles,
         private=True,
     )
     app.add_middleware(Editions, editions=settings.security.editions)
@@ -173,9 +174,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         HotTiles,
         max_bytes=settings.tiles.cache_mb * 1024 * 1024,
-        counts=app.state.hot_tiles,
+        counts=state.hot_tiles,
     )
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     # outermost: every response (also a replayed tile) carries its request id
     app.add_middleware(RequestContext, access_log=settings.server.access_log)
     return app

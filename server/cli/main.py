@@ -430,8 +430,9 @@ def openapi(
 ) -> None:
     """Print (or write) the OpenAPI 3.0 document served at /api."""
     from server.app import create_app
+    from server.state import app_state
 
-    document = create_app(_settings(config)).state.openapi_bytes()
+    document = app_state(create_app(_settings(config))).openapi_bytes()
     if output is None:
         sys.stdout.buffer.write(document + b"\n")
     else:

@@ -7,6 +7,8 @@ import hashlib
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.state import get_state
+
 
 def etag_of(*parts: str | bytes, weak: bool = False) -> str:
     """An ETag from the parts that determine a representation."""
@@ -45,6 +47,6 @@ def cache_headers(request: Request, public: bool = True) -> dict[str, str]:
     principal = getattr(request.state, "principal", None)
     if principal is not None and not getattr(principal, "anonymous", True):
         public = False
-    max_age = request.app.state.settings.server.cache_max_age
+    max_age = get_state(request).settings.server.cache_max_age
     control = f"public, max-age={max_age}" if public else "private, no-cache"
     return {"Cache-Control": control, "Vary": VARY}

@@ -6,6 +6,9 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
+from server.i18n import translate
+from server.state import get_state
+
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 HTML = "text/html"
@@ -14,7 +17,7 @@ OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 
 def base_url(request: Request) -> str:
     """The public root URL of the API, without a trailing slash."""
-    configured = request.app.state.settings.server.base_url
+    configured = get_state(request).settings.server.base_url
     if configured:
         return str(configured).rstrip("/")
     return str(request.base_url).rstrip("/")
@@ -50,8 +53,6 @@ def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str,
 
 def self_links(request: Request, path: str, lang: str) -> list[dict[str, str]]:
     """The ``self`` (JSON) and ``alternate`` (HTML) links of a document."""
-    from server.i18n import translate
-
     return [
         link(
             url_for(request, path, f="json"), "self", JSON, translate("ui.as_json", lang)

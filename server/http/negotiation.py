@@ -7,7 +7,9 @@ from typing import Literal
 from starlette.requests import Request
 
 from config.models import Language
+from server.http.errors import InvalidParameterError, NotAcceptableError
 from server.i18n import from_accept_language, normalise_language
+from server.state import state_or_none
 
 Format = Literal["json", "html"]
 
@@ -31,8 +33,8 @@ _MEDIA: dict[str, Format] = {
 
 
 def _default_language(request: Request) -> Language:
-    settings = getattr(request.app.state, "settings", None)
-    return settings.server.default_language if settings is not None else "zh-CN"
+    state = state_or_none(request.app)
+    return state.settings.server.default_language if state is not None else "zh-CN"
 
 
 def language_of(request: Request) -> Language:
@@ -55,8 +57,6 @@ def language_of(request: Request) -> Language:
 
 def check_language(request: Request) -> None:
     """Raise 400 for a ``lang=`` value that names no supported language."""
-    from server.http.errors import InvalidParameterError
-
     value = request.query_params.get("lang")
     if value is not None and normalise_language(value) is None:
         raise InvalidParameterError("err.lang", "lang", value=value[:40])
@@ -82,8 +82,6 @@ def _accept_ranking(header: str) -> list[tuple[float, int, str]]:
 
 def format_of(request: Request, allowed: tuple[Format, ...] = ("json", "html")) -> Format:
     """The representation to send; raises 400 for a bad ``f=`` and 406 for Accept."""
-    from server.http.errors import InvalidParameterError, NotAcceptableError
-
     value = request.query_params.get("f")
     if value is not None:
         fmt = _FORMAT_ALIASES.get(value.lower())

@@ -27,6 +27,7 @@ from server.http.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from server.state import get_state
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MAX_COORDINATE = 1e15  # beyond any CRS (the earth is 4e7 m round)
@@ -297,7 +298,7 @@ async def json_body(request: Request, allowed: tuple[str, ...]) -> Any:
         raise UnsupportedMediaTypeError(
             "edit.media_type", allowed=", ".join(allowed), value=media[:60] or "-"
         )
-    limit: int = request.app.state.settings.server.max_body_bytes
+    limit: int = get_state(request).settings.server.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError("edit.too_large", max=limit)

@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from config.models import I18nText, text_for
-from server.http.links import same_query
+from server.http.links import base_url, same_query
+from server.http.negotiation import language_of
 from server.i18n import translate
+from server.state import get_state, state_or_none
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 GEOJSON = "application/geo+json"
@@ -58,10 +60,8 @@ def render_html(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render a page in the request's language."""
-    from server.http.negotiation import language_of
-
     lang = language_of(request)
-    env: Environment = request.app.state.jinja
+    env: Environment = get_state(request).jinja
 
     def t(message_id: str, **params: Any) -> str:
         return translate(message_id, lang, **params)
@@ -75,8 +75,8 @@ def render_html(
         other_lang="en" if lang == "zh-CN" else "zh-CN",
         t=t,
         tr=tr,
-        base=str(request.app.state.base_url(request)),
-        map_available=request.app.state.map_available,
+        base=base_url(request),
+        map_available=get_state(request).map_available,
         switch_url=same_query(request, lang="en" if lang == "zh-CN" else "zh-CN"),
         **context,
     )
@@ -88,7 +88,7 @@ def html_error(
     request: Request, body: dict[str, Any], status: int, headers: dict[str, str]
 ) -> Response:
     """An error page (the same information as the JSON body)."""
-    if not hasattr(request.app.state, "jinja"):
+    if state_or_none(request.app) is None:
         return json_response(body, status=status, headers=headers)
     return render_html(
         request,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.models import Settings
+from server.state import state_or_none
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 
@@ -68,7 +69,8 @@ class SecurityHeaders:
 
     def _html_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         """Those of the running configuration (frame_ancestors reloads with SIGHUP)."""
-        settings = getattr(scope["app"].state, "settings", self._settings)
+        state = state_or_none(scope["app"])
+        settings = state.settings if state is not None else self._settings
         if settings is not self._settings:
             self._settings, self._html = settings, html_headers(settings)
         return self._html

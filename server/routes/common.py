@@ -15,6 +15,7 @@ from server.http.negotiation import check_language, format_of, language_of
 from server.http.params import check_known
 from server.http.responses import json_bytes, render_html
 from server.i18n import translate
+from server.state import get_state
 from server.tiling.tilesets import REL_SCHEMES, REL_VECTOR_TILES
 
 CONFORMANCE = {
@@ -81,7 +82,7 @@ def build_router() -> APIRouter:
         check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)
-        server = request.app.state.settings.server
+        server = get_state(request).settings.server
         links = [
             *self_links(request, "/", language),
             link(
@@ -144,7 +145,7 @@ def build_router() -> APIRouter:
             "description": text_for(server.description, language),
             "links": links,
         }
-        visible = request.app.state.catalog.visible(request.app.state.anonymous_scope)
+        visible = get_state(request).catalog.visible(get_state(request).anonymous_scope)
         return respond(
             request,
             data,
@@ -157,7 +158,7 @@ def build_router() -> APIRouter:
         check_known(request.query_params, _BASIC)
         check_language(request)
         data = {
-            "conformsTo": sorted(request.app.state.conformance),
+            "conformsTo": sorted(get_state(request).conformance),
             "links": self_links(request, "/conformance", language_of(request)),
         }
         title = translate("ui.conformance", language_of(request))
@@ -177,8 +178,8 @@ def build_router() -> APIRouter:
             )
         # The document with one items path per public collection, once the catalog is
         # loaded; the generic one otherwise.
-        body: bytes = getattr(request.app.state, "api_document", None) or (
-            request.app.state.openapi_bytes()
+        body: bytes = getattr(get_state(request), "api_document", None) or (
+            get_state(request).openapi_bytes()
         )
         etag = etag_of(body)
         headers = {**cache_headers(request), "ETag": etag}

@@ -30,6 +30,7 @@ from server.http.params import json_body, parse_crs_param
 from server.http.responses import json_response
 from server.security.access import actor_allowed_to, get_scope
 from server.security.audit import audit_record
+from server.state import get_state
 
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
@@ -55,7 +56,7 @@ ContentCrs = Annotated[
 
 
 def _editable(request: Request, collection_id: str, scope: AccessScope) -> Collection:
-    collection: Collection = request.app.state.catalog.get(collection_id, scope)
+    collection: Collection = get_state(request).catalog.get(collection_id, scope)
     if not collection.editable:
         err = MethodNotAllowedError("edit.read_only", id=collection.id)
         err.headers = {"Allow": "GET, HEAD"}
@@ -124,7 +125,7 @@ async def _guarded(
     c.changes.bump()
     if result is not None and writer.audit and not c.provider.audits_writes:
         record = dataclasses.replace(writer.audit, feature_ids=result.feature_id)
-        request.app.state.audit.append(record)
+        get_state(request).audit.append(record)
     return result
 
 
@@ -304,7 +305,7 @@ def build_router() -> APIRouter:
         feature_id: FeatureId,
         scope: Scope,
     ) -> Response:
-        c: Collection = request.app.state.catalog.get(collection_id, scope)
+        c: Collection = get_state(request).catalog.get(collection_id, scope)
         versions = await c.provider.history(c.id, feature_id)
         # Row-limited callers see the history of features they can read, only.
         if (not versions or scope.limits_rows) and await c.provider.item(

@@ -38,6 +38,7 @@ from server.i18n import translate
 from server.routes.common import LANG, TOLERATED, F, respond
 from server.routes.webmap import map_config
 from server.security.access import get_scope
+from server.state import get_state
 from server.tiling.tilesets import raster_collection_document, tile_links
 
 CONFORMANCE = {
@@ -137,7 +138,7 @@ class ItemsParams:
 
 
 def _catalog_get(request: Request, collection_id: str, scope: AccessScope) -> Collection:
-    collection: Collection = request.app.state.catalog.get(collection_id, scope)
+    collection: Collection = get_state(request).catalog.get(collection_id, scope)
     return collection
 
 
@@ -333,7 +334,7 @@ def _items_query(
     equals = check_known(qp, _ITEMS_PARAMS, c.info, scope)
     for name in _ITEMS_PARAMS:
         single(qp, name)
-    server = request.app.state.settings.server
+    server = get_state(request).settings.server
     bbox_crs = parse_crs_param("bbox-crs", params.bbox_crs, list(c.crs))
     return ItemsQuery(
         limit=parse_limit(params.limit, server.default_limit, server.max_limit),
@@ -419,7 +420,7 @@ def build_router() -> APIRouter:
         check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)
-        listed = request.app.state.catalog.listing(scope)
+        listed = get_state(request).catalog.listing(scope)
         data = {
             "links": self_links(request, "/collections", language),
             "collections": [_any_document(request, c, language) for c in listed],
@@ -445,7 +446,7 @@ def build_router() -> APIRouter:
         f: F = None,
         lang: LANG = None,
     ) -> Response:
-        found = request.app.state.catalog.find(collection_id, scope)
+        found = get_state(request).catalog.find(collection_id, scope)
         check_known(request.query_params, TOLERATED)
         check_language(request)
         language = language_of(request)

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processes.worker import HEARTBEAT_S
 from server.http.responses import json_bytes
+from server.state import get_state
 
 CONFORMANCE: set[str] = set()
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -94,7 +95,7 @@ async def readiness(request: Request) -> tuple[bool, dict[str, Any]]:
     reachable and (when this deployment starts workers) a worker reported lately."""
     checks: dict[str, Any] = {}
     ok = True
-    for provider in request.app.state.catalog.providers:
+    for provider in get_state(request).catalog.providers:
         ping = getattr(provider, "ping", None)
         if ping is None:
             continue
@@ -104,7 +105,7 @@ async def readiness(request: Request) -> tuple[bool, dict[str, Any]]:
         except Exception:
             checks["database"] = "unavailable"
             ok = False
-    store = request.app.state.job_store
+    store = get_state(request).job_store
     try:
         await to_thread.run_sync(store.counts)
         checks["job_queue"] = "ok"
@@ -113,25 +114,25 @@ async def readiness(request: Request) -> tuple[bool, dict[str, Any]]:
         checks["job_queue"] = "unavailable"
         return False, checks
     checks["workers"] = seen
-    if request.app.state.settings.processes.workers > 0 and seen == 0:
+    if get_state(request).settings.processes.workers > 0 and seen == 0:
         ok = False
     return ok, checks
 
 
 async def refresh(request: Request) -> Metrics:
     """The gauges read at scrape time."""
-    m: Metrics = request.app.state.metrics
-    store = request.app.state.job_store
+    m: Metrics = get_state(request).metrics
+    store = get_state(request).job_store
     counts = await to_thread.run_sync(store.counts)
     for status in ("accepted", "running", "successful", "failed", "dismissed"):
         m.jobs.labels(status).set(counts.get(status, 0))
     m.workers.set(await to_thread.run_sync(store.workers_seen, 3 * HEARTBEAT_S))
-    for provider in request.app.state.catalog.providers:
+    for provider in get_state(request).catalog.providers:
         stats = getattr(provider, "pool_stats", None)
         if stats is not None:
             for key, value in stats().items():
                 m.pool.labels(key).set(value)
-    for key, value in request.app.state.hot_tiles.items():
+    for key, value in get_state(request).hot_tiles.items():
         m.hot_tiles.labels(key).set(value)
     return m
 

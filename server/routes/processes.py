@@ -32,6 +32,7 @@ from server.i18n import translate
 from server.routes.common import LANG, F, respond
 from server.security.access import ForbiddenError, get_principal, get_scope, require
 from server.security.grants import ADMIN
+from server.state import get_state
 
 _PROCESSES = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
 CONFORMANCE = {
@@ -118,7 +119,7 @@ def _process(process_id: str) -> Process:
 
 
 def _store(request: Request) -> JobStore:
-    store: JobStore = request.app.state.job_store
+    store: JobStore = get_state(request).job_store
     return store
 
 
@@ -167,7 +168,7 @@ def _references(
 ) -> None:
     """Collections the caller may see (a hidden one is an unknown one) and hrefs
     inside the allowed sources."""
-    visible = {c.id for c in request.app.state.catalog.visible(scope)}
+    visible = {c.id for c in get_state(request).catalog.visible(scope)}
     for name in process.collection_inputs:
         value = getattr(model, name)
         readable = value in visible and scope.narrowed(str(value)).allows("read")
@@ -182,7 +183,7 @@ def _references(
             href = value.get("href")
             if not isinstance(href, str):
                 raise SourceNotAllowed("invalid")
-            resolved = request.app.state.allowed_sources.resolve(href)
+            resolved = get_state(request).allowed_sources.resolve(href)
             if resolved in _hidden_images(request, scope):
                 raise SourceNotAllowed("outside")  # no reading a hidden image by path
         except SourceNotAllowed as exc:
@@ -192,9 +193,9 @@ def _references(
 
 def _hidden_images(request: Request, scope: AccessScope) -> set[str]:
     """The files of the imagery collections the caller may not see, as resolved."""
-    allowed = request.app.state.allowed_sources
+    allowed = get_state(request).allowed_sources
     hidden = set()
-    for c in request.app.state.catalog.listing(AccessScope()):
+    for c in get_state(request).catalog.listing(AccessScope()):
         if isinstance(c, RasterCollection) and not scope.sees(c.id):
             for hrefs in c.images.values():
                 for href in hrefs:
@@ -208,7 +209,7 @@ def _subscriber(request: Request, body: dict[str, Any]) -> dict[str, str]:
     subscriber = body.get("subscriber") or {}
     if not isinstance(subscriber, dict):
         raise InvalidParameterError("process.body", "subscriber")
-    allowed = request.app.state.allowed_sources
+    allowed = get_state(request).allowed_sources
     for kind in ("successUri", "failedUri", "inProgressUri"):
         uri = subscriber.get(kind)
         if uri is None:
@@ -267,7 +268,7 @@ async def _results(request: Request, job: Job) -> Response:
 
 async def _wait(request: Request, job: Job) -> Job | None:
     """The job once finished, or None after processes.sync_wait_s."""
-    deadline = time.monotonic() + request.app.state.settings.processes.sync_wait_s
+    deadline = time.monotonic() + get_state(request).settings.processes.sync_wait_s
     store = _store(request)
     delay = 0.05
     while time.monotonic() < deadline:
@@ -283,7 +284,7 @@ async def _execute(request: Request, p: Process) -> Response:
     """Accept a job; answer with its status (async) or its results (sync)."""
     check_known(request.query_params, _BASIC)
     principal = await require(request, "execute")
-    if not request.app.state.grants.may_execute(principal.roles, p.id):
+    if not get_state(request).grants.may_execute(principal.roles, p.id):
         request.state.audit_denied = p.id
         raise ForbiddenError("auth.forbidden", operation=f"execute {p.id}")
     owner = principal.name

@@ -39,6 +39,7 @@ from server.http.responses import json_bytes
 from server.i18n import translate
 from server.routes.common import LANG, F, respond
 from server.security.access import get_scope
+from server.state import get_state
 from server.tiling.hot_tiles import offer_replay
 from server.tiling.tile_params import (
     MVT,
@@ -152,7 +153,7 @@ def _tile(tms: TileMatrixSet, z: str, y: str, x: str, zooms: tuple[int, int]) ->
 
 def _public(request: Request, scope: AccessScope, ids: list[str]) -> bool:
     """Whether anonymous callers get the same tile (then it may be shared)."""
-    anonymous: AccessScope = request.app.state.anonymous_scope
+    anonymous: AccessScope = get_state(request).anonymous_scope
     return all(
         anonymous.sees(i) and scope.narrowed(i).data_key == anonymous.narrowed(i).data_key
         for i in ids
@@ -162,7 +163,7 @@ def _public(request: Request, scope: AccessScope, ids: list[str]) -> bool:
 def _send(
     request: Request, data: bytes, etag: str, media_type: str, public: bool
 ) -> Response:
-    max_age = request.app.state.settings.tiles.max_age
+    max_age = get_state(request).settings.tiles.max_age
     headers = {
         "ETag": etag,
         "Cache-Control": f"public, max-age={max_age}"
@@ -196,13 +197,13 @@ def _read_tile(
     scope: AccessScope,
 ) -> bytes:
     """Read, mask to the caller's region and encode one tile (on a read thread)."""
-    store = request.app.state.catalog.raster_store
+    store = get_state(request).catalog.raster_store
     data = store.tile(
         list(c.images[image]), tms, tile.x, tile.y, tile.z, options.read_options()
     )
     if scope.region is not None:
         mask_outside(data, transform_geometries(scope.region, CRS84, tms_crs(tms)))
-    zlevel = request.app.state.settings.tiles.png_zlevel
+    zlevel = get_state(request).settings.tiles.png_zlevel
     return render(data, options, fmt, zlevel)
 
 
@@ -231,16 +232,16 @@ async def _raster_tile(
         c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.data_key
     )
     public = _public(request, scope, [c.id])
-    ttl = float(request.app.state.settings.tiles.max_age)
+    ttl = float(get_state(request).settings.tiles.max_age)
     offer_replay(request, ttl, _unchanging, None)
-    cache = request.app.state.tile_cache
+    cache = get_state(request).tile_cache
     hit = cache.get(key)
     if hit is not None:
         return _send(request, hit[0], hit[1], MEDIA_TYPES[fmt], public)
     if not_modified(request, key, {}) is not None:  # the client has these bytes
         return _send(request, b"", key, MEDIA_TYPES[fmt], public)
-    store = request.app.state.catalog.raster_store
-    timeout = request.app.state.settings.tiles.read_timeout_s
+    store = get_state(request).catalog.raster_store
+    timeout = get_state(request).settings.tiles.read_timeout_s
     try:
         with anyio.fail_after(timeout):  # the read thread ends on its own (GDAL timeouts)
             data = await store.run(
@@ -266,7 +267,7 @@ def _vector_query(
     tile: Tile,
     scope: AccessScope,
 ) -> TileQuery:
-    settings = request.app.state.settings.tiles
+    settings = get_state(request).settings.tiles
     bounds = tms.xy_bounds(tile)
     width = bounds.right - bounds.left
     params = request.query_params
@@ -318,12 +319,14 @@ async def _vector_tile(
     )
     versioned = all(v is not None for v, _n in used)
     ttl = (
-        float(request.app.state.settings.tiles.max_age) if versioned else _UNVERSIONED_TTL
+        float(get_state(request).settings.tiles.max_age)
+        if versioned
+        else _UNVERSIONED_TTL
     )
     public = _public(request, scope, [x.id for x in layers])
     offer_replay(request, ttl, versions, used)
     media = PNG if drawn else MVT
-    cache = request.app.state.tile_cache
+    cache = get_state(request).tile_cache
     hit = cache.get(key)
     if hit is not None:
         return _send(request, hit[0], hit[1], media, public)
@@ -331,7 +334,7 @@ async def _vector_tile(
     for x in layers:
         parts.append(await x.provider.tile(x.id, _layer_query(query, x), scope))
     if drawn:
-        zlevel = request.app.state.settings.tiles.png_zlevel
+        zlevel = get_state(request).settings.tiles.png_zlevel
         styled = [(p, x.style) for p, x in zip(parts, layers, strict=True)]
         data = await to_thread.run_sync(draw_png, styled, 256, zlevel)
     else:
@@ -378,7 +381,7 @@ def _dataset_layers(request: Request, scope: AccessScope) -> list[Collection]:
     """The layers of dataset tiles: ``collections=`` or every vector collection."""
     visible: list[Collection] = [
         c
-        for c in request.app.state.catalog.visible(scope)
+        for c in get_state(request).catalog.visible(scope)
         if scope.narrowed(c.id).allows("tiles")
     ]
     text = single(request.query_params, "collections")
@@ -402,7 +405,7 @@ def _dataset_layers(request: Request, scope: AccessScope) -> list[Collection]:
 
 def _drawable(request: Request, collection_id: str, scope: AccessScope) -> Collection:
     """A vector collection (imagery has no separate map tiles: its tiles are maps)."""
-    c = request.app.state.catalog.find(collection_id, scope)
+    c = get_state(request).catalog.find(collection_id, scope)
     if not isinstance(c, Collection):
         raise NotFoundError("tile.no_tiles", id=c.id)
     return c
@@ -553,7 +556,7 @@ def build_router() -> APIRouter:
         f: F = None,
         lang: LANG = None,
     ) -> Response:
-        c = request.app.state.catalog.find(collection_id, scope)
+        c = get_state(request).catalog.find(collection_id, scope)
         layers = [c] if isinstance(c, Collection) else []
         return _describe(request, c, layers, None)
 
@@ -569,7 +572,7 @@ def build_router() -> APIRouter:
         f: F = None,
         lang: LANG = None,
     ) -> Response:
-        c = request.app.state.catalog.find(collection_id, scope)
+        c = get_state(request).catalog.find(collection_id, scope)
         layers = [c] if isinstance(c, Collection) else []
         return _describe(request, c, layers, tms_id)
 
@@ -589,7 +592,7 @@ def build_router() -> APIRouter:
         scope: Scope,
         f: TileF = None,
     ) -> Response:
-        c = request.app.state.catalog.find(collection_id, scope)
+        c = get_state(request).catalog.find(collection_id, scope)
         tms = _tms(tms_id)
         check_language(request)
         if isinstance(c, RasterCollection):

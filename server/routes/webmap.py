@@ -18,6 +18,7 @@ from server.http.responses import render_html
 from server.i18n import translate
 from server.routes.common import LANG
 from server.security.access import get_scope
+from server.state import get_state
 from server.tiling.tilesets import layer_minzoom, union
 from tiles.tms import CGCS2000_QUAD, WEB_MERCATOR, tile_matrix_sets
 
@@ -66,16 +67,16 @@ def _vector(request: Request, c: Collection, lang: str, tms_id: str) -> dict[str
         "style": c.style.document(),
         "bounds": list(c.info.extent) if c.info.extent else None,
         "minzoom": layer_minzoom(tms, c),
-        "maxzoom": request.app.state.settings.tiles.vector_maxzoom,
+        "maxzoom": get_state(request).settings.tiles.vector_maxzoom,
     }
 
 
 def _basemaps(request: Request, lang: str, tms_id: str) -> list[dict[str, Any]]:
     """Cascaded basemaps on the map's grid, through MapProxy's cache (WMTS REST;
     its cgcs2000 levels are numbered like CGCS2000Quad)."""
-    if request.app.state.mapproxy is None:
+    if get_state(request).mapproxy is None:
         return []
-    settings = request.app.state.settings
+    settings = get_state(request).settings
     grid = MAP_GRIDS[tms_id]
     return [
         {
@@ -152,7 +153,7 @@ def build_router() -> APIRouter:
             )
         language = language_of(request)
         scope = await get_scope(request)
-        collections = request.app.state.catalog.listing(scope)
+        collections = get_state(request).catalog.listing(scope)
         return render_html(
             request,
             "map.html",

@@ -15,6 +15,7 @@ from providers.base import AccessScope
 from server.http.errors import ForbiddenError
 from server.security.auth import ANONYMOUS, Principal, UnauthorizedError
 from server.security.grants import ADMIN, Grants
+from server.state import get_state, state_or_none
 
 __all__ = ["ForbiddenError", "get_principal", "get_scope"]
 
@@ -24,7 +25,7 @@ async def get_principal(request: Request) -> Principal:
     found = getattr(request.state, "principal", None)
     if isinstance(found, Principal):
         return found
-    authenticator = getattr(request.app.state, "authenticator", None)
+    authenticator = getattr(state_or_none(request.app), "authenticator", None)
     principal = authenticator.principal(request) if authenticator else ANONYMOUS
     request.state.principal = principal
     return principal
@@ -36,7 +37,7 @@ async def request_scope(request: Request) -> AccessScope:
     if isinstance(found, AccessScope):
         return found
     principal = await get_principal(request)
-    grants: Grants = request.app.state.grants
+    grants: Grants = get_state(request).grants
     roles = frozenset() if principal.anonymous else principal.roles
     scope = grants.scope(roles, getattr(request.state, "edition_level", None))
     request.state.scope = scope
@@ -72,7 +73,7 @@ def _operation_of(request: Request) -> str | None:
 def note_read(request: Request, collection_id: str, scope: AccessScope) -> None:
     """Mark the request for the audit trail when it touches non-public data, or a
     collection the caller may not see (a denial that answers 404)."""
-    levels: dict[str, str] = request.app.state.grants.levels
+    levels: dict[str, str] = get_state(request).grants.levels
     level = levels.get(collection_id)
     if level is None:
         return

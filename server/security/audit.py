@@ -39,6 +39,7 @@ from providers.audit import (
     verify_rows,
 )
 from server.security.auth import Principal
+from server.state import state_or_none
 
 log = logging.getLogger("onemap.audit")
 _BATCH = 500
@@ -351,7 +352,7 @@ class AuditMiddleware:
 
     @staticmethod
     def _record(scope: Scope, seen: dict[str, Any]) -> None:
-        audit: AuditLog | None = getattr(scope["app"].state, "audit", None)
+        audit: AuditLog | None = getattr(state_or_none(scope["app"]), "audit", None)
         if audit is None:
             return
         request = Request(scope)

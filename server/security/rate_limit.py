@@ -33,7 +33,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.models import EditionConfig, RateLimitConfig
-from server.http.errors import ServiceError, error_response
+from server.http.error_handlers import error_response
+from server.http.errors import ServiceError
+from server.state import state_or_none
 
 log = logging.getLogger("onemap.security")
 
@@ -103,7 +105,8 @@ class RateLimit:
 
     def _current(self, scope: Scope) -> RateLimitConfig:
         """The limits of the running configuration (reloaded with SIGHUP)."""
-        settings = getattr(scope["app"].state, "settings", None)
+        state = state_or_none(scope["app"])
+        settings = state.settings if state is not None else None
         conf: RateLimitConfig = (
             settings.security.rate_limit if settings is not None else self.conf
         )

@@ -19,24 +19,26 @@ from fastapi import FastAPI
 from config.loader import ConfigError, load_settings
 from server.security.auth import Authenticator
 from server.security.grants import GrantError, build_grants
+from server.state import app_state
 
 log = logging.getLogger("onemap.reload")
 
 
 async def reload_security(app: FastAPI) -> bool:
     """Swap in the security section of the configuration file; False if refused."""
+    state = app_state(app)
     try:
         fresh = await to_thread.run_sync(load_settings)
-        settings = app.state.settings.model_copy(update={"security": fresh.security})
-        grants = await build_grants(settings, app.state.catalog)
+        settings = state.settings.model_copy(update={"security": fresh.security})
+        grants = await build_grants(settings, state.catalog)
         authenticator = await to_thread.run_sync(Authenticator, settings)
     except (ConfigError, GrantError, ValueError, OSError) as exc:
         log.error("security configuration not reloaded: %s", exc)
         return False
-    app.state.settings = settings
-    app.state.authenticator = authenticator
-    app.state.anonymous_scope = grants.scope(frozenset())
-    app.state.grants = grants
+    state.settings = settings
+    state.authenticator = authenticator
+    state.anonymous_scope = grants.scope(frozenset())
+    state.grants = grants
     log.info("security configuration reloaded: %d roles", len(settings.security.roles))
     return True
 

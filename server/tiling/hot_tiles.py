@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.http.errors import ServiceError
+from server.state import state_or_none
 
 _SCOPE_KEY = "onemap.hot_tile"
 _TILE_PATH = re.compile(
@@ -198,16 +199,16 @@ def _grant_key(scope: Scope) -> str | None:
     would; the principal and scope are left in the request state for the handler);
     None when the credentials fail: the request passes on and is refused there."""
     request = Request(scope)
-    app_state = scope["app"].state
-    authenticator = getattr(app_state, "authenticator", None)
-    if authenticator is None:
+    state = state_or_none(scope["app"])
+    authenticator = getattr(state, "authenticator", None)
+    if state is None or authenticator is None:
         return None
     try:
         principal = authenticator.principal(request)
     except ServiceError:
         return None
     roles = frozenset() if principal.anonymous else principal.roles
-    access = app_state.grants.scope(roles, getattr(request.state, "edition_level", None))
+    access = state.grants.scope(roles, getattr(request.state, "edition_level", None))
     request.state.principal = principal
     request.state.scope = access
     return str(access.cache_key)

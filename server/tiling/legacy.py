@@ -19,6 +19,7 @@ from config.models import Settings, text_for
 from providers.base import AccessScope
 from providers.sources import AllowedSources, SourceNotAllowed
 from server.catalog import Catalog, Collection, CollectionError, RasterCollection
+from server.state import state_or_none
 from server.tiling.tilesets import tiles_path
 from tiles.mapproxy import (
     CascadedBasemap,
@@ -171,7 +172,7 @@ class LegacyServices:
         """MapProxy for /wmts, /wms, /tms (and its /service); the app otherwise."""
         path: str = scope.get("path", "")
         if scope["type"] == "http" and path.startswith(_PREFIXES):
-            mapproxy = getattr(scope["app"].state, "mapproxy", None)
+            mapproxy = getattr(state_or_none(scope["app"]), "mapproxy", None)
             if mapproxy is not None:
                 path = _mapproxy_path(path, scope.get("query_string", b""))
                 await mapproxy(

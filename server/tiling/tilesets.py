@@ -12,6 +12,7 @@ from providers.crs import CRS84_URI
 from server.catalog import Collection, RasterCollection
 from server.http.links import JSON, link, self_links, url_for
 from server.i18n import translate
+from server.state import get_state
 from server.tiling.tile_params import MVT, RENDER_PARAMS
 from tiles.render import MEDIA_TYPES
 from tiles.tms import (
@@ -56,7 +57,7 @@ def vector_zooms(
     request: Request, tms: TileMatrixSet, layers: list[Collection]
 ) -> tuple[int, int]:
     """Zooms served for vector tiles of some layers (from the first layer's minzoom)."""
-    maxzoom: int = request.app.state.settings.tiles.vector_maxzoom
+    maxzoom: int = get_state(request).settings.tiles.vector_maxzoom
     minzoom = min((layer_minzoom(tms, c) for c in layers), default=tms.minzoom)
     return minzoom, min(tms.maxzoom, maxzoom)
 

@@ -37,6 +37,7 @@ from config.models import (
     Settings,
 )
 from server.app import create_app
+from server.state import app_state
 from tests.conftest import make_settings
 from tests.fixtures import parcel_grid, write_layer
 
@@ -424,7 +425,7 @@ def test_vector_tiles_hold_only_the_grant_and_never_cross_roles(
 def _audited(client: TestClient, request_ids: set[str]) -> list[dict[str, Any]]:
     """The audit rows of these requests, once they have landed (the audit thread
     writes them within moments)."""
-    audit = client.app.state.audit  # type: ignore[attr-defined]
+    audit = app_state(client.app).audit
     deadline = time.monotonic() + 10
     while True:
         rows = [r for r in audit.rows() if r["request_id"] in request_ids]
@@ -440,7 +441,7 @@ def test_replayed_tiles_never_cross_grants_and_are_audited(
     """Tiles of callers with credentials are replayed before routing, per grant: the
     replay authenticates, is limited and audited like a routed request."""
     client, headers = matrix
-    counts = client.app.state.hot_tiles  # type: ignore[attr-defined]
+    counts = app_state(client.app).hot_tiles
     # a query no other test sends: this test's requests are the first of it
     path = f"/collections/parcels/tiles/{_tile_of(EDGE, 23.03, 14)}?properties=BSM,DLBM"
     admin = client.get(path, headers=headers["admin"])

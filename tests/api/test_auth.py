@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from config.models import JwtConfig, RoleConfig, SecurityConfig
 from server.app import create_app
 from server.security.api_keys import ApiKeys
+from server.state import app_state
 from tests.conftest import make_settings
 
 ISSUER, AUDIENCE = "https://idp.example.cn/realms/bureau", "onemap"
@@ -133,10 +134,10 @@ def test_every_bad_credential_is_the_same_401(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    revoked_secret, revoked = ApiKeys(auth_client.app.state.settings.data_dir).create(  # type: ignore[attr-defined]
-        "old system", ["secret_reader"], None
-    )
-    ApiKeys(auth_client.app.state.settings.data_dir).revoke(revoked.id)  # type: ignore[attr-defined]
+    revoked_secret, revoked = ApiKeys(
+        app_state(auth_client.app).settings.data_dir
+    ).create("old system", ["secret_reader"], None)
+    ApiKeys(app_state(auth_client.app).settings.data_dir).revoke(revoked.id)
     attacks = {
         "expired": bearer(token(signing_key, exp=now - 3600)),
         "not yet valid": bearer(token(signing_key, nbf=now + 3600)),
@@ -155,7 +156,7 @@ def test_every_bad_credential_is_the_same_401(
         "wrong API key": {"X-API-Key": "om_" + "x" * 43},
         "revoked API key": {"X-API-Key": revoked_secret},
     }
-    audit = auth_client.app.state.audit  # type: ignore[attr-defined]
+    audit = app_state(auth_client.app).audit
     failed_before = len(list(audit.rows(action="auth.failed")))
     bodies = set()
     for name, headers in attacks.items():
@@ -177,7 +178,7 @@ def test_every_bad_credential_is_the_same_401(
 
 
 def test_api_keys(auth_client: TestClient) -> None:
-    keys = ApiKeys(auth_client.app.state.settings.data_dir)  # type: ignore[attr-defined]
+    keys = ApiKeys(app_state(auth_client.app).settings.data_dir)
     secret, key = keys.create("county system", ["secret_reader"], days=30)
     for headers in ({"X-API-Key": secret}, {"Authorization": f"ApiKey {secret}"}):
         assert auth_client.get("/collections/secret", headers=headers).status_code == 200

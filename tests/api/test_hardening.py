@@ -26,6 +26,7 @@ from server.http.request_context import redact_query
 from server.security.api_keys import ApiKeys
 from server.security.audit import AuditLog
 from server.security.rate_limit import RateLimit
+from server.state import app_state
 from tests.conftest import make_settings
 
 SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -48,7 +49,7 @@ def _admin_key(store: Path) -> dict[str, str]:
 
 
 def _limiter(client: TestClient) -> RateLimit:
-    layer: Any = client.app.middleware_stack  # type: ignore[attr-defined]
+    layer: Any = client.app.middleware_stack
     while not isinstance(layer, RateLimit):
         layer = layer.app
     return layer
@@ -101,7 +102,7 @@ def test_the_audit_trail_records_the_answered_id(store: Path) -> None:
         assert r.status_code == 401
         answered = r.headers["x-request-id"]
         assert SANE_ID.match(answered)
-        log = AuditLog(client.app.state.settings)  # type: ignore[attr-defined]
+        log = AuditLog(app_state(client.app).settings)
         deadline = time.monotonic() + 10
         ids: set[str] = set()
         while answered not in ids and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from config import Settings
 from server.app import create_app
+from server.state import app_state
 from tests.conftest import Workers
 
 
@@ -23,7 +24,7 @@ def test_ready_counts_the_workers(client: TestClient, job_worker: Workers) -> No
         assert time.monotonic() < deadline, body
         time.sleep(0.2)
     assert body["status"] == "ready" and body["checks"]["job_queue"] == "ok"
-    if client.app.state.settings.database.url:  # type: ignore[attr-defined]
+    if app_state(client.app).settings.database.url:
         assert body["checks"]["database"] == "ok"
 
 

@@ -23,6 +23,7 @@ from rio_tiler.io import Reader
 from config import Settings
 from providers.crs import parse_crs, transform_geometries
 from server.app import create_app
+from server.state import app_state
 from tests.conftest import make_settings
 from tests.fixtures import parcel_grid
 from tiles.style import LANDUSE_CLASS_COLOURS
@@ -768,7 +769,7 @@ def test_hot_tiles_replay_public_tiles_only(client: TestClient) -> None:
     # The second anonymous request for a tile is answered before routing, with the
     # same bytes and headers; conditional, credentialed, other-format and error
     # requests are not.
-    counts = client.app.state.hot_tiles  # type: ignore[attr-defined]
+    counts = app_state(client.app).hot_tiles
     path = _path(
         "parcels", "WebMercatorQuad", _tile_at("WebMercatorQuad", 109.5230, 23.0230, 15)
     )
