@@ -11,12 +11,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from config.models import Settings
+from config.settings import Settings
+from config.sources import SOURCE_TYPES
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-_SOURCE_TAGS = ("geopackage", "postgis", "cog")
 
 
 class ConfigError(Exception):
@@ -73,7 +71,7 @@ def format_validation_error(exc: ValidationError) -> str:
         loc = [
             str(p)
             for i, p in enumerate(err["loc"])
-            if not (i and err["loc"][i - 1] == "source" and p in _SOURCE_TAGS)
+            if not (i and err["loc"][i - 1] == "source" and p in SOURCE_TYPES)
         ]
         key = ".".join(loc) or "(top level)"
         lines.append(f"{key}: {err['msg']}")

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from config.models import I18nText, Settings, text_for
+from config.i18n import I18nText, text_for
+from config.settings import Settings
 from providers.base import AccessScope
 from providers.sources import AllowedSources
 

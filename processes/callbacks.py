@@ -13,7 +13,7 @@ import urllib.request
 
 import orjson
 
-from config.models import Settings
+from config.settings import Settings
 from processes.jobs import JobStore
 from processes.status import status_info
 

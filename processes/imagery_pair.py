@@ -22,7 +22,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from config.models import CogSource
+from config.sources import CogSource
 from processes.base import JobContext, ProcessError
 from providers.sources import SourceNotAllowed
 

@@ -25,13 +25,13 @@ import orjson
 import shapely
 from pydantic import ValidationError
 
-from config.models import Settings
+from config.settings import Settings
 from processes.base import JobContext, ProcessError
 from processes.callbacks import notify
 from processes.jobs import Job, JobStore
+from processes.messages import translate
 from processes.registry import PROCESSES
 from providers.base import AccessScope, Cql2Filter
-from server.i18n import translate
 
 log = logging.getLogger("onemap.worker")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import shapely
 
-from config.models import I18nText
+from config.i18n import I18nText
 from providers.crs import CRS84, CrsRef
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from config import Settings, load_settings
-from config.models import text_for
+from config.i18n import text_for
 from openapi.customize import customize, with_collection_paths
 from processes.worker import open_store
 from providers.base import UNRESTRICTED

@@ -12,14 +12,9 @@ from pathlib import Path
 import yaml
 from anyio import to_thread
 
-from config.models import (
-    CogSource,
-    CollectionConfig,
-    GeoPackageSource,
-    I18nText,
-    PostgisSource,
-    Settings,
-)
+from config.i18n import I18nText
+from config.settings import CollectionConfig, Settings
+from config.sources import CogSource, GeoPackageSource, PostgisSource
 from providers.base import AccessScope, CollectionInfo, FeatureProvider
 from providers.crs import default_crs_uris, parse_crs
 from providers.geopackage.provider import GeoPackageProvider

@@ -1,13 +1,15 @@
-"""User-facing messages in zh-CN and en, and language negotiation."""
+"""The server's own messages in zh-CN and en; with those of the sources and the
+processes, every message a user can see."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from config.models import LANGUAGES, Language
+from config.i18n import Language, translate_from
+from processes.messages import MESSAGES as PROCESS_MESSAGES
+from providers.messages import MESSAGES as SOURCE_MESSAGES
 
-# Every message a user can see, by id. Placeholders use str.format names.
-MESSAGES: dict[str, dict[Language, str]] = {
+_SERVER_MESSAGES: dict[str, dict[Language, str]] = {
     # errors: titles
     "title.invalid_parameter": {"en": "Invalid parameter", "zh-CN": "参数无效"},
     "title.not_found": {"en": "Not found", "zh-CN": "未找到"},
@@ -75,28 +77,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The imagery could not be read; try again later.",
         "zh-CN": "影像读取失败，请稍后再试。",
     },
-    "source.invalid": {"en": "Not a path or URL.", "zh-CN": "不是路径或网址。"},
-    "source.vsi": {
-        "en": "GDAL virtual paths (/vsi...) are not accepted.",
-        "zh-CN": "不接受 GDAL 虚拟路径（/vsi...）。",
+    "tile.read_timeout": {
+        "en": "The imagery was not read within {seconds} s; try again later.",
+        "zh-CN": "影像未能在 {seconds} 秒内读取，请稍后重试。",
     },
-    "source.scheme": {
-        "en": "Only paths and http(s):// or s3:// URLs are accepted.",
-        "zh-CN": "只接受路径以及 http(s):// 或 s3:// 网址。",
-    },
-    "source.credentials": {
-        "en": "URLs with credentials are not accepted.",
-        "zh-CN": "不接受含用户名或密码的网址。",
-    },
-    "source.dotdot": {
-        "en": "'..' is not accepted in URLs.",
-        "zh-CN": "网址中不能含有“..”。",
-    },
-    "source.outside": {
-        "en": "The source lies outside the allowed sources (allowed_sources).",
-        "zh-CN": "该数据源不在允许的数据源（allowed_sources）之内。",
-    },
-    # Processes
     "title.gone": {"en": "Gone", "zh-CN": "已不存在"},
     "title.unauthorized": {"en": "Authentication failed", "zh-CN": "身份验证失败"},
     "title.forbidden": {"en": "Forbidden", "zh-CN": "无权操作"},
@@ -122,166 +106,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh-CN": "该地址身份验证失败次数过多，请 {seconds} 秒后重试。",
     },
     "title.process_failed": {"en": "Process failed", "zh-CN": "处理失败"},
-    "process.unknown": {
-        "en": "Unknown process '{id}'.",
-        "zh-CN": "未知的处理过程“{id}”。",
-    },
-    "process.unknown_job": {"en": "Unknown job '{id}'.", "zh-CN": "未知的作业“{id}”。"},
-    "process.body": {
-        "en": "The execute request must be a JSON object with 'inputs' (an object).",
-        "zh-CN": "执行请求须为 JSON 对象，且含 inputs 对象。",
-    },
-    "process.inputs": {
-        "en": "Invalid inputs: {names} (see invalidInputs).",
-        "zh-CN": "输入无效：{names}（详见 invalidInputs）。",
-    },
-    "process.range": {
-        "en": "Give a whole number from 0 to {high}.",
-        "zh-CN": "请给出 0 到 {high} 之间的整数。",
-    },
-    "process.not_ready": {
-        "en": "Job '{id}' has no results yet; see its status.",
-        "zh-CN": "作业“{id}”尚无结果，请查看其状态。",
-    },
-    "process.dismissed": {
-        "en": "Job '{id}' was dismissed; its results are gone.",
-        "zh-CN": "作业“{id}”已撤销，其结果已删除。",
-    },
-    "process.failed": {"en": "The job failed: {message}", "zh-CN": "作业失败：{message}"},
-    "process.timeout": {
-        "en": "The job ran longer than {seconds} s and was stopped.",
-        "zh-CN": "作业运行超过 {seconds} 秒，已被终止。",
-    },
-    "process.crashed": {
-        "en": "The job stopped unexpectedly (job {job}); an administrator can find it "
-        "in the worker's log.",
-        "zh-CN": "作业意外中止（作业 {job}），管理员可在工作进程日志中查到。",
-    },
-    "process.internal": {
-        "en": "The process failed (job {job}); an administrator can find it in the "
-        "worker's log.",
-        "zh-CN": "处理失败（作业 {job}），管理员可在工作进程日志中查到。",
-    },
-    "process.invalid_inputs": {"en": "The inputs are not valid.", "zh-CN": "输入无效。"},
-    "process.worker_lost": {
-        "en": "The worker running the job was lost too many times.",
-        "zh-CN": "运行该作业的工作进程多次丢失。",
-    },
-    "process.unknown_collection": {
-        "en": "Unknown collection '{id}'.",
-        "zh-CN": "未知的数据集合“{id}”。",
-    },
-    "process.missing_fields": {
-        "en": "Collection '{id}' lacks the fields {fields}.",
-        "zh-CN": "数据集合“{id}”缺少字段 {fields}。",
-    },
-    "process.no_features": {
-        "en": "No features of '{id}' lie in the area.",
-        "zh-CN": "范围内没有“{id}”的要素。",
-    },
-    "process.bad_bbox": {
-        "en": "The bbox must be [minLon, minLat, maxLon, maxLat] with min < max.",
-        "zh-CN": "范围须为 [最小经度, 最小纬度, 最大经度, 最大纬度]，"
-        "且最小值小于最大值。",
-    },
-    "process.pdf_unavailable": {
-        "en": "PDF reports need WeasyPrint with Pango and a CJK font on the server "
-        "(apt-get install libpango-1.0-0 fonts-wqy-microhei).",
-        "zh-CN": "PDF 报告需要服务器安装 WeasyPrint、Pango 和中文字体"
-        "（apt-get install libpango-1.0-0 fonts-wqy-microhei）。",
-    },
-    "process.aoi_outside": {
-        "en": "The area of interest does not meet the images.",
-        "zh-CN": "监测范围与影像不相交。",
-    },
-    "process.image_unreadable": {
-        "en": "An image could not be read.",
-        "zh-CN": "影像无法读取。",
-    },
-    "process.image_bands": {
-        "en": "The images need at least {bands} bands (blue, green, red, near infrared).",
-        "zh-CN": "影像至少需要 {bands} 个波段（蓝、绿、红、近红外）。",
-    },
-    "process.no_clear_pixels": {
-        "en": "The images have too few clear (cloud-free, valid) pixels in common.",
-        "zh-CN": "两期影像共同的无云有效像元太少。",
-    },
-    "process.bad_geometry": {
-        "en": "The area must be a GeoJSON Polygon or MultiPolygon.",
-        "zh-CN": "范围须为 GeoJSON Polygon 或 MultiPolygon。",
-    },
-    # Features Part 4 (edits)
-    "edit.stale": {
-        "en": "The feature has changed since version {sent}; its current version is "
-        "in the ETag header: read it again and re-apply your change.",
-        "zh-CN": "该要素自版本 {sent} 之后已被修改；当前版本见 ETag 响应头，"
-        "请重新读取后再修改。",
-    },
-    "edit.if_match": {
-        "en": "Edits of this collection need If-Match with the feature's ETag.",
-        "zh-CN": "修改该数据集合中的要素须携带 If-Match（要素的 ETag）。",
-    },
-    "edit.read_only": {
-        "en": "Collection '{id}' cannot be edited.",
-        "zh-CN": "数据集合“{id}”不可编辑。",
-    },
-    "edit.media_type": {
-        "en": "Send the body as {allowed}, not '{value}'.",
-        "zh-CN": "请求体须为 {allowed}，而不是“{value}”。",
-    },
-    "edit.too_large": {
-        "en": "The body is larger than {max} bytes.",
-        "zh-CN": "请求体超过 {max} 字节。",
-    },
-    "edit.json": {
-        "en": "The body is not valid JSON: {reason}",
-        "zh-CN": "请求体不是有效的 JSON：{reason}",
-    },
-    "edit.not_feature": {
-        "en": "The body must be a GeoJSON Feature.",
-        "zh-CN": "请求体必须是 GeoJSON Feature。",
-    },
-    "edit.not_object": {
-        "en": "The body must be a JSON object (a merge patch).",
-        "zh-CN": "请求体必须是 JSON 对象（合并补丁）。",
-    },
-    "edit.unknown_field": {
-        "en": "'{field}' is not a property of this collection.",
-        "zh-CN": "“{field}”不是该数据集合的属性。",
-    },
-    "edit.type": {
-        "en": "'{field}' must be of type {type}.",
-        "zh-CN": "“{field}”的类型必须是 {type}。",
-    },
-    "edit.required": {
-        "en": "'{field}' is required.",
-        "zh-CN": "“{field}”为必填项。",
-    },
-    "edit.geometry": {
-        "en": "'{field}' is not a valid geometry: {reason}",
-        "zh-CN": "“{field}”不是有效的几何：{reason}",
-    },
-    "edit.geometry_type": {
-        "en": "'{field}' must be a {expected}, got a {got}.",
-        "zh-CN": "“{field}”必须是 {expected}，实际为 {got}。",
-    },
-    "tile.read_timeout": {
-        "en": "The imagery was not read within {seconds} s; try again later.",
-        "zh-CN": "影像未能在 {seconds} 秒内读取，请稍后重试。",
-    },
-    "edit.nul": {
-        "en": "'{field}' must not contain a NUL character.",
-        "zh-CN": "“{field}”不能包含 NUL 字符。",
-    },
-    "edit.value": {
-        "en": "{field} must be one of: {allowed}.",
-        "zh-CN": "{field} 只能取以下值之一：{allowed}。",
-    },
-    "edit.outside_grant": {
-        "en": "The feature would lie outside the area or rows your role may edit in "
-        "collection '{id}'.",
-        "zh-CN": "要素将超出您的角色在数据集合“{id}”中可编辑的区域或范围。",
-    },
     # errors: details
     "err.server": {
         "en": "The server could not answer this request; "
@@ -383,67 +207,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     "err.empty": {"en": "The value is empty.", "zh-CN": "取值为空。"},
     "err.invalid": {"en": "The value is not valid.", "zh-CN": "取值无效。"},
-    # CQL2 filters (Features Part 3)
-    "cql2.too_long": {
-        "en": "The filter is longer than {max} characters.",
-        "zh-CN": "过滤条件超过 {max} 个字符。",
-    },
-    "cql2.too_deep": {
-        "en": "The filter nests deeper than {max} levels.",
-        "zh-CN": "过滤条件嵌套超过 {max} 层。",
-    },
-    "cql2.too_many": {
-        "en": "The filter has more than {max} terms.",
-        "zh-CN": "过滤条件超过 {max} 项。",
-    },
-    "cql2.lang": {
-        "en": "Unknown filter-lang '{value}'; use cql2-text or cql2-json.",
-        "zh-CN": "未知的 filter-lang“{value}”，可用 cql2-text 或 cql2-json。",
-    },
-    "cql2.invalid": {
-        "en": "Not valid {syntax}: {reason}",
-        "zh-CN": "不是有效的 {syntax}：{reason}",
-    },
-    "cql2.not_condition": {
-        "en": "The filter must be a condition (true or false).",
-        "zh-CN": "过滤条件必须是真或假的判断。",
-    },
-    "cql2.array_place": {
-        "en": "Arrays are allowed only in IN and the A_* functions.",
-        "zh-CN": "数组只能用于 IN 和 A_* 函数。",
-    },
-    "cql2.interval_place": {
-        "en": "An INTERVAL is allowed only in the T_* functions.",
-        "zh-CN": "INTERVAL 只能用于 T_* 函数。",
-    },
-    "cql2.element": {
-        "en": "The filter contains an unsupported element.",
-        "zh-CN": "过滤条件包含不支持的元素。",
-    },
-    "cql2.unknown_property": {
-        "en": "Unknown property '{name}' (see the queryables).",
-        "zh-CN": "未知的属性“{name}”（参见可查询属性）。",
-    },
-    "cql2.geometry": {
-        "en": "Invalid geometry: {reason}",
-        "zh-CN": "几何无效：{reason}",
-    },
-    "cql2.unknown_op": {
-        "en": "Unsupported function or operator '{op}'.",
-        "zh-CN": "不支持的函数或运算符“{op}”。",
-    },
-    "cql2.operands": {
-        "en": "{op} got values of the wrong number or type.",
-        "zh-CN": "{op} 的参数个数或类型不对。",
-    },
-    "cql2.compare_types": {
-        "en": "Cannot compare a {a} value with a {b} value.",
-        "zh-CN": "无法比较 {a} 类型与 {b} 类型的值。",
-    },
-    "cql2.eval": {
-        "en": "The filter cannot be evaluated: {reason}",
-        "zh-CN": "无法计算该过滤条件：{reason}",
-    },
     # HTML and metadata
     "ui.home": {"en": "Home", "zh-CN": "首页"},
     "ui.tiles": {"en": "Tiles", "zh-CN": "瓦片"},
@@ -538,38 +301,13 @@ MESSAGES: dict[str, dict[Language, str]] = {
 }
 
 
+MESSAGES: dict[str, dict[Language, str]] = {
+    **SOURCE_MESSAGES,
+    **PROCESS_MESSAGES,
+    **_SERVER_MESSAGES,
+}
+
+
 def translate(message_id: str, lang: str, **params: Any) -> str:
     """The message in ``lang`` (falling back to zh-CN), with its placeholders filled."""
-    entry = MESSAGES[message_id]
-    text = entry.get(lang) or entry["zh-CN"]  # type: ignore[call-overload]
-    return text.format(**params) if params else text
-
-
-def normalise_language(tag: str) -> Language | None:
-    """Map a language tag (zh, zh-CN, zh-Hans, en-US...) onto a supported language."""
-    primary = tag.strip().replace("_", "-").lower()
-    if primary.startswith("zh"):
-        return "zh-CN"
-    if primary.split("-")[0] == "en":
-        return "en"
-    return None
-
-
-def from_accept_language(header: str, default: Language) -> Language:
-    """The best supported language of an Accept-Language header."""
-    best: tuple[float, Language] | None = None
-    for part in header.split(","):
-        tag, _, params = part.partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                continue
-        lang = normalise_language(tag)
-        if lang is not None and q > 0 and (best is None or q > best[0]):
-            best = (q, lang)
-    return best[1] if best else default
-
-
-__all__ = ["LANGUAGES", "from_accept_language", "normalise_language", "translate"]
+    return translate_from(MESSAGES, message_id, lang, **params)

@@ -20,16 +20,14 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from config import Settings
-from config.models import (
-    CogSource,
+from config.settings import (
     CollectionConfig,
     DatabaseConfig,
-    GeoPackageSource,
-    PostgisSource,
     ProcessesConfig,
     ServerConfig,
     TemporalConfig,
 )
+from config.sources import CogSource, GeoPackageSource, PostgisSource
 from server.app import create_app
 from server.cli.importer import import_to_postgis
 from tests.fixtures import write_test_imagery, write_test_store

@@ -19,7 +19,8 @@ from typing import Any
 import shapely
 from anyio import to_thread
 
-from config.models import GeoPackageSource, I18nText
+from config.i18n import I18nText
+from config.sources import GeoPackageSource
 from providers.base import (
     AccessScope,
     BBox,

@@ -31,7 +31,9 @@ from psycopg.errors import DataError, DuplicateTable, UniqueViolation
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 import providers.postgis.edit as edit
-from config.models import DatabaseConfig, I18nText, PostgisSource
+from config.i18n import I18nText
+from config.settings import DatabaseConfig
+from config.sources import PostgisSource
 from providers.base import (
     AccessScope,
     CollectionInfo,

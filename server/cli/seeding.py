@@ -19,7 +19,7 @@ from typing import TextIO
 import uvicorn
 import yaml
 
-from config.models import Settings
+from config.settings import Settings
 from server.catalog import build_catalog
 from server.security.grants import public_scope
 from server.tiling.legacy import proxied_layers

@@ -6,9 +6,8 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from config.models import Language
+from config.i18n import Language, from_accept_language, normalise_language
 from server.http.errors import InvalidParameterError, NotAcceptableError
-from server.i18n import from_accept_language, normalise_language
 from server.state import state_or_none
 
 Format = Literal["json", "html"]

@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from config.models import I18nText, text_for
+from config.i18n import I18nText, text_for
 from server.http.links import base_url, same_query
 from server.http.negotiation import language_of
 from server.i18n import translate

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.models import Settings
+from config.settings import Settings
 from server.state import state_or_none
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from config.models import text_for
+from config.i18n import text_for
 from processes.status import REL_JOBS, REL_PROCESSES
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.links import HTML, JSON, OPENAPI, link, self_links, url_for

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from config.models import text_for
+from config.i18n import text_for
 from providers.base import AccessScope, ItemPage, ItemsQuery
 from providers.crs import CRS84_URI
 from providers.geojson import with_links

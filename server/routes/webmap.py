@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from config.models import text_for
+from config.i18n import text_for
 from server.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers
 from server.http.errors import InvalidParameterError

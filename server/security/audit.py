@@ -26,7 +26,7 @@ import psycopg
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.models import Settings
+from config.settings import Settings
 from providers.audit import (
     COLUMNS,
     PG_DDL,

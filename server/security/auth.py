@@ -18,7 +18,8 @@ from typing import Any
 import jwt
 from starlette.requests import Request
 
-from config.models import JwtConfig, Settings
+from config.security import JwtConfig
+from config.settings import Settings
 from server.http.errors import ServiceError
 from server.security.api_keys import ApiKeys
 

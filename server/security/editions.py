@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from config.models import EditionConfig
+from config.security import EditionConfig
 
 
 class Editions:

@@ -15,7 +15,9 @@ import orjson
 import shapely
 import shapely.geometry
 
-from config.models import Classification, CollectionRule, RoleConfig, Settings
+from config.security import CollectionRule, RoleConfig
+from config.settings import Settings
+from config.types import Classification
 from providers.base import AccessScope, Cql2Filter, ItemsQuery
 from providers.cql2 import GEOMETRY_PROPERTY, Cql2Error, parse
 from server.catalog import Catalog, Collection, RasterCollection

@@ -32,7 +32,7 @@ from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.models import EditionConfig, RateLimitConfig
+from config.security import EditionConfig, RateLimitConfig
 from server.http.error_handlers import error_response
 from server.http.errors import ServiceError
 from server.state import state_or_none

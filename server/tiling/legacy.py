@@ -15,7 +15,8 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from config.models import Settings, text_for
+from config.i18n import text_for
+from config.settings import Settings
 from providers.base import AccessScope
 from providers.sources import AllowedSources, SourceNotAllowed
 from server.catalog import Catalog, Collection, CollectionError, RasterCollection

@@ -10,7 +10,7 @@ from rio_tiler.colormap import cmap, parse_color
 from rio_tiler.errors import RioTilerError
 from starlette.datastructures import QueryParams
 
-from config.models import CogSource, Resampling
+from config.sources import CogSource, Resampling
 from server.http.errors import InvalidParameterError, NotAcceptableError
 from server.http.params import single
 from tiles.raster import RasterMeta

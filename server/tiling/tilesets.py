@@ -7,7 +7,7 @@ from typing import Any
 from morecantile import TileMatrixSet
 from starlette.requests import Request
 
-from config.models import text_for
+from config.i18n import text_for
 from providers.crs import CRS84_URI
 from server.catalog import Collection, RasterCollection
 from server.http.links import JSON, link, self_links, url_for

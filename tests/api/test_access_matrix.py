@@ -25,17 +25,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from config.models import (
-    CollectionConfig,
+from config.security import (
     CollectionRule,
     EditionConfig,
-    GeoPackageSource,
     JwtConfig,
     RegionConfig,
     RoleConfig,
     SecurityConfig,
-    Settings,
 )
+from config.settings import CollectionConfig, Settings
+from config.sources import GeoPackageSource
 from server.app import create_app
 from server.state import app_state
 from tests.conftest import make_settings

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from config.models import Settings
+from config.settings import Settings
 from providers.audit import GENESIS, AuditRecord, chain_hash, verify_rows
 from server.app import create_app
 from server.security.api_keys import ApiKeys
@@ -220,7 +220,7 @@ def test_chain_hash_is_sm3() -> None:
 def test_retention_cannot_be_below_186_days() -> None:
     from pydantic import ValidationError
 
-    from config.models import AuditConfig
+    from config.security import AuditConfig
 
     with pytest.raises(ValidationError):
         AuditConfig(retention_days=30)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from config.models import JwtConfig, RoleConfig, SecurityConfig
+from config.security import JwtConfig, RoleConfig, SecurityConfig
 from server.app import create_app
 from server.security.api_keys import ApiKeys
 from server.state import app_state

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from config.models import RateLimitConfig, SecurityConfig
+from config.security import RateLimitConfig, SecurityConfig
 from server.app import create_app
 from server.http.logs import JsonFormatter
 from server.http.request_context import redact_query

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from config.models import Settings
+from config.settings import Settings
 from server.app import create_app
 
 TILE = "/collections/pair/tiles/WebMercatorQuad/14/7114/13176"

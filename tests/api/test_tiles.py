@@ -536,7 +536,8 @@ def test_outside_write_reaches_cached_postgis_tiles(store: Path, pg_store: str) 
 
     import psycopg
 
-    from config.models import CollectionConfig, PostgisSource
+    from config.settings import CollectionConfig
+    from config.sources import PostgisSource
 
     url = pg_store
     settings = make_settings(store, "postgis", pg_store)

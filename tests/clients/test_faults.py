@@ -644,7 +644,7 @@ def _worker_pid(job: Any) -> int | None:
 def test_workers_killed_mid_job_lose_no_job(
     queue: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    from config.models import DatabaseConfig, ProcessesConfig, Settings
+    from config.settings import DatabaseConfig, ProcessesConfig, Settings
     from processes.worker import open_store
     from tests.engine_process import PROCESS
 

@@ -38,7 +38,7 @@ def test_demo_config_is_valid() -> None:
 def test_cog_source_needs_one_form() -> None:
     from pydantic import ValidationError
 
-    from config.models import CogSource
+    from config.sources import CogSource
 
     for bad in (
         {},
@@ -105,7 +105,7 @@ def test_unreadable_and_malformed(tmp_path: Path) -> None:
 def test_basemaps_are_checked(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
-    from config.models import Settings
+    from config.settings import Settings
     from server.catalog import CollectionError
     from server.tiling.legacy import cascaded_basemaps
     from tiles.mapproxy import mapproxy_config

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import string
 
-from server.i18n import MESSAGES, from_accept_language, normalise_language
+from config.i18n import from_accept_language, normalise_language
+from server.i18n import MESSAGES
 
 
 def _fields(text: str) -> set[str]:

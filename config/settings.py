@@ -1,19 +1,12 @@
-"""Pydantic models of the YAML configuration (validated once, at start)."""
+"""The top-level settings and the sections of the server, collections, tiles and
+processes (sources: config/sources.py, security: config/security.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,22 +14,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-Language = Literal["zh-CN", "en"]
-LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
-
-# A text shown to users: one string for every language, or one per language.
-I18nText = str | dict[Language, str]
-
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")]
-Classification = Literal["public", "internal", "secret"]
-Operation = Literal["read", "tiles", "create", "update", "delete", "execute"]
+from config.i18n import I18nText, Language
+from config.security import SecurityConfig
+from config.sources import Source
+from config.types import Classification, Identifier, Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerConfig(_Strict):
+class ServerConfig(Strict):
     """Process-level settings of the HTTP server."""
 
     host: str = "127.0.0.1"
@@ -84,96 +68,7 @@ class ServerConfig(_Strict):
         return self
 
 
-class GeoPackageSource(_Strict):
-    """A feature table in a GeoPackage file."""
-
-    type: Literal["geopackage"] = "geopackage"
-    path: Path = Field(description="GeoPackage file; relative paths are under data_dir")
-    layer: Identifier
-    id_field: Identifier | None = Field(
-        None,
-        description="Column used as the feature id (default: the table's primary key)",
-    )
-
-
-_TABLE = r"^([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$"
-
-
-class PostgisSource(_Strict):
-    """A table or view in the PostgreSQL/PostGIS database of ``database.url``."""
-
-    type: Literal["postgis"] = "postgis"
-    table: Annotated[str, Field(pattern=_TABLE)]
-    id_field: Identifier | None = Field(
-        None, description="Column used as the feature id (default: the primary key)"
-    )
-    geometry_field: Identifier | None = Field(
-        None, description="Geometry column (default: the table's only one)"
-    )
-
-
-Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode", "lanczos"]
-
-
-class CogSource(_Strict):
-    """Imagery: one COG, several (a mosaic: the first valid pixel wins) or a pair.
-
-    An href is a path (relative paths are under data_dir), an http(s):// URL or an
-    s3:// URL, read through GDAL's virtual file systems; every href must lie inside the
-    allowed sources.
-    """
-
-    type: Literal["cog"] = "cog"
-    href: str | list[str] | None = Field(None, description="COG path or URL, or a list")
-    before: str | None = Field(None, description="Before image (前时相) of a pair")
-    after: str | None = Field(None, description="After image (后时相) of a pair")
-    before_date: str | None = None
-    after_date: str | None = None
-    bands: list[Annotated[int, Field(ge=1)]] | None = Field(
-        None, description="Default band indexes rendered (bidx), e.g. [3, 2, 1]"
-    )
-    rescale: list[tuple[float, float]] | None = Field(
-        None, description="Default min,max per rendered band (or one for all)"
-    )
-    colormap: str | None = Field(None, description="Default colormap name (one band)")
-    nodata: float | None = Field(None, description="Override the files' nodata value")
-    resampling: Resampling = "bilinear"
-
-    @model_validator(mode="after")
-    def _one_form(self) -> Self:
-        pair = self.before is not None or self.after is not None
-        if (self.href is not None) == pair:
-            raise ValueError("give either href or both before and after")
-        if pair and (self.before is None or self.after is None):
-            raise ValueError("a pair needs both before and after")
-        if isinstance(self.href, list) and not self.href:
-            raise ValueError("href list is empty")
-        return self
-
-    @property
-    def hrefs(self) -> list[str]:
-        """Every image href of the source."""
-        if self.href is not None:
-            return [self.href] if isinstance(self.href, str) else list(self.href)
-        return [h for h in (self.before, self.after) if h is not None]
-
-
-def _source_type(value: object) -> str:
-    """The source kind; a source without ``type`` is a GeoPackage table."""
-    if isinstance(value, dict):
-        return str(value.get("type", "geopackage"))
-    return str(getattr(value, "type", "geopackage"))
-
-
-Source = Annotated[
-    Annotated[GeoPackageSource, Tag("geopackage")]
-    | Annotated[PostgisSource, Tag("postgis")]
-    | Annotated[CogSource, Tag("cog")],
-    Discriminator(_source_type),
-]
-
-
-class DatabaseConfig(_Strict):
+class DatabaseConfig(Strict):
     """The PostgreSQL/PostGIS connection (production data path)."""
 
     url: str | None = Field(None, description="postgresql://user:password@host:5432/db")
@@ -203,7 +98,7 @@ class DatabaseConfig(_Strict):
         return self
 
 
-class TemporalConfig(_Strict):
+class TemporalConfig(Strict):
     """Properties that the `datetime` parameter is matched against."""
 
     start: Identifier
@@ -213,7 +108,7 @@ class TemporalConfig(_Strict):
 Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 
 
-class StyleConfig(_Strict):
+class StyleConfig(Strict):
     """How a vector collection is drawn (rendered map tiles, WMS/WMTS, the web map)."""
 
     fill: Colour = "#3388ff"
@@ -229,7 +124,7 @@ class StyleConfig(_Strict):
     colours: dict[str, Colour] = Field({}, description="Fill colour of each value")
 
 
-class CollectionConfig(_Strict):
+class CollectionConfig(Strict):
     """One published feature collection."""
 
     title: I18nText
@@ -280,7 +175,7 @@ class CollectionConfig(_Strict):
         return self
 
 
-class DiscoverConfig(_Strict):
+class DiscoverConfig(Strict):
     """Tables published without configuring each: a folder of GeoPackages or a schema."""
 
     directory: Path | None = Field(None, description="Folder of GeoPackage files")
@@ -295,7 +190,7 @@ class DiscoverConfig(_Strict):
         return self
 
 
-class TilesConfig(_Strict):
+class TilesConfig(Strict):
     """Tile serving: threads, in-process cache, vector tile generalisation."""
 
     threads: int | None = Field(
@@ -330,7 +225,7 @@ class TilesConfig(_Strict):
     vector_maxzoom: int = Field(18, ge=0, le=24)
 
 
-class ProcessesConfig(_Strict):
+class ProcessesConfig(Strict):
     """OGC API - Processes: the job queue and the worker processes that run jobs."""
 
     queue: Literal["auto", "sqlite", "postgres"] = Field(
@@ -371,150 +266,7 @@ class ProcessesConfig(_Strict):
     )
 
 
-class CollectionRule(_Strict):
-    """What a role may do with one collection, beyond (or instead of) its defaults."""
-
-    operations: list[Operation] | None = Field(
-        None, description="Operations on this collection; none = the role's operations"
-    )
-    filter: str | None = Field(
-        None,
-        description="CQL2 text every row must meet (applied inside each query, tile "
-        "and export), e.g. \"QSDWDM LIKE '450802%'\"",
-    )
-    properties: list[Identifier] | None = Field(
-        None, description="Only these properties are visible; none = all"
-    )
-    region: bool = Field(True, description="Apply the role's region to this collection")
-
-
-class RegionConfig(_Strict):
-    """An allowed area: admin division codes, a GeoJSON geometry (lon/lat), or both."""
-
-    codes: list[Annotated[str, Field(pattern=r"^[0-9]{2,12}$")]] = Field(
-        [],
-        description="Admin division codes (XZQDM); a code covers every division whose "
-        "code starts with it",
-    )
-    geometry: dict[str, Any] | None = Field(
-        None, description="A GeoJSON Polygon or MultiPolygon in CRS84 (lon/lat)"
-    )
-
-
-class RoleConfig(_Strict):
-    """What a role may see and do: collections up to a classification level (optionally
-    only some), operations, an allowed region, and per-collection rules."""
-
-    level: Classification = Field(
-        "public", description="Most classified collections the role sees"
-    )
-    collections: list[Identifier] | None = Field(
-        None, description="Only these collections (with the level); none = all"
-    )
-    operations: list[Operation] = Field(
-        ["read", "tiles"], description="What the role may do with what it sees"
-    )
-    region: RegionConfig | None = Field(
-        None, description="Rows and pixels outside this area are invisible to the role"
-    )
-    rules: dict[Identifier, CollectionRule] = Field(
-        {}, description="Per collection: operations, a CQL2 row filter, properties"
-    )
-    processes: list[Identifier] | None = Field(
-        None, description="Processes the role may execute (with 'execute'); none = all"
-    )
-
-
-class RegionSourceConfig(_Strict):
-    """Where admin division codes of role regions are looked up."""
-
-    collection: Identifier = Field("xzq", description="Collection of admin divisions")
-    code_field: Identifier = Field("XZQDM", description="Its admin code property")
-
-
-class EditionConfig(_Strict):
-    """One edition of the service (互联网版 / 政务版 / 涉密版): requests reaching it by
-    one of its hosts or under its path prefix see collections up to its level."""
-
-    level: Classification
-    hosts: list[str] = Field([], description="Host names (Host header, no port)")
-    path_prefix: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_-]+$")] | None = Field(
-        None, description="A path prefix, e.g. /public: /public/collections ..."
-    )
-
-
-class AuditConfig(_Strict):
-    """The audit trail (append-only, SM3-chained)."""
-
-    retention_days: int = Field(
-        186, ge=186, description="Rows older than this are pruned (at least 186 days)"
-    )
-
-
-class RateLimitConfig(_Strict):
-    """Per-caller token buckets, in memory of each web process (each uvicorn worker
-    counts on its own)."""
-
-    requests_per_s: float = Field(
-        100,
-        ge=0,
-        description="Sustained requests per second of one caller: its API key or token "
-        "(hashed) when it sends one, else its address; 0: no limit",
-    )
-    burst: int = Field(1000, ge=1, description="Requests a caller may make at once")
-    failed_auth_per_min: int = Field(
-        60,
-        ge=0,
-        description="Failed authentications (401) per minute from one address; beyond "
-        "them its requests with unproven credentials answer 429; 0: no limit",
-    )
-    exempt_addresses: list[str] = Field(
-        ["127.0.0.1", "::1"],
-        description="Anonymous requests from these addresses are not limited: the "
-        "server's own MapProxy fetches its tiles from internal_url (failed "
-        "authentications count from every address)",
-    )
-
-
-class JwtConfig(_Strict):
-    """Bearer tokens of the identity provider (OIDC / JWT)."""
-
-    jwks: str = Field(
-        description="The provider's JWKS: a file path (offline) or an https:// URL"
-    )
-    issuer: str
-    audience: str
-    algorithms: list[Literal["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]] = [
-        "RS256"
-    ]
-    leeway_s: int = Field(60, ge=0, le=600, description="Clock skew allowed (s)")
-    roles_claim: str = Field("roles", description="Claim with the caller's roles")
-    subject_claim: str = Field("sub", description="Claim naming the caller")
-
-
-class SecurityConfig(_Strict):
-    """Authentication (bearer tokens, API keys) and the roles they carry."""
-
-    jwt: JwtConfig | None = None
-    roles: dict[Identifier, RoleConfig] = Field(
-        {}, description="Roles by name (from token claims or API keys); admin sees all"
-    )
-    regions: RegionSourceConfig = RegionSourceConfig()
-    editions: dict[Identifier, EditionConfig] = Field(
-        {},
-        description="Editions by name; a request matching none sees every level its "
-        "roles allow",
-    )
-    audit: AuditConfig = AuditConfig()
-    rate_limit: RateLimitConfig = RateLimitConfig()
-    frame_ancestors: list[str] = Field(
-        [],
-        description="Origins that may show the HTML pages in a frame (a portal), e.g. "
-        "https://portal.example.cn; none: no framing (X-Frame-Options: DENY)",
-    )
-
-
-class BasemapConfig(_Strict):
+class BasemapConfig(Strict):
     """A remote tile service cascaded through MapProxy (WMTS/WMS/TMS and the web map),
     e.g. Tianditu with the bureau's key."""
 
@@ -616,10 +368,3 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment variables override the YAML file (passed as init values)."""
         return (env_settings, init_settings)
-
-
-def text_for(text: I18nText, lang: str) -> str:
-    """Pick the text of one language, falling back to any available one."""
-    if isinstance(text, str):
-        return text
-    return text.get(lang) or text.get("zh-CN") or next(iter(text.values()), "")  # type: ignore[call-overload]
