@@ -81,12 +81,16 @@ def format_validation_error(exc: ValidationError) -> str:
 def demo_on_postgis(data: dict[str, Any]) -> dict[str, Any]:
     """The demo configuration reading its layers from PostGIS, schema public discovered.
 
-    ``onemap demo --database URL`` loads the layers as public.<layer>.
+    ``onemap demo --database URL`` loads the layers as public.<layer>; on any other
+    database (``onemap serve --database URL``) the tables it holds are published.
     """
     collections = {
         cid: {
             **conf,
             "source": {"type": "postgis", "table": f"public.{conf['source']['layer']}"},
+            # the user's database may hold other tables of the same names: those are
+            # published as discovered, a demo definition only where it fits
+            "optional": True,
         }
         if "layer" in conf["source"]
         else conf

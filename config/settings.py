@@ -146,6 +146,11 @@ class CollectionConfig(Strict):
         False,
         description="Accept creates, replaces, patches and deletes (Features Part 4)",
     )
+    optional: bool = Field(
+        False,
+        description="When the source is missing or does not fit this definition, log "
+        "it and publish the table as discovered (or not at all) instead of stopping",
+    )
     require_if_match: bool = Field(
         True, description="Edits must name the feature's ETag in If-Match (else 428)"
     )
@@ -188,6 +193,11 @@ class DiscoverConfig(Strict):
         if (self.directory is None) == (self.schema_ is None):
             raise ValueError("give exactly one of directory or schema")
         return self
+
+    @property
+    def source_type(self) -> str:
+        """The source kind that discovers these tables."""
+        return "geopackage" if self.directory is not None else "postgis"
 
 
 class TilesConfig(Strict):

@@ -8,7 +8,8 @@ A field's Chinese title and description sit in ``json_schema_extra`` as ``title_
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from config.i18n import I18nText, text_for
 from config.settings import Settings
 from providers.base import AccessScope
+from providers.catalog import Catalog, build_catalog
 from providers.sources import AllowedSources
 
 I18n = I18nText  # {"zh-CN": ..., "en": ...}
@@ -44,7 +46,8 @@ class Output:
 @dataclass
 class JobContext:
     """What a running process may use: the caller's scope and the allowed sources
-    (inputs by reference honour both), progress reporting, the job's language."""
+    (inputs by reference honour both), the collections it reads (opened for it alone),
+    progress reporting, the job's language."""
 
     settings: Settings
     scope: AccessScope
@@ -57,6 +60,16 @@ class JobContext:
         self.allowed = AllowedSources.of(
             self.settings.data_dir, self.settings.allowed_sources
         )
+
+    @asynccontextmanager
+    async def collections(self, *ids: str) -> AsyncIterator[Catalog]:
+        """A catalog of just these collections (and the sources they need), closed
+        after use: a job never opens the rest of the deployment."""
+        catalog = await build_catalog(self.settings, only=ids)
+        try:
+            yield catalog
+        finally:
+            await catalog.close()
 
 
 Runner = Callable[[Any, JobContext], dict[str, Any]]

@@ -16,6 +16,7 @@ from processes.base import JobContext
 from providers.base import Writer
 from providers.crs import CRS84, transform_geometries
 from providers.edits import FeatureInput
+from providers.errors import NotFound
 
 COLLECTION = "change-polygons"
 LAYER = "change_polygons"
@@ -57,14 +58,13 @@ def publish(ctx: JobContext, features: list[dict[str, Any]]) -> int:
 
 
 async def _insert(ctx: JobContext, features: list[dict[str, Any]]) -> int:
-    from server.catalog import build_catalog
-    from server.http.errors import NotFoundError
-
-    catalog = await build_catalog(ctx.settings)
-    try:
+    async with ctx.collections(COLLECTION) as catalog:
         try:
             collection = catalog.get(COLLECTION, ctx.scope)
-        except NotFoundError:  # no such collection for the job's owner
+        except NotFound:  # no such collection for the job's owner
+            return 0
+        editor = collection.editor
+        if editor is None:
             return 0
         storage = collection.info.storage_crs
         known = {f.name for f in collection.info.fields}
@@ -78,9 +78,7 @@ async def _insert(ctx: JobContext, features: list[dict[str, Any]]) -> int:
                 "job_id": ctx.job_id,
             }
             values = {k: v for k, v in props.items() if k in known}
-            await collection.provider.create(
+            await editor.create(
                 COLLECTION, FeatureInput(geom, values), Writer(f"job:{ctx.job_id}")
             )
-    finally:
-        await catalog.close()
     return len(features)

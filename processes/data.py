@@ -46,10 +46,7 @@ async def _read(
     properties: tuple[str, ...] | None,
     bbox: tuple[float, float, float, float] | None,
 ) -> Features:
-    from server.catalog import build_catalog  # the server's way of opening sources
-
-    catalog = await build_catalog(ctx.settings)
-    try:
+    async with ctx.collections(collection_id) as catalog:
         found = catalog.visible(ctx.scope)
         collection = next((c for c in found if c.id == collection_id), None)
         if collection is None:
@@ -80,8 +77,6 @@ async def _read(
             if len(chunk) < _PAGE:
                 break
             offset += _PAGE
-    finally:
-        await catalog.close()
     features = [orjson.loads(f) for f in raw]
     geometries = shapely.from_geojson(
         [orjson.dumps(f["geometry"]) for f in features], on_invalid="ignore"

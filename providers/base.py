@@ -1,4 +1,9 @@
-"""The provider Protocol every feature source implements, and the values it exchanges."""
+"""The Protocols of the sources and the values they exchange.
+
+Every feature source is a :class:`FeatureReader`; one that can also cut vector tiles,
+store edits, be pinged or report its pool implements those Protocols too (checked with
+``isinstance``, never by probing for attributes).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import shapely
 
@@ -251,11 +256,12 @@ class ItemPage:
     digest: str | None = None  # of the whole page, when known before streaming
 
 
-class FeatureProvider(Protocol):
-    """A source of feature collections."""
+class FeatureReader(Protocol):
+    """What every source of feature collections does: describe them and read pages
+    and single features. A source implements the other Protocols below only if it can."""
 
     def collections(self) -> dict[str, CollectionInfo]:
-        """The collections this provider serves, by id."""
+        """The collections this source serves, by id."""
         ...
 
     def version(self, collection_id: str) -> str | None:
@@ -283,11 +289,25 @@ class FeatureProvider(Protocol):
         """An encoded GeoJSON Feature and its version; None if absent or out of scope."""
         ...
 
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@runtime_checkable
+class VectorTileSource(Protocol):
+    """A source that cuts Mapbox Vector Tiles itself (OGC API - Tiles)."""
+
     async def tile(
         self, collection_id: str, query: TileQuery, scope: AccessScope
     ) -> bytes:
         """One Mapbox Vector Tile layer (empty bytes when no feature falls in it)."""
         ...
+
+
+@runtime_checkable
+class FeatureEditor(Protocol):
+    """A source that stores edits with history (OGC API - Features Part 4)."""
 
     audits_writes: bool  # whether create/update/delete insert Writer.audit themselves
 
@@ -319,6 +339,20 @@ class FeatureProvider(Protocol):
         """Every recorded version of a feature, oldest first."""
         ...
 
-    async def close(self) -> None:
-        """Release connections."""
+
+@runtime_checkable
+class HealthCheck(Protocol):
+    """A source whose backing service can be down (readiness: /health/ready)."""
+
+    async def ping(self) -> None:
+        """Return when the service answers; raise when it does not."""
+        ...
+
+
+@runtime_checkable
+class PoolStats(Protocol):
+    """A source with a connection pool (gauges of /metrics)."""
+
+    def pool_stats(self) -> dict[str, int]:
+        """Pool gauges by name."""
         ...

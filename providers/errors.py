@@ -27,6 +27,10 @@ class ProviderError(Exception):
         return f"{self.prefix}.{self.key}"
 
 
+class NotFound(ProviderError):
+    """No such collection or feature for this caller (hidden and unknown alike: 404)."""
+
+
 class QueryError(ProviderError, ValueError):
     """The request does not fit the source: a filter, a CRS, a property, a body (400)."""
 
@@ -65,3 +69,11 @@ class ConfigMismatch(ProviderError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def collection_mismatch(cid: str, exc: ConfigMismatch) -> ConfigMismatch:
+    """One line naming the collection, what does not fit and the fix."""
+    return ConfigMismatch(
+        f"collections.{cid}: {exc} (fix: name the table and columns the data has in "
+        f"collections.{cid}, or set optional: true)"
+    )

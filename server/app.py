@@ -20,12 +20,14 @@ from config.i18n import text_for
 from openapi.customize import customize, with_collection_paths
 from processes.worker import open_store
 from providers.base import UNRESTRICTED
+from providers.catalog import build_catalog
+from providers.errors import ConfigMismatch
 from providers.sources import AllowedSources
-from server.catalog import build_catalog
 from server.http.error_handlers import add_exception_handlers
 from server.http.request_context import RequestContext
 from server.http.responses import json_bytes, make_environment
 from server.http.security_headers import SecurityHeaders
+from server.http.startup import StartupErrors
 from server.routes import common, edits, features, observability, processes, tiles, webmap
 from server.routes.observability import Metrics, MetricsMiddleware
 from server.security.audit import AuditLog, AuditMiddleware
@@ -71,7 +73,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.audit = AuditLog(settings)
         await to_thread.run_sync(state.audit.start)  # before the editors attach it
         stack.callback(state.audit.stop)
-        catalog = await build_catalog(settings)
+        try:
+            catalog = await build_catalog(settings)
+        except ConfigMismatch as exc:
+            state.startup_failure = f"configuration does not fit the data: {exc}"
+            raise
         stack.push_async_callback(catalog.close)
         state.catalog = catalog
         state.grants = await build_grants(settings, catalog)
@@ -179,4 +185,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     # outermost: every response (also a replayed tile) carries its request id
     app.add_middleware(RequestContext, access_log=settings.server.access_log)
+    app.add_middleware(StartupErrors)
     return app

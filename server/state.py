@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from config import Settings
     from processes.jobs import JobStore
     from providers.base import AccessScope
+    from providers.catalog import Catalog
     from providers.sources import AllowedSources
-    from server.catalog import Catalog
     from server.routes.observability import Metrics
     from server.security.audit import AuditLog
     from server.security.auth import Authenticator
@@ -40,6 +40,7 @@ class AppState:
     metrics: Metrics
     conformance: set[str] = field(default_factory=set)
     hot_tiles: dict[str, int] = field(default_factory=dict)  # replays per tile route
+    startup_failure: str | None = None  # why the start-up stopped, in one line
     openapi_bytes: Callable[[], bytes] = field(init=False)
     # opened by the lifespan (server/app.py)
     audit: AuditLog = field(init=False)

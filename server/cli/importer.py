@@ -12,8 +12,8 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from providers.catalog import standard_field_titles
 from providers.postgis.load import Layer, LoadError, load_layer
-from server.catalog import standard_field_titles
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
 _TABLE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

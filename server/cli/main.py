@@ -450,9 +450,8 @@ def config_check(
     from psycopg_pool import PoolTimeout
 
     from providers.base import UNRESTRICTED
-    from providers.geopackage.provider import GeoPackageError
-    from providers.postgis.provider import PostgisError
-    from server.catalog import Collection, CollectionError, build_catalog
+    from providers.catalog import Collection, build_catalog
+    from providers.errors import ConfigMismatch
 
     settings = _settings(file)
 
@@ -463,14 +462,7 @@ def config_check(
 
     try:
         collections = asyncio.run(check())
-    except (
-        GeoPackageError,
-        PostgisError,
-        CollectionError,
-        sqlite3.Error,
-        OSError,
-        PoolTimeout,
-    ) as exc:
+    except (ConfigMismatch, sqlite3.Error, OSError, PoolTimeout) as exc:
         raise _fail(f"{file}: {exc}") from None
     typer.echo(f"{file}: OK, {len(collections)} collections")
     for c in collections:

@@ -20,7 +20,7 @@ import uvicorn
 import yaml
 
 from config.settings import Settings
-from server.catalog import build_catalog
+from providers.catalog import build_catalog
 from server.security.grants import public_scope
 from server.tiling.legacy import proxied_layers
 from tiles.mapproxy import (

@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from providers.errors import (
     ForbiddenWrite,
+    NotFound,
     ProviderError,
     QueryError,
     SourceFailed,
@@ -165,6 +166,7 @@ class InternalError(ServiceError):
 # each kind of source error has one answer; the message and parameters come with it
 _PROVIDER_ANSWERS: tuple[tuple[type[ProviderError], type[ServiceError]], ...] = (
     (QueryError, InvalidParameterError),
+    (NotFound, NotFoundError),
     (ForbiddenWrite, ForbiddenError),
     (VersionMismatch, PreconditionFailedError),
     (SourceUnavailable, UnavailableError),

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.responses import Response
 
-from providers.base import AccessScope, Writer
+from providers.base import AccessScope, FeatureEditor, Writer
+from providers.catalog import Collection
 from providers.crs import CrsRef
 from providers.edits import (
     EditError,
@@ -17,7 +18,6 @@ from providers.edits import (
     apply_patch,
     validate_feature,
 )
-from server.catalog import Collection
 from server.http.errors import (
     InvalidParameterError,
     MethodNotAllowedError,
@@ -55,9 +55,15 @@ ContentCrs = Annotated[
 ]
 
 
+def _editor(c: Collection) -> FeatureEditor:
+    """The collection's edit store (``_editable`` has checked that it has one)."""
+    assert c.editor is not None
+    return c.editor
+
+
 def _editable(request: Request, collection_id: str, scope: AccessScope) -> Collection:
     collection: Collection = get_state(request).catalog.get(collection_id, scope)
-    if not collection.editable:
+    if not collection.editable or collection.editor is None:
         err = MethodNotAllowedError("edit.read_only", id=collection.id)
         err.headers = {"Allow": "GET, HEAD"}
         raise err
@@ -123,7 +129,7 @@ async def _guarded(
     the provider could not."""
     result: EditResult | None = await work
     c.changes.bump()
-    if result is not None and writer.audit and not c.provider.audits_writes:
+    if result is not None and writer.audit and not _editor(c).audits_writes:
         record = dataclasses.replace(writer.audit, feature_ids=result.feature_id)
         get_state(request).audit.append(record)
     return result
@@ -187,7 +193,7 @@ async def _change(
         return _checked_values(c, apply_patch(current, patch, c.info, crs))
 
     writer = _writer(request, actor, scope, f"feature.{operation}")
-    work = c.provider.update(c.id, feature_id, change, expected, writer, operation)
+    work = _editor(c).update(c.id, feature_id, change, expected, writer, operation)
     result = await _guarded(request, c, work, writer)
     if result is None:
         raise _not_found(c, feature_id)
@@ -217,7 +223,7 @@ def build_router() -> APIRouter:
         _allowed_properties(body, scope)
         feature = _checked_values(c, validate_feature(body, c.info, crs))
         writer = _writer(request, actor, scope, "feature.create")
-        work = c.provider.create(c.id, feature, writer)
+        work = _editor(c).create(c.id, feature, writer)
         result = await _guarded(request, c, work, writer)
         assert result is not None
         location = url_for(request, f"/collections/{c.id}/items/{result.feature_id}")
@@ -289,7 +295,7 @@ def build_router() -> APIRouter:
         c = _editable(request, collection_id, scope)
         expected = _if_match(c, if_match)
         writer = _writer(request, actor, scope, "feature.delete")
-        work = c.provider.delete(c.id, feature_id, expected, writer)
+        work = _editor(c).delete(c.id, feature_id, expected, writer)
         result = await _guarded(request, c, work, writer)
         if result is None:
             raise _not_found(c, feature_id)
@@ -306,7 +312,7 @@ def build_router() -> APIRouter:
         scope: Scope,
     ) -> Response:
         c: Collection = get_state(request).catalog.get(collection_id, scope)
-        versions = await c.provider.history(c.id, feature_id)
+        versions = await c.editor.history(c.id, feature_id) if c.editor else []
         # Row-limited callers see the history of features they can read, only.
         if (not versions or scope.limits_rows) and await c.provider.item(
             c.id, feature_id, None, scope

@@ -13,9 +13,9 @@ from starlette.responses import Response, StreamingResponse
 
 from config.i18n import text_for
 from providers.base import AccessScope, ItemPage, ItemsQuery
+from providers.catalog import Collection, RasterCollection
 from providers.crs import CRS84_URI
 from providers.geojson import with_links
-from server.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.errors import NotFoundError
 from server.http.links import GEOJSON, HTML, JSON, link, same_query, self_links, url_for

@@ -21,8 +21,8 @@ from processes.registry import PROCESSES
 from processes.status import REL_EXECUTE, REL_JOBS, status_info
 from processes.worker import scope_document
 from providers.base import AccessScope
+from providers.catalog import RasterCollection
 from providers.sources import SourceNotAllowed
-from server.catalog import RasterCollection
 from server.http.errors import InvalidParameterError, NotFoundError, ServiceError
 from server.http.links import JSON, link, self_links, url_for
 from server.http.negotiation import check_language, language_of

@@ -17,8 +17,8 @@ from rio_tiler.errors import TileOutsideBounds
 from starlette.responses import Response
 
 from providers.base import AccessScope, TileQuery
+from providers.catalog import Collection, RasterCollection
 from providers.crs import CRS84, transform_geometries
-from server.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.errors import (
     InvalidParameterError,
@@ -332,7 +332,9 @@ async def _vector_tile(
         return _send(request, hit[0], hit[1], media, public)
     parts = []
     for x in layers:
-        parts.append(await x.provider.tile(x.id, _layer_query(query, x), scope))
+        if x.tiles is None:  # a source that cuts no vector tiles
+            raise NotFoundError("tile.no_tiles", id=x.id)
+        parts.append(await x.tiles.tile(x.id, _layer_query(query, x), scope))
     if drawn:
         zlevel = get_state(request).settings.tiles.png_zlevel
         styled = [(p, x.style) for p, x in zip(parts, layers, strict=True)]

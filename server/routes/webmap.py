@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from config.i18n import text_for
-from server.catalog import Collection, RasterCollection
+from providers.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers
 from server.http.errors import InvalidParameterError
 from server.http.links import url_for

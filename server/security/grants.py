@@ -19,8 +19,8 @@ from config.security import CollectionRule, RoleConfig
 from config.settings import Settings
 from config.types import Classification
 from providers.base import AccessScope, Cql2Filter, ItemsQuery
+from providers.catalog import Catalog, Collection, RasterCollection
 from providers.cql2 import GEOMETRY_PROPERTY, Cql2Error, parse
-from server.catalog import Catalog, Collection, RasterCollection
 
 ADMIN = "admin"
 RANK: dict[str, int] = {"public": 0, "internal": 1, "secret": 2}

@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from config.i18n import text_for
 from config.settings import Settings
 from providers.base import AccessScope
+from providers.catalog import Catalog, Collection, CollectionError, RasterCollection
 from providers.sources import AllowedSources, SourceNotAllowed
-from server.catalog import Catalog, Collection, CollectionError, RasterCollection
 from server.state import state_or_none
 from server.tiling.tilesets import tiles_path
 from tiles.mapproxy import (

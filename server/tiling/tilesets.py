@@ -8,8 +8,8 @@ from morecantile import TileMatrixSet
 from starlette.requests import Request
 
 from config.i18n import text_for
+from providers.catalog import Collection, RasterCollection
 from providers.crs import CRS84_URI
-from server.catalog import Collection, RasterCollection
 from server.http.links import JSON, link, self_links, url_for
 from server.i18n import translate
 from server.state import get_state

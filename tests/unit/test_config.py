@@ -106,7 +106,7 @@ def test_basemaps_are_checked(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
     from config.settings import Settings
-    from server.catalog import CollectionError
+    from providers.catalog import CollectionError
     from server.tiling.legacy import cascaded_basemaps
     from tiles.mapproxy import mapproxy_config
 

@@ -1,0 +1,1 @@
+"""Imagery collections of Cloud-Optimised GeoTIFFs (one, a mosaic, or a pair)."""
