@@ -573,11 +573,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "type.items": {"en": "items {limit}", "zh-CN": "元素个数 {limit}"},
     # the process page: table and execute form
     "ui.default": {"en": "Default", "zh-CN": "默认值"},
-    "ui.limits": {"en": "Allowed values", "zh-CN": "取值范围"},
+    "ui.limits": {"en": "Limits", "zh-CN": "取值范围"},
     "ui.optional": {"en": "optional", "zh-CN": "可选"},
     "ui.required_mark": {"en": "required", "zh-CN": "必填"},
     "ui.no_default": {"en": "none", "zh-CN": "无"},
-    "ui.fields_of": {"en": "Fields of {id}", "zh-CN": "{id} 的字段"},
+    "ui.see_fields": {"en": "see its fields", "zh-CN": "见各字段"},
     "ui.json_hint": {
         "en": "JSON; leave empty for the default",
         "zh-CN": "JSON 格式；留空则用默认值",
