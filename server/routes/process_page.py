@@ -83,25 +83,18 @@ def describe_inputs(process: Process, document: dict[str, Any], lang: str) -> li
         "hrefs": frozenset(process.href_inputs),
     }
     params = []
-    for name, entry in (document.get("inputs") or {}).items():
-        schema = entry.get("schema") if isinstance(entry, dict) else None
-        schema = schema if isinstance(schema, dict) else {}
-        defs = schema.get("$defs")
-        hints = _Hints(lang, defs if isinstance(defs, dict) else {}, **hints_of)
+    for name, found in _dict(document.get("inputs")).items():
+        entry = _dict(found)
+        schema = _dict(entry.get("schema"))
+        hints = _Hints(lang, _dict(schema.get("$defs")), **hints_of)
         params.append(
             _param(
                 str(name),
                 schema,
                 hints,
-                required=bool(entry.get("minOccurs", 0))
-                if isinstance(entry, dict)
-                else False,
-                title=str(entry.get("title") or name)
-                if isinstance(entry, dict)
-                else name,
-                text=str(entry.get("description") or "")
-                if isinstance(entry, dict)
-                else "",
+                required=bool(entry.get("minOccurs", 0)),
+                title=str(entry.get("title") or name),
+                text=str(entry.get("description") or ""),
             )
         )
     return params
@@ -117,7 +110,7 @@ def describe_outputs(document: dict[str, Any], lang: str) -> list[OutputView]:
             str(entry.get("description") or ""),
             type_name(str(name), _dict(entry.get("schema")), hints),
         )
-        for name, entry in (document.get("outputs") or {}).items()
+        for name, entry in _dict(document.get("outputs")).items()
         if isinstance(entry, dict)
     ]
 
@@ -319,7 +312,8 @@ def _param(
     if default is ... and main.get("type") == "object":
         default = _object_default(main)
         default = ... if default is None else default
-    enum_source = main.get("enum") or _dict(main.get("items")).get("enum") or []
+    enum_source = main.get("enum") or _dict(main.get("items")).get("enum")
+    enum_source = enum_source if isinstance(enum_source, list) else []
     unit = _unit(name, resolved, unit)
     numeric = {o.get("type") for o in options} <= {"number", "integer"}
     return Param(

@@ -149,5 +149,9 @@ def test_bad_schemas_still_get_a_type(schema: Any) -> None:
 def test_documents_without_inputs_or_outputs() -> None:
     process = PROCESSES["landuse-statistics"]
     assert describe_inputs(process, {}, "en") == []
+    assert describe_inputs(process, {"inputs": "junk"}, "en") == []
+    odd = {"inputs": {"x": {"schema": {"enum": "abc"}, "minOccurs": 1}}}
+    (x,) = describe_inputs(process, odd, "en")
+    assert x.enum == () and x.required and x.title == "x"
     assert describe_outputs({"outputs": {"x": "junk"}}, "en") == []
     assert describe_outputs({"outputs": {"x": {}}}, "zh-CN")[0].type == "任意 JSON 值"
