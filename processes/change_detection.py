@@ -37,7 +37,13 @@ from processes import change_rules as rules
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.change_publish import publish
 from processes.data import Features, read_collection
-from processes.geometry import MU_PER_M2, aoi_geometry, ellipsoidal_areas
+from processes.geometry import (
+    MU_PER_M2,
+    BBox,
+    GeoJSONGeometry,
+    aoi_geometry,
+    ellipsoidal_areas,
+)
 from processes.imagery_pair import ImagePair, cloudy, image_region, resolve_image
 from processes.windows import PixelJob, classified
 from providers.crs import CRS84, epsg_crs, transform_geometries
@@ -91,7 +97,7 @@ class Inputs(BaseModel):
     after_date: str | None = Field(
         None, description="JCSDH; default: the collection's or the image's date"
     )
-    aoi: list[float] | dict[str, Any] | None = Field(
+    aoi: BBox | GeoJSONGeometry | None = Field(
         None,
         description="bbox [minLon, minLat, maxLon, maxLat] or a GeoJSON geometry",
         json_schema_extra=_zh("监测范围", "经纬度范围或 GeoJSON 几何"),

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
 import shapely
+from pydantic import Field
 from pyproj import Geod
 
 from processes.base import ProcessError
 
 MU_PER_M2 = 0.0015  # 1 亩 = 666.67 m²
+
+# Input types whose JSON Schema carries the OGC API - Processes format names, so that
+# clients (and the process page) know a bbox or a GeoJSON geometry is expected.
+BBox = Annotated[list[float], Field(json_schema_extra={"format": "ogc-bbox"})]
+GeoJSONGeometry = Annotated[
+    dict[str, Any], Field(json_schema_extra={"format": "geojson-geometry"})
+]
 
 
 def area_units(m2: float) -> dict[str, float]:

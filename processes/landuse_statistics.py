@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from config.landuse import SANDALEI_EN, base_code, landuse_names, sandalei_of
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import read_collection
-from processes.geometry import MU_PER_M2, aoi_geometry, area_units, ellipsoidal_areas
+from processes.geometry import (
+    MU_PER_M2,
+    BBox,
+    GeoJSONGeometry,
+    aoi_geometry,
+    area_units,
+    ellipsoidal_areas,
+)
 
 _FIELDS = ("DLBM", "ZLDWDM", "TBMJ", "TBDLMJ")
 
@@ -57,7 +64,7 @@ class Inputs(BaseModel):
             "description_zh": "dlbm 二级类；level1 一级类；sandalei 三大类",
         },
     )
-    aoi: list[float] | dict[str, Any] | None = Field(
+    aoi: BBox | GeoJSONGeometry | None = Field(
         None,
         title="Area of interest",
         description="bbox [minLon, minLat, maxLon, maxLat] or a GeoJSON geometry (CRS84)",

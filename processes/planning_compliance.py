@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from config.landuse import base_code, landuse_names, sandalei_of
 from processes.base import JobContext, Output, Process, ProcessError
 from processes.data import Features, read_collection
-from processes.geometry import MU_PER_M2, aoi_geometry, area_units, ellipsoidal_area
+from processes.geometry import (
+    MU_PER_M2,
+    GeoJSONGeometry,
+    aoi_geometry,
+    area_units,
+    ellipsoidal_area,
+)
 from processes.reports import PDF_OUTPUT, figure, html_report, report_output, with_pdf
 
 _KEYS = {"stbhhx": ("HXMC", "LXMC"), "yjjbnt": ("YJJBNTTBBH", "DLBM"),
@@ -45,7 +51,7 @@ class Inputs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    project: dict[str, Any] = Field(
+    project: GeoJSONGeometry = Field(
         description="The project red line: a GeoJSON Polygon/MultiPolygon (CRS84)",
         json_schema_extra={
             "title_zh": "项目红线",

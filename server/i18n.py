@@ -298,6 +298,73 @@ _SERVER_MESSAGES: dict[str, dict[Language, str]] = {
     "ui.status": {"en": "Status", "zh-CN": "状态"},
     "ui.created": {"en": "Created", "zh-CN": "创建时间"},
     "ui.results": {"en": "Results", "zh-CN": "结果"},
+    # the process page: readable input types (server/routes/process_page.py)
+    "type.string": {"en": "text", "zh-CN": "文本"},
+    "type.number": {"en": "number", "zh-CN": "数值"},
+    "type.integer": {"en": "integer", "zh-CN": "整数"},
+    "type.boolean": {"en": "yes/no (boolean)", "zh-CN": "是/否（布尔值）"},
+    "type.object": {"en": "JSON object", "zh-CN": "JSON 对象"},
+    "type.object_fields": {
+        "en": "object with fields {fields}",
+        "zh-CN": "对象（字段：{fields}）",
+    },
+    "type.any": {"en": "any JSON value", "zh-CN": "任意 JSON 值"},
+    "type.with_unit": {"en": "{type} ({unit})", "zh-CN": "{type}（{unit}）"},
+    "type.enum": {"en": "one of: {values}", "zh-CN": "取值之一：{values}"},
+    "type.array": {"en": "list of {items}", "zh-CN": "列表（元素：{items}）"},
+    "type.or": {"en": " or ", "zh-CN": " 或 "},
+    "type.collection": {"en": "collection id", "zh-CN": "数据集合 id"},
+    "type.href": {
+        "en": 'link {"href": URL or path}',
+        "zh-CN": '链接 {"href": 网址或路径}',
+    },
+    "type.link": {"en": "link (URL)", "zh-CN": "链接（网址）"},
+    "type.geometry": {"en": "GeoJSON geometry", "zh-CN": "GeoJSON 几何"},
+    "type.feature": {"en": "GeoJSON feature", "zh-CN": "GeoJSON 要素"},
+    "type.feature_collection": {
+        "en": "GeoJSON feature collection",
+        "zh-CN": "GeoJSON 要素集合",
+    },
+    "type.geojson": {"en": "GeoJSON", "zh-CN": "GeoJSON"},
+    "type.bbox": {
+        "en": "bbox [minLon, minLat, maxLon, maxLat]",
+        "zh-CN": "经纬度范围 [最小经度, 最小纬度, 最大经度, 最大纬度]",
+    },
+    "type.text": {"en": "text ({media})", "zh-CN": "文本（{media}）"},
+    "type.base64": {"en": "file ({media}, base64)", "zh-CN": "文件（{media}，base64）"},
+    "type.chars": {"en": "length {limit}", "zh-CN": "长度 {limit}"},
+    "type.items": {"en": "items {limit}", "zh-CN": "元素个数 {limit}"},
+    # the process page: table and execute form
+    "ui.default": {"en": "Default", "zh-CN": "默认值"},
+    "ui.limits": {"en": "Limits", "zh-CN": "取值范围"},
+    "ui.optional": {"en": "optional", "zh-CN": "可选"},
+    "ui.required_mark": {"en": "required", "zh-CN": "必填"},
+    "ui.no_default": {"en": "none", "zh-CN": "无"},
+    "ui.see_fields": {"en": "see its fields", "zh-CN": "见各字段"},
+    "ui.json_hint": {
+        "en": "JSON; leave empty for the default",
+        "zh-CN": "JSON 格式；留空则用默认值",
+    },
+    "ui.text_or_json_hint": {
+        "en": 'an id, or JSON such as {"href": …}',
+        "zh-CN": '填写 id，或 JSON 如 {"href": …}',
+    },
+    "ui.bad_json": {"en": "Not valid JSON: {error}", "zh-CN": "不是有效的 JSON：{error}"},
+    "ui.sending": {"en": "Sending…", "zh-CN": "正在提交…"},
+    "ui.job_status": {"en": "Job {id}: {status}", "zh-CN": "作业 {id}：{status}"},
+    "ui.job_link": {"en": "Job status", "zh-CN": "作业状态"},
+    "ui.failed_request": {
+        "en": "The request failed ({status}).",
+        "zh-CN": "请求失败（{status}）。",
+    },
+    "ui.network_error": {
+        "en": "The server could not be reached.",
+        "zh-CN": "无法连接服务器。",
+    },
+    "ui.sign_in_hint": {
+        "en": "Executing needs credentials accepted by this server.",
+        "zh-CN": "执行需要本服务器认可的身份凭据。",
+    },
 }
 
 

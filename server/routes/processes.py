@@ -30,6 +30,7 @@ from server.http.params import check_known, json_body
 from server.http.responses import json_bytes
 from server.i18n import translate
 from server.routes.common import LANG, F, respond
+from server.routes.process_page import describe_inputs, describe_outputs
 from server.security.access import ForbiddenError, get_principal, get_scope, require
 from server.security.grants import ADMIN
 from server.state import get_state
@@ -347,9 +348,12 @@ def build_router() -> APIRouter:
                  "Execute"),
             link(url_for(request, "/jobs", processID=p.id), REL_JOBS, JSON, "Jobs"),
         ]  # fmt: skip
-        return respond(
-            request, data, "process.html", context={"title": data["title"], "process": p}
-        )
+        page = {
+            "title": data["title"],
+            "params": describe_inputs(p, data, language),
+            "outputs": describe_outputs(data, language),
+        }
+        return respond(request, data, "process.html", context=page)
 
     @router.post(
         "/processes/{processId}/execution",
