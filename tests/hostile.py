@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -259,27 +258,14 @@ def _outside_files(data: Path, canary_port: int) -> str:
 @contextlib.contextmanager
 def fresh_database(admin_url: str, store: Path) -> Iterator[str]:
     """A new PostGIS database with the test layers, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
     from server.cli.importer import import_to_postgis
     from tests.conftest import LAYERS
+    from tests.support.database import fresh_database as fresh_postgis
 
-    name = f"onemap_hostile_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(admin_url, dbname=name)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION postgis")
+    with fresh_postgis(admin_url, "onemap_hostile") as url:
         for layer in LAYERS:
             import_to_postgis(store, url, f"public.{layer}", layer=layer)
         yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @contextlib.contextmanager
