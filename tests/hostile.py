@@ -18,6 +18,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# SQL (and SQLite) injection attempts; the first six are the classic ones
+SQL = [
+    "' OR '1'='1",
+    "1; DROP TABLE parcels; --",
+    '"; DROP TABLE parcels; --',
+    "1) OR (1=1",
+    "$$; DROP TABLE parcels; $$",
+    "\\'; SELECT pg_sleep(5); --",
+    "' UNION SELECT usename, passwd FROM pg_shadow --",
+    "1' AND 1=CAST((SELECT version()) AS int) --",
+    "'; COPY (SELECT 1) TO PROGRAM 'id'; --",
+    "') OR 1=1 --",
+    "%' OR '%'='",
+    "admin'--",
+    "1 OR 1=1",
+    "' || pg_read_file('/etc/passwd') || '",
+    "'; ATTACH DATABASE 'x.db' AS x; --",
+    "' AND load_extension('x') --",
+    "DLBM) FROM parcels; --",
+    '"DLBM"',
+    "ST_AsText(geom)",
+    "1e1) OR (1",
+]
+
+# The query parameters of an image tile beyond the format
+RASTER_PARAMS = ("bidx", "rescale", "colormap", "colormap_name", "resampling", "image")
+
 # What a response body must never show: a Python trace, SQL or a driver's message, a
 # file path of the server. "/tmp/" covers the test data dirs (pytest's basetemp).
 LEAK_MARKERS = (
@@ -394,18 +421,8 @@ def fuzz_extras(document: dict[str, Any]) -> dict[str, Any]:
     operation = paths.get(tile, {}).get("get")
     if operation is not None:
         names = {p.get("name") for p in operation.get("parameters", [])}
-        for name in (
-            "bidx",
-            "rescale",
-            "colormap",
-            "colormap_name",
-            "resampling",
-            "image",
-            "filter",
-            "filter-lang",
-            "filter-crs",
-            "properties",
-        ):
+        vector = ("filter", "filter-lang", "filter-crs", "properties")
+        for name in (*RASTER_PARAMS, *vector):
             if name not in names:
                 operation["parameters"].append(
                     {

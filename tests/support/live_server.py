@@ -19,6 +19,14 @@ class ServerFailed(RuntimeError):
     """The server exited, or did not answer in time, while it was awaited."""
 
 
+class ServerExited(ServerFailed):
+    """The server exited while it was awaited."""
+
+
+class ServerTimedOut(ServerFailed):
+    """The server did not answer in time (it was stopped)."""
+
+
 def http_status(url: str, timeout: float = 2) -> int:
     """The HTTP status of a GET of ``url``; 0 when nothing answered."""
     try:
@@ -85,26 +93,27 @@ class LiveServer:
         self, url: str, seconds: float, poll: float = 0.1, request_timeout: float = 2
     ) -> None:
         """Poll ``url`` until it answers 200; ServerFailed when the server exits or
-        ``seconds`` pass (then it is stopped)."""
+        ``seconds`` pass (ServerTimedOut; then it is stopped)."""
         assert self.proc is not None, "not started"
         deadline = time.monotonic() + seconds
         while http_status(url, request_timeout) != 200:
             if self.proc.poll() is not None:
-                raise ServerFailed(
+                raise ServerExited(
                     f"server exited ({self.proc.returncode}):\n{self.log_tail()}"
                 )
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServerFailed(
+                raise ServerTimedOut(
                     f"server did not start in {seconds:g} s: {url}\n{self.log_tail()}"
                 )
             time.sleep(poll)
 
-    def log_tail(self, chars: int = 3000) -> str:
-        """The end of this run's output."""
+    def log_tail(self, chars: int | None = 3000) -> str:
+        """The last ``chars`` characters of this run's output (None: all of it)."""
         with self.log_path.open("rb") as f:
             f.seek(self.log_offset)
-            return f.read().decode(errors="replace")[-chars:]
+            text = f.read().decode(errors="replace")
+        return text if chars is None else text[-chars:]
 
     def stop(self, grace: float = 15, kill_wait: float = 10) -> None:
         """SIGTERM, SIGKILL when it is still running after ``grace`` seconds."""
