@@ -23,11 +23,11 @@ from urllib.parse import quote
 
 import make_cog
 import mapbox_vector_tile
-import measure
 import morecantile
 import numpy as np
 import shapely
 import shapely.geometry
+from lib import measure
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from servers import WORK, Limit, Server, log
