@@ -25,7 +25,6 @@ import platform
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ import servers
 import tileloads
 from lib import measure
 from lib.cluster import prepare_database, sh, start_cluster
-from servers import BENCH, FEATURES, ROOT, SERVES, W5, WORK, Limit, Server, log
+from servers import BENCH, FEATURES, ROOT, SERVES, W5, WORK, Limit, Server, fetch, log
 
 DB_NAME = DB_USER = DB_PASSWORD = "onemap_bench"  # the database and its owner
 ROWS = 300_000
@@ -118,12 +117,6 @@ def paths(server: Server, workload: str) -> list[str]:
         return [f"{items}?{q(params)}"]
     tail = f"?{q({})}" if server.extra else ""
     return [f"{items}/{fid}{tail}" for fid in W4_IDS]
-
-
-def fetch(url: str) -> tuple[int, str, bytes]:
-    """GET: status, content type, body."""
-    with urllib.request.urlopen(url, timeout=60) as resp:
-        return resp.status, resp.headers.get("Content-Type", ""), resp.read()
 
 
 def _first_vertex(features: list[dict[str, Any]]) -> list[float] | None:

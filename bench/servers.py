@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import subprocess
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,12 @@ SERVES: dict[str, tuple[str, ...]] = {
 
 
 log = logger()  # progress on stderr
+
+
+def fetch(url: str, timeout: float = 60) -> tuple[int, str, bytes]:
+    """GET (a new connection each time): status, content type, body."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), resp.read()
 
 
 def find_python(version: str) -> tuple[str, dict[str, str]] | None:

@@ -20,7 +20,8 @@ Everything stays on 127.0.0.1 (free ports, fresh data directories under
 cluster, dropped and re-created per run) and is bounded in time (``--duration``,
 ``--cost-seconds``) and in requests (``--max-requests`` per run). Results:
 ``bench/.work/soak/results-<backend>.json``; ``bench/RESULTS_soak.md`` shows every
-backend's latest run.
+backend's latest run. This script is the scenario; its parts are in bench/lib/ (the
+demo's request mix and set-up, the server, the load, sampling, statistics, Markdown).
 
     .venv/bin/python bench/soak.py                       # ~8 minutes
     .venv/bin/python bench/soak.py --backend postgis     # ~9 minutes
@@ -36,20 +37,26 @@ import json
 import math
 import os
 import platform
-import random
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
 
 import yaml
 from lib import measure
 from lib.cluster import online_cluster, prepare_database, psql_admin
-from lib.load import HOST, OK, TILE_OK, Action, Client, Reply, Run, load
+from lib.demo_load import (
+    AREA,
+    READS,
+    REGION_CODE,
+    ROUTE_OF,
+    SOAK_MIX,
+    TILE_ZOOMS,
+    Plan,
+    one_job,
+)
+from lib.demo_setup import add_change_polygons, make_plan, prime_tiles, security_checks
+from lib.load import HOST, Action, Run, load
 from lib.markdown import render_cost, render_soak
 from lib.onemap_server import (
     ONEMAP,
@@ -61,14 +68,13 @@ from lib.onemap_server import (
 )
 from lib.progress import logger
 from lib.sampling import NO_CPU, cpu_figures, self_cpu
-from lib.stats import median, memory_summary, percentile, route_table, timeline
+from lib.stats import cost_summary, memory_summary, route_table, timeline
 
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work" / "soak"
 PG_NAME = PG_PASSWORD = "onemap_soak"  # the database and its owner
 
 ROLE = "county"
-REGION_CODE = "450802001"  # 贵城街道, a township of the demo's xzq layer
 ROLE_FILTER = "DLBM <> '0702'"
 ROLE_CONFIG: dict[str, Any] = {
     "level": "internal",
@@ -76,50 +82,9 @@ ROLE_CONFIG: dict[str, Any] = {
     "region": {"codes": [REGION_CODE]},
     "rules": {"dltb": {"filter": ROLE_FILTER}},
 }
-# The load's area: inside the township (checked at start) and the imagery's extent.
-AREA = (109.56, 23.065, 109.62, 23.13)
-# Other townships: dltb ids the role must not see.
-OUTSIDE = (109.70, 22.92, 109.78, 22.99)
-TILE_ZOOMS = (12, 13, 14, 15)
-CQL2 = (
-    "DLBM = '0101'",
-    "TBMJ > 5000",
-    "DLBM IN ('0101','0103') AND TBMJ > 2000",
-    "DLMC LIKE '%林地%'",
-    "SJNF = 2023 AND DLBM <> '1004'",
-)
-STATUSES = ("pending", "verified_real", "verified_false", "needs_review")
-JOB_DONE = ("successful", "failed", "dismissed")
-
-R_BBOX = "GET /collections/dltb/items?bbox"
-R_CQL2 = "GET /collections/dltb/items?filter (CQL2)"
-R_ITEM = "GET /collections/dltb/items/{id}"
-R_HIDDEN = "GET /collections/dltb/items/{id} outside the region"
-R_MVT = "GET /collections/dltb/tiles/WebMercatorQuad/{z}/{y}/{x}"
-R_IMG = "GET /collections/imagery/tiles/WebMercatorQuad/{z}/{y}/{x}"
-R_CP_ITEMS = "GET /collections/change-polygons/items"
-R_CP_ITEM = "GET /collections/change-polygons/items/{id}"
-R_PATCH = "PATCH /collections/change-polygons/items/{id}"
-R_EXEC = "POST /processes/monitoring-statistics/execution"
-R_JOB = "GET /jobs/{jobId}"
-R_RESULTS = "GET /jobs/{jobId}/results"
-R_JOB_WALL = "job: submitted → successful (wall time)"
 
 
 log = logger("soak", sys.stdout)
-
-
-def tiles_of(bounds: tuple[float, float, float, float], z: int) -> list[tuple[int, ...]]:
-    """WebMercatorQuad tiles (z, y, x) that meet a lon/lat box."""
-
-    def xy(lon: float, lat: float) -> tuple[int, int]:
-        n = 2**z
-        y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
-        return int((lon + 180) / 360 * n), int(y)
-
-    x0, y0 = xy(bounds[0], bounds[3])
-    x1, y1 = xy(bounds[2], bounds[1])
-    return [(z, y, x) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
 
 
 def demo_data(work: Path) -> Path:
@@ -189,277 +154,6 @@ def demo_server(name: str, setting: Setting, dltb_public: bool) -> OnemapServer:
 
     directory = WORK / f"{name}-{setting.backend}"
     return OnemapServer(name, directory, setting, configure, log)
-
-
-@dataclass
-class Plan:
-    """The request sets, read from the running server."""
-
-    item_ids: list[int]
-    hidden_ids: list[int]
-    mvt: list[tuple[int, ...]]
-    imagery: list[tuple[int, ...]]
-    change_ids: list[int] = field(default_factory=list)
-
-
-def _box(rng: random.Random) -> str:
-    side = rng.uniform(0.004, 0.02)
-    x = rng.uniform(AREA[0], AREA[2] - side)
-    y = rng.uniform(AREA[1], AREA[3] - side)
-    return f"{x:.5f},{y:.5f},{x + side:.5f},{y + side:.5f}"
-
-
-def items_bbox(run: Run, client: Client, rng: random.Random) -> None:
-    path = f"/collections/dltb/items?bbox={_box(rng)}&limit=100"
-    run.call(client, R_BBOX, "GET", path, OK)
-
-
-def items_cql2(run: Run, client: Client, rng: random.Random) -> None:
-    query = {"filter": rng.choice(CQL2), "filter-lang": "cql2-text", "limit": "50"}
-    if rng.random() < 0.7:  # a map view; else the whole collection
-        query["bbox"] = _box(rng)
-    path = "/collections/dltb/items?" + urlencode(query, quote_via=quote)
-    run.call(client, R_CQL2, "GET", path, OK)
-
-
-def item(run: Run, client: Client, rng: random.Random) -> None:
-    fid = rng.choice(run.plan.item_ids)
-    run.call(client, R_ITEM, "GET", f"/collections/dltb/items/{fid}", OK)
-
-
-def hidden_item(run: Run, client: Client, rng: random.Random) -> None:
-    fid = rng.choice(run.plan.hidden_ids)
-    path = f"/collections/dltb/items/{fid}"
-    run.call(client, R_HIDDEN, "GET", path, frozenset({404}))
-
-
-def mvt_tile(run: Run, client: Client, rng: random.Random) -> None:
-    z = rng.choice(TILE_ZOOMS)
-    _, y, x = rng.choice([t for t in run.plan.mvt if t[0] == z])
-    path = f"/collections/dltb/tiles/WebMercatorQuad/{z}/{y}/{x}"
-    run.call(client, R_MVT, "GET", path, TILE_OK)
-
-
-def imagery_tile(run: Run, client: Client, rng: random.Random) -> None:
-    z = rng.choice(TILE_ZOOMS)
-    _, y, x = rng.choice([t for t in run.plan.imagery if t[0] == z])
-    fmt = rng.choice(("png", "jpeg"))
-    path = f"/collections/imagery/tiles/WebMercatorQuad/{z}/{y}/{x}?f={fmt}"
-    run.call(client, R_IMG, "GET", path, TILE_OK)
-
-
-def change_items(run: Run, client: Client, rng: random.Random) -> None:
-    path = f"/collections/change-polygons/items?bbox={_box(rng)}&limit=50"
-    run.call(client, R_CP_ITEMS, "GET", path, OK)
-
-
-def edit(run: Run, client: Client, rng: random.Random) -> None:
-    """Read a change polygon (half the time), then PATCH its status with If-Match: the
-    last ETag any client saw, which another client may have made stale (412)."""
-    fid = rng.choice(run.plan.change_ids)
-    path = f"/collections/change-polygons/items/{fid}"
-    etag = run.etags.get(fid)
-    if etag is None or rng.random() < 0.5:
-        got = run.call(client, R_CP_ITEM, "GET", path, OK)
-        if got is None or got.status != 200:
-            return
-        etag = got.headers.get("etag", "")
-        run.etags[fid] = etag
-    body = {"properties": {"status": rng.choice(STATUSES), "remark": f"soak {run.sent}"}}
-    headers = {"If-Match": etag, "Content-Type": "application/merge-patch+json"}
-    expected = frozenset({204, 412})
-    done = run.call(
-        client, R_PATCH, "PATCH", path, expected, headers, json.dumps(body).encode()
-    )
-    if done is not None and done.headers.get("etag"):
-        run.etags[fid] = done.headers["etag"]
-
-
-READS: list[tuple[Action, int]] = [
-    (items_bbox, 20),
-    (items_cql2, 10),
-    (item, 15),
-    (mvt_tile, 25),
-    (imagery_tile, 15),
-]
-SOAK_MIX: list[tuple[Action, int]] = [
-    *READS,
-    (hidden_item, 2),
-    (change_items, 5),
-    (edit, 8),
-]
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def one_job(run: Run, client: Client, timeout: float = 300) -> None:
-    """Submit monitoring-statistics asynchronously, poll until it ends, read results."""
-    began = time.monotonic()
-    headers = {"Prefer": "respond-async", "Content-Type": "application/json"}
-    path = "/processes/monitoring-statistics/execution"
-    sent = run.call(
-        client, R_EXEC, "POST", path, frozenset({201}), headers, b'{"inputs": {}}'
-    )
-    if sent is None or sent.status != 201:
-        return
-    job = _path(sent.headers["location"])
-    status = "accepted"
-    while status not in JOB_DONE and time.monotonic() - began < timeout:
-        time.sleep(0.5)
-        if run.died_at is not None or not run.alive():
-            return
-        got = run.call(client, R_JOB, "GET", job, OK)
-        if got is not None and got.status == 200:
-            status = json.loads(got.body)["status"]
-    problem = "" if status == "successful" else f"job {job} ended {status}"
-    if status == "successful":
-        run.call(client, R_RESULTS, "GET", f"{job}/results", OK)
-    reply = Reply(200 if not problem else 0, {}, b"")
-    run.record(R_JOB_WALL, began, time.monotonic(), reply, problem, f"job {job}")
-
-
-def _get_json(client: Client, path: str) -> Any:
-    reply = client.send("GET", path)
-    if reply.status != 200:
-        raise RuntimeError(f"GET {path}: {reply.status} {reply.body[:300]!r}")
-    return json.loads(reply.body)
-
-
-def _ids(client: Client, bbox: tuple[float, ...], limit: int = 5000) -> list[int]:
-    box = ",".join(str(v) for v in bbox)
-    data = _get_json(client, f"/collections/dltb/items?bbox={box}&limit={limit}")
-    return [int(f["id"]) for f in data["features"]]
-
-
-def make_plan(server: OnemapServer) -> Plan:
-    """Item ids the role sees (inside the area) and ones it must not (elsewhere)."""
-    import shapely
-    import shapely.geometry
-
-    county = Client(server.port, {"X-API-Key": server.keys[0]})
-    admin = Client(server.port, {"X-API-Key": server.admin_key})
-    try:
-        xzq = _get_json(county, f"/collections/xzq/items?XZQDM={REGION_CODE}")
-        township = shapely.geometry.shape(xzq["features"][0]["geometry"])
-        if not township.contains(shapely.box(*AREA)):
-            raise RuntimeError(f"AREA {AREA} is not inside township {REGION_CODE}")
-        visible = _ids(county, AREA)
-        hidden = _ids(admin, OUTSIDE, 500)
-    finally:
-        county.close()
-        admin.close()
-    tiles = [t for z in TILE_ZOOMS for t in tiles_of(AREA, z)]
-    return Plan(item_ids=visible, hidden_ids=hidden, mvt=tiles, imagery=tiles)
-
-
-def prime_tiles(server: OnemapServer, plan: Plan) -> dict[str, dict[str, float]]:
-    """Fetch every tile of the plan once, one at a time (what ``onemap seed`` does for
-    a published layer), so that the soak measures tiles served from the cache; the
-    first renders' own latencies are returned and reported beside it."""
-    client = Client(server.port, {"X-API-Key": server.keys[0]})
-    paths = {
-        "MVT": [
-            f"/collections/dltb/tiles/WebMercatorQuad/{z}/{y}/{x}" for z, y, x in plan.mvt
-        ],
-        "imagery": [
-            f"/collections/imagery/tiles/WebMercatorQuad/{z}/{y}/{x}?f={fmt}"
-            for z, y, x in plan.imagery
-            for fmt in ("png", "jpeg")
-        ],
-    }
-    found: dict[str, dict[str, float]] = {}
-    try:
-        for kind, wanted in paths.items():
-            took = []
-            for path in wanted:
-                started = time.perf_counter()
-                reply = client.send("GET", path)
-                if reply.status not in TILE_OK:
-                    raise RuntimeError(f"priming {path}: {reply.status}")
-                took.append((time.perf_counter() - started) * 1000)
-            found[kind] = {
-                "tiles": len(took),
-                "p50_ms": percentile(took, 50),
-                "max_ms": max(took),
-            }
-    finally:
-        client.close()
-    return found
-
-
-def add_change_polygons(server: OnemapServer, count: int, seed: int) -> list[int]:
-    """``count`` pending change polygons inside the area, POSTed with the admin key."""
-    rng = random.Random(seed)
-    admin = Client(
-        server.port,
-        {"X-API-Key": server.admin_key, "Content-Type": "application/geo+json"},
-    )
-    ids = []
-    try:
-        for i in range(count):
-            x = rng.uniform(AREA[0], AREA[2] - 0.002)
-            y = rng.uniform(AREA[1], AREA[3] - 0.002)
-            ring = [[x, y], [x + 0.002, y], [x + 0.002, y + 0.0015], [x, y + 0.0015]]
-            feature = {
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-                "properties": {
-                    "class": "construction",
-                    "status": "pending",
-                    "XZQDM": REGION_CODE,
-                    "JCMJ": 40000.0 + i,
-                    "JCSDH": f"SOAK{i:03d}",
-                },
-            }
-            body = json.dumps(feature).encode()
-            reply = admin.send("POST", "/collections/change-polygons/items", None, body)
-            if reply.status != 201:
-                raise RuntimeError(f"POST change polygon: {reply.status} {reply.body!r}")
-            ids.append(int(reply.headers["location"].rstrip("/").rsplit("/", 1)[1]))
-    finally:
-        admin.close()
-    return ids
-
-
-def security_checks(server: OnemapServer, plan: Plan) -> list[dict[str, Any]]:
-    """That security really applies on the soak server, before the load."""
-    clients = {
-        "anonymous": Client(server.port, {}),
-        "role": Client(server.port, {"X-API-Key": server.keys[0]}),
-        "admin": Client(server.port, {"X-API-Key": server.admin_key}),
-    }
-    edge = "/collections/dltb/items?bbox=109.62,23.10,109.68,23.16&limit=5000"
-    probes: list[tuple[str, str, str, Callable[[Reply], bool]]] = [
-        ("anonymous: dltb is hidden (404)", "anonymous",
-         "/collections/dltb/items?limit=1", lambda r: r.status == 404),
-        ("role: a dltb item outside its region is 404", "role",
-         f"/collections/dltb/items/{plan.hidden_ids[0]}", lambda r: r.status == 404),
-        ("role: no row of the class its filter excludes", "role",
-         "/collections/dltb/items?filter=DLBM%3D%270702%27&limit=10",
-         lambda r: r.status == 200 and not json.loads(r.body)["features"]),
-    ]  # fmt: skip
-    checks = []
-    try:
-        for what, who, path, want in probes:
-            reply = clients[who].send("GET", path)
-            checks.append({"check": what, "status": reply.status, "ok": want(reply)})
-        mine = len(_get_json(clients["role"], edge)["features"])
-        everything = len(_get_json(clients["admin"], edge)["features"])
-        checks.append(
-            {
-                "check": f"role: {mine} of admin's {everything} parcels in a box "
-                "across its region's edge",
-                "status": 200,
-                "ok": 0 < mine < everything,
-            }
-        )
-    finally:
-        for c in clients.values():
-            c.close()
-    return checks
 
 
 def soak(args: argparse.Namespace, setting: Setting) -> dict[str, Any]:
@@ -631,15 +325,6 @@ def cost_run(
     return record
 
 
-ROUTE_OF: dict[Action, str] = {
-    items_bbox: R_BBOX,
-    items_cql2: R_CQL2,
-    item: R_ITEM,
-    mvt_tile: R_MVT,
-    imagery_tile: R_IMG,
-}
-
-
 def breakdown(
     args: argparse.Namespace,
     modes: dict[str, tuple[OnemapServer, list[dict[str, str]]]],
@@ -676,36 +361,6 @@ def breakdown(
         )
         rows.append(row)
     return rows
-
-
-def cost_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    per: dict[str, dict[str, Any]] = {}
-    for mode in ("a", "b"):
-        mine = [r for r in rounds if r["mode"] == mode and r["valid"]]
-        p50: dict[str, list[float]] = {}
-        kb: dict[str, list[float]] = {}
-        for r in mine:
-            for row in r["routes"]:
-                p50.setdefault(row["route"], []).append(row["p50_ms"])
-                kb.setdefault(row["route"], []).append(row["kb_per_response"])
-        per[mode] = {
-            "rounds": len(mine),
-            "rps": median([r["rps"] for r in mine]),
-            "cpu_ms": median([r["server_cpu_ms_per_request"] for r in mine]),
-            "pg_cpu_ms": median([r["pg_cpu_ms_per_request"] for r in mine]),
-            "errors": sum(r["errors"] for r in rounds if r["mode"] == mode),
-            "route_p50_ms": {k: median(v) for k, v in p50.items()},
-            "route_kb": {k: median(v) for k, v in kb.items()},
-        }
-    a, b = per["a"], per["b"]
-    return {
-        "modes": per,
-        "rps_ratio_b_over_a": b["rps"] / a["rps"] if a["rps"] else math.nan,
-        "cpu_ratio_b_over_a": (b["cpu_ms"] + b["pg_cpu_ms"])
-        / (a["cpu_ms"] + a["pg_cpu_ms"])
-        if a["cpu_ms"]
-        else math.nan,
-    }
 
 
 def render_backend(data: dict[str, Any]) -> list[str]:

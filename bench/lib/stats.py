@@ -96,3 +96,33 @@ def memory_summary(samples: list[dict[str, Any]], warmup: float) -> dict[str, An
             "growth_pct": 100 * (sum(last) / len(last) / (sum(first) / len(first)) - 1),
         }
     return out
+
+
+def cost_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    per: dict[str, dict[str, Any]] = {}
+    for mode in ("a", "b"):
+        mine = [r for r in rounds if r["mode"] == mode and r["valid"]]
+        p50: dict[str, list[float]] = {}
+        kb: dict[str, list[float]] = {}
+        for r in mine:
+            for row in r["routes"]:
+                p50.setdefault(row["route"], []).append(row["p50_ms"])
+                kb.setdefault(row["route"], []).append(row["kb_per_response"])
+        per[mode] = {
+            "rounds": len(mine),
+            "rps": median([r["rps"] for r in mine]),
+            "cpu_ms": median([r["server_cpu_ms_per_request"] for r in mine]),
+            "pg_cpu_ms": median([r["pg_cpu_ms_per_request"] for r in mine]),
+            "errors": sum(r["errors"] for r in rounds if r["mode"] == mode),
+            "route_p50_ms": {k: median(v) for k, v in p50.items()},
+            "route_kb": {k: median(v) for k, v in kb.items()},
+        }
+    a, b = per["a"], per["b"]
+    return {
+        "modes": per,
+        "rps_ratio_b_over_a": b["rps"] / a["rps"] if a["rps"] else math.nan,
+        "cpu_ratio_b_over_a": (b["cpu_ms"] + b["pg_cpu_ms"])
+        / (a["cpu_ms"] + a["pg_cpu_ms"])
+        if a["cpu_ms"]
+        else math.nan,
+    }
