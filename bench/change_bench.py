@@ -6,7 +6,7 @@ The large pairs are the demo pair (planted changes of every class, clouds, shado
 radiometric gain/offset, crop phenology) repeated 2×2 and 4×4 into tiled GeoTIFFs, written
 window by window. Land use is left out (the raster pipeline is what grows with the image).
 
-    /work/main/.venv/bin/python bench/change_bench.py   # → bench/RESULTS_change.md
+    .venv/bin/python bench/change_bench.py   # → bench/RESULTS_change.md
 """
 
 from __future__ import annotations

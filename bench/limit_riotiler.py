@@ -27,6 +27,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
+from lib.measure import machine_jiffies
 from rio_tiler.io import Reader
 from rio_tiler.profiles import img_profiles
 
@@ -88,12 +89,6 @@ def worker(
     reader.close()
 
 
-def jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs (as bench/measure.py)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return sum(fields[:8]) - fields[3] - fields[4], sum(fields[:8])
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("cog")
@@ -133,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     for proc in procs:
         proc.start()
     barrier.wait()
-    busy0 = jiffies()
+    busy0 = machine_jiffies()
     per = [results.get() for _ in procs]
-    busy1 = jiffies()
+    busy1 = machine_jiffies()
     for proc in procs:
         proc.join()
     lat = sorted(v for r in per for v in r["lat"])

@@ -1,8 +1,8 @@
 """Side-by-side HTTP benchmark: OneMap vs tipg, pygeoapi and titiler.
 
-    /work/main/.venv/bin/python bench/run_bench.py            # the full run (~40 min)
-    /work/main/.venv/bin/python bench/run_bench.py --quick    # 3 s cells, a smoke test
-    /work/main/.venv/bin/python bench/run_bench.py --workloads W5png W5jpg W6
+    .venv/bin/python bench/run_bench.py            # the full run (~40 min)
+    .venv/bin/python bench/run_bench.py --quick    # 3 s cells, a smoke test
+    .venv/bin/python bench/run_bench.py --workloads W5png W5jpg W6
 
 One command: makes sure PostgreSQL 15 + PostGIS run and hold the 300,000-polygon table
 (bench/make_dltb.py) and, for W5, that the COG exists (bench/make_cog.py), creates the
@@ -25,20 +25,20 @@ import platform
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import measure
 import psycopg
 import report
 import servers
 import tileloads
-from servers import BENCH, FEATURES, ROOT, SERVES, W5, WORK, Limit, Server, log
+from lib import measure
+from lib.cluster import prepare_database, sh, start_cluster
+from servers import BENCH, FEATURES, ROOT, SERVES, W5, WORK, Limit, Server, fetch, log
 
-DB_NAME = DB_USER = DB_PASSWORD = "onemap_bench"
+DB_NAME = DB_USER = DB_PASSWORD = "onemap_bench"  # the database and its owner
 ROWS = 300_000
 # W2: a ~1 km2 box (0.00977 x 0.00898 deg) in the town centre of make_dltb.py
 BBOX = "109.595117,23.095508,109.604883,23.104492"
@@ -65,53 +65,9 @@ Runner = Server | Limit
 # --- PostgreSQL ----------------------------------------------------------------------
 
 
-def sh(cmd: list[str], **kw: Any) -> str:
-    """Run a command, return its stdout."""
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, **kw)
-    return str(out.stdout)
-
-
-def cluster() -> tuple[int, str]:
-    """Start the Debian cluster 15/main if needed (installing PostGIS if missing)."""
-    postgis = ["dpkg", "-s", "postgresql-15-postgis-3"]
-    if subprocess.run(postgis, capture_output=True, check=False).returncode:
-        log("apt-get install postgresql-15-postgis-3")
-        sh(["apt-get", "update", "-qq"])
-        sh(["apt-get", "install", "-y", "-qq", "postgresql-15-postgis-3"])
-    lines = [ln.split() for ln in sh(["pg_lsclusters", "-h"]).splitlines()]
-    row = next((ln for ln in lines if ln[:2] == ["15", "main"]), None)
-    if row is None:
-        log("creating PostgreSQL cluster 15/main")
-        sh(["pg_createcluster", "15", "main"])
-        return cluster()
-    if row[3] != "online":
-        log("starting PostgreSQL 15/main")
-        sh(["pg_ctlcluster", "15", "main", "start"])
-    return int(row[2]), row[5]
-
-
-def psql_admin(port: int, sql: str, db: str = "postgres") -> str:
-    """Run SQL as the postgres superuser (peer authentication)."""
-    cmd = ["runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-d", db]
-    return sh([*cmd, "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-
-
 def ensure_database(port: int) -> str:
     """Role, database, PostGIS, settings and the table; returns the DSN."""
-    psql_admin(
-        port,
-        f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB_USER}') "
-        f"THEN CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}'; END IF; END$$;",
-    )
-    exists = f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"  # noqa: S608
-    if not psql_admin(port, exists):
-        log(f"creating database {DB_NAME}")
-        psql_admin(port, f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}")
-    psql_admin(port, "CREATE EXTENSION IF NOT EXISTS postgis", db=DB_NAME)
-    # the same for every server: no parallel query (baseline finding 7), no JIT
-    psql_admin(port, f"ALTER DATABASE {DB_NAME} SET max_parallel_workers_per_gather = 0")
-    psql_admin(port, f"ALTER DATABASE {DB_NAME} SET jit = off")
-    dsn = f"postgresql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{port}/{DB_NAME}"
+    dsn = prepare_database(port, DB_NAME, DB_PASSWORD, recreate=False, log=log)
     subprocess.run(
         [sys.executable, str(BENCH / "make_dltb.py"), "--dsn", dsn, "--rows", str(ROWS)],
         check=True,
@@ -161,12 +117,6 @@ def paths(server: Server, workload: str) -> list[str]:
         return [f"{items}?{q(params)}"]
     tail = f"?{q({})}" if server.extra else ""
     return [f"{items}/{fid}{tail}" for fid in W4_IDS]
-
-
-def fetch(url: str) -> tuple[int, str, bytes]:
-    """GET: status, content type, body."""
-    with urllib.request.urlopen(url, timeout=60) as resp:
-        return resp.status, resp.headers.get("Content-Type", ""), resp.read()
 
 
 def _first_vertex(features: list[dict[str, Any]]) -> list[float] | None:
@@ -421,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workloads = [w for w in WORKLOADS if w in args.workloads]
     names = [n for n in args.servers if set(SERVES[n]) & set(args.workloads)]
     started = dt.datetime.now().astimezone()
-    port, data_dir = cluster()
+    port, data_dir = start_cluster(log)
     dsn = ensure_database(port)
     db: dict[str, str | int] = {
         "host": "127.0.0.1",

@@ -13,22 +13,22 @@ from __future__ import annotations
 import glob
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
+from lib import ROOT
+from lib.progress import logger
+
+from tests.support.live_server import LiveServer, ServerExited, ServerTimedOut
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 VENVS = BENCH / ".venvs"
 WORK = BENCH / ".work"
 CRS4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 # venv name -> (Python versions in order of preference, pip requirements)
 VENV_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -60,6 +60,8 @@ GDAL_ENV = {
     "VSI_CACHE_SIZE": "5000000",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff",
 }
+# the ASGI stack under every server (its versions are recorded per server)
+ASGI = ("starlette", "uvicorn", "uvloop", "httptools")
 FEATURES = ("W1", "W2", "W3", "W4")
 W5 = ("W5png", "W5jpg")
 # the workloads each server (or limit) takes part in
@@ -73,9 +75,13 @@ SERVES: dict[str, tuple[str, ...]] = {
 }
 
 
-def log(msg: str) -> None:
-    """Progress on stderr, flushed."""
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = logger()  # progress on stderr
+
+
+def fetch(url: str, timeout: float = 60) -> tuple[int, str, bytes]:
+    """GET (a new connection each time): status, content type, body."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), resp.read()
 
 
 def find_python(version: str) -> tuple[str, dict[str, str]] | None:
@@ -171,61 +177,59 @@ class Server:
     # extra query parameters for feature requests (pygeoapi: native CRS output)
     extra: dict[str, str] = field(default_factory=dict)
     bbox_extra: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
+    live: LiveServer | None = None
 
     @property
     def base(self) -> str:
         """http://127.0.0.1:<port>."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return WORK / f"{self.name}.log"
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.live.proc if self.live is not None else None
+
     def start(self) -> None:
         """Start the server in its own process group; output goes to a log file."""
         self.cwd.mkdir(parents=True, exist_ok=True)
-        logfile = open(WORK / f"{self.name}.log", "wb")  # noqa: SIM115 (kept open)
         log(f"starting {self.name} on port {self.port}")
-        self.proc = subprocess.Popen(
+        env = {**os.environ, **self.env}
+        self.live = LiveServer(
             self.cmd,
+            self.log_path,
+            env=env,
             cwd=self.cwd,
-            env={**os.environ, **self.env},
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            new_session=True,
+            signal_group=True,
         )
+        self.live.start()
 
     def wait_ready(self, timeout: float = 90) -> None:
         """Poll a small request (one item) until it answers 200."""
+        assert self.live is not None
         path = self.ready_path or f"/collections/{self.collection}/items?limit=1"
         url = self.base + path
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise SystemExit(
-                    f"{self.name} exited ({self.proc.returncode}); see "
-                    f"{WORK / (self.name + '.log')}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise SystemExit(f"{self.name} not ready after {timeout:.0f} s: {url}")
+        try:
+            self.live.wait_ready(url, timeout, poll=0.5, request_timeout=5)
+        except ServerExited:
+            code = self.proc.returncode if self.proc else None
+            raise SystemExit(
+                f"{self.name} exited ({code}); see {self.log_path}"
+            ) from None
+        except ServerTimedOut:
+            raise SystemExit(
+                f"{self.name} not ready after {timeout:.0f} s: {url}"
+            ) from None
 
     def stop(self) -> None:
         """SIGTERM to the process group, SIGKILL after 15 s."""
-        if self.proc is None or self.proc.poll() is not None:
+        if self.live is None or not self.live.alive():
             return
         log(f"stopping {self.name}")
-        pgid = self.proc.pid
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(pgid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        self.live.stop(grace=15, kill_wait=5)
 
 
 def onemap(name: str, port: int, dsn: str, cog: Path | None, cache_mb: int) -> Server:
@@ -291,10 +295,7 @@ def onemap(name: str, port: int, dsn: str, cog: Path | None, cache_mb: int) -> S
         packages=[
             "onemap-server",
             "fastapi",
-            "starlette",
-            "uvicorn",
-            "uvloop",
-            "httptools",
+            *ASGI,
             "psycopg",
             "psycopg-binary",
             "psycopg-pool",
@@ -311,86 +312,58 @@ def onemap(name: str, port: int, dsn: str, cog: Path | None, cache_mb: int) -> S
     )
 
 
-def _uvicorn(venv: Path, app: str, port: int) -> list[str]:
-    """A peer's ASGI app under uvicorn: 2 workers, loopback, no access log."""
-    return [
-        str(venv / "bin" / "uvicorn"),
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+def _peer(
+    name: str,
+    port: int,
+    app: str,
+    collection: str,
+    env: dict[str, str],
+    packages: list[str],
+    **extra: Any,
+) -> Server:
+    """A peer's ASGI app under uvicorn in its own venv: 2 workers, loopback, no access
+    log, bench/.work/<name>/ as its working directory."""
+    venv = ensure_venv(name)
+    where = ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    quiet = ["--no-access-log", "--log-level", "warning"]
+    cmd = [str(venv / "bin" / "uvicorn"), app, *where, *quiet]
+    return Server(
+        name=name,
+        port=port,
+        collection=collection,
+        cmd=cmd,
+        env=env,
+        cwd=WORK / name,
+        python=str(venv / "bin" / "python"),
+        packages=packages,
+        workloads=SERVES[name],
+        flavor=name,
+        **extra,
+    )
 
 
 def tipg(port: int, dsn: str) -> Server:
-    """tipg (latest from PyPI) under uvicorn, configured by environment variables."""
-    venv = ensure_venv("tipg")
-    return Server(
-        name="tipg",
-        port=port,
-        collection="public.dltb",
-        cmd=_uvicorn(venv, "tipg.main:app", port),
-        env={
-            "DATABASE_URL": dsn,
-            "TIPG_DB_SCHEMAS": '["public"]',
-            "TIPG_DB_TABLES": '["public.dltb"]',
-            "TIPG_MAX_FEATURES_PER_QUERY": "10000",
-        },
-        cwd=WORK / "tipg",  # tipg reads a .env from its working directory
-        python=str(venv / "bin" / "python"),
-        packages=[
-            "tipg",
-            "fastapi",
-            "starlette",
-            "uvicorn",
-            "uvloop",
-            "httptools",
-            "asyncpg",
-            "cql2",
-            "geojson-pydantic",
-            "pydantic",
-            "orjson",
-        ],
-        workloads=SERVES["tipg"],
-        flavor="tipg",
-    )
+    """tipg (latest from PyPI) under uvicorn, configured by environment variables (it
+    also reads a .env from its working directory)."""
+    env = {
+        "DATABASE_URL": dsn,
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_DB_TABLES": '["public.dltb"]',
+        "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+    }
+    packages = ["tipg", "fastapi", *ASGI, "asyncpg", "cql2", "geojson-pydantic"]
+    packages += ["pydantic", "orjson"]
+    return _peer("tipg", port, "tipg.main:app", "public.dltb", env, packages)
 
 
 def titiler(port: int) -> Server:
     """titiler.application (latest) under uvicorn with titiler's GDAL settings; the
     COG is given per request (``url=``)."""
-    venv = ensure_venv("titiler")
-    return Server(
-        name="titiler",
-        port=port,
-        collection="",
-        cmd=_uvicorn(venv, "titiler.application.main:app", port),
-        env={**GDAL_ENV, "PYTHONWARNINGS": "ignore"},
-        cwd=WORK / "titiler",
-        python=str(venv / "bin" / "python"),
-        packages=[
-            "titiler.application",
-            "titiler.core",
-            "rio-tiler",
-            "rasterio",
-            "morecantile",
-            "fastapi",
-            "starlette",
-            "uvicorn",
-            "uvloop",
-            "httptools",
-            "numpy",
-        ],
-        workloads=SERVES["titiler"],
-        flavor="titiler",
-        ready_path="/healthz",
-    )
+    env = {**GDAL_ENV, "PYTHONWARNINGS": "ignore"}
+    packages = ["titiler.application", "titiler.core", "rio-tiler", "rasterio"]
+    packages += ["morecantile", "fastapi", *ASGI, "numpy"]
+    app = "titiler.application.main:app"
+    return _peer("titiler", port, app, "", env, packages, ready_path="/healthz")
 
 
 @dataclass
@@ -417,57 +390,14 @@ class Limit:
         """Nothing to stop."""
 
 
-def _pygeoapi_config(port: int, db: dict[str, str | int]) -> dict[str, object]:
-    return {
-        "server": {
-            "bind": {"host": "127.0.0.1", "port": port},
-            "url": f"http://127.0.0.1:{port}",
-            "mimetype": "application/json; charset=UTF-8",
-            "encoding": "utf-8",
-            "languages": ["en-US"],
-            "limits": {"default_items": 10, "max_items": 10000},
-            "map": {
-                "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                "attribution": "OpenStreetMap",
-            },
-        },
-        "logging": {"level": "ERROR"},
-        "metadata": {
-            "identification": {
-                "title": "bench",
-                "description": "OneMap benchmark peer",
-                "keywords": ["bench"],
-                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
-                "url": "http://127.0.0.1",
-            },
-            "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/"},
-            "provider": {"name": "bench", "url": "http://127.0.0.1"},
-            "contact": {"name": "bench", "email": "bench@example.org"},
-        },
-        "resources": {
-            "dltb": {
-                "type": "collection",
-                "title": "dltb",
-                "description": "Land-use parcels",
-                "keywords": ["dltb"],
-                "extents": {
-                    "spatial": {"bbox": [109.0, 22.5, 110.0, 23.5], "crs": CRS84}
-                },
-                "providers": [
-                    {
-                        "type": "feature",
-                        "name": "PostgreSQL",
-                        "data": {**db, "search_path": ["public"]},
-                        "id_field": "fid",
-                        "table": "dltb",
-                        "geom_field": "geom",
-                        "storage_crs": CRS4490,
-                        "crs": [CRS84, CRS4490],
-                    }
-                ],
-            }
-        },
-    }
+def _pygeoapi_config(port: int, db: dict[str, str | int]) -> dict[str, Any]:
+    """bench/pygeoapi.yaml with the run's port and database."""
+    config: dict[str, Any] = yaml.safe_load((BENCH / "pygeoapi.yaml").read_text())
+    config["server"]["bind"]["port"] = port
+    config["server"]["url"] = f"http://127.0.0.1:{port}"
+    provider = config["resources"]["dltb"]["providers"][0]
+    provider["data"] = {**db, **provider["data"]}
+    return config
 
 
 def pygeoapi(port: int, db: dict[str, str | int]) -> Server:
@@ -499,28 +429,9 @@ def pygeoapi(port: int, db: dict[str, str | int]) -> Server:
         check=True,
         capture_output=True,
     )
-    return Server(
-        name="pygeoapi",
-        port=port,
-        collection="dltb",
-        cmd=_uvicorn(venv, "pygeoapi.starlette_app:APP", port),
-        env=env,
-        cwd=cwd,
-        python=str(venv / "bin" / "python"),
-        packages=[
-            "pygeoapi",
-            "starlette",
-            "uvicorn",
-            "uvloop",
-            "httptools",
-            "sqlalchemy",
-            "geoalchemy2",
-            "psycopg2-binary",
-            "pygeofilter",
-            "shapely",
-            "pyproj",
-        ],
-        flavor="pygeoapi",
-        extra={"crs": CRS4490, "f": "json"},
-        bbox_extra={"bbox-crs": CRS4490},
-    )
+    packages = ["pygeoapi", *ASGI, "sqlalchemy", "geoalchemy2", "psycopg2-binary"]
+    packages += ["pygeofilter", "shapely", "pyproj"]
+    app = "pygeoapi.starlette_app:APP"
+    return _peer("pygeoapi", port, app, "dltb", env, packages,
+                 extra={"crs": CRS4490, "f": "json"},
+                 bbox_extra={"bbox-crs": CRS4490})  # fmt: skip

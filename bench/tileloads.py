@@ -14,7 +14,6 @@ import json
 import os
 import random
 import subprocess
-import urllib.request
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,14 +22,14 @@ from urllib.parse import quote
 
 import make_cog
 import mapbox_vector_tile
-import measure
 import morecantile
 import numpy as np
 import shapely
 import shapely.geometry
+from lib import measure
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
-from servers import WORK, Limit, Server, log
+from servers import WORK, Limit, Server, fetch, log
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 ZOOM = 14
@@ -108,10 +107,9 @@ def paths(server: Server, workload: str) -> list[str]:
     return [template.format(z=t.z, y=t.y, x=t.x) for t in W5_TILES]
 
 
-def fetch(url: str) -> tuple[int, str, bytes]:
-    """GET (a new connection each time): status, content type, body."""
-    with urllib.request.urlopen(url, timeout=120) as resp:
-        return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+def _fetch(url: str) -> tuple[int, str, bytes]:
+    """GET with a tile's longer timeout (a first render at c=32 can be slow)."""
+    return fetch(url, timeout=120)
 
 
 def prime(server: Server, paths_: list[str], repeats: int = 8) -> None:
@@ -120,7 +118,7 @@ def prime(server: Server, paths_: list[str], repeats: int = 8) -> None:
     cache) very likely serves every tile once."""
     log(f"priming {server.name}: {len(paths_)} tiles x {repeats}")
     with ThreadPoolExecutor(4) as pool:
-        for status, _, _ in pool.map(fetch, [server.base + p for p in paths_] * repeats):
+        for status, _, _ in pool.map(_fetch, [server.base + p for p in paths_] * repeats):
             if status != 200:
                 raise SystemExit(f"{server.name}: HTTP {status} while priming")
 
@@ -195,7 +193,7 @@ def _body(r: Server | Limit, workload: str, i: int) -> tuple[bytes, str, str]:
     if isinstance(r, Limit):
         return _limit_tile(r, workload), "(in process)", ""
     url = paths(r, workload)[i]
-    status, ctype, body = fetch(r.base + url)
+    status, ctype, body = _fetch(r.base + url)
     if status not in (200, 204):
         raise SystemExit(f"{r.name} {workload}: HTTP {status} for {url}")
     return body, ctype, url

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg import sql
 
 from config import Settings
 from config.settings import (
@@ -31,6 +28,7 @@ from config.sources import CogSource, GeoPackageSource, PostgisSource
 from server.app import create_app
 from server.cli.importer import import_to_postgis
 from tests.fixtures import write_test_imagery, write_test_store
+from tests.support.database import fresh_database
 
 MAX_LIMIT = 1000
 PROVIDERS = ("geopackage", "postgis")
@@ -45,26 +43,21 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostGIS database for this test session, dropped at the end."""
+def admin_db_url() -> str:
+    """The PostgreSQL server the tests make their databases in."""
     admin = os.environ.get("TEST_DATABASE_URL")
     if not admin:
         pytest.fail(
             "TEST_DATABASE_URL is not set: run the tests via `bash scripts/run test`"
         )
-    name = f"onemap_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(admin, dbname=name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
-    try:
+    return admin
+
+
+@pytest.fixture(scope="session")
+def pg_url(admin_db_url: str) -> Iterator[str]:
+    """A fresh PostGIS database for this test session, dropped at the end."""
+    with fresh_database(admin_db_url, "onemap_test") as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,38 @@ import socket
 import threading
 import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# SQL (and SQLite) injection attempts; the first six are the classic ones
+SQL = [
+    "' OR '1'='1",
+    "1; DROP TABLE parcels; --",
+    '"; DROP TABLE parcels; --',
+    "1) OR (1=1",
+    "$$; DROP TABLE parcels; $$",
+    "\\'; SELECT pg_sleep(5); --",
+    "' UNION SELECT usename, passwd FROM pg_shadow --",
+    "1' AND 1=CAST((SELECT version()) AS int) --",
+    "'; COPY (SELECT 1) TO PROGRAM 'id'; --",
+    "') OR 1=1 --",
+    "%' OR '%'='",
+    "admin'--",
+    "1 OR 1=1",
+    "' || pg_read_file('/etc/passwd') || '",
+    "'; ATTACH DATABASE 'x.db' AS x; --",
+    "' AND load_extension('x') --",
+    "DLBM) FROM parcels; --",
+    '"DLBM"',
+    "ST_AsText(geom)",
+    "1e1) OR (1",
+]
+
+# The query parameters of an image tile beyond the format
+RASTER_PARAMS = ("bidx", "rescale", "colormap", "colormap_name", "resampling", "image")
 
 # What a response body must never show: a Python trace, SQL or a driver's message, a
 # file path of the server. "/tmp/" covers the test data dirs (pytest's basetemp).
@@ -259,27 +285,14 @@ def _outside_files(data: Path, canary_port: int) -> str:
 @contextlib.contextmanager
 def fresh_database(admin_url: str, store: Path) -> Iterator[str]:
     """A new PostGIS database with the test layers, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
     from server.cli.importer import import_to_postgis
     from tests.conftest import LAYERS
+    from tests.support.database import fresh_database as fresh_postgis
 
-    name = f"onemap_hostile_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(admin_url, dbname=name)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION postgis")
+    with fresh_postgis(admin_url, "onemap_hostile") as url:
         for layer in LAYERS:
             import_to_postgis(store, url, f"public.{layer}", layer=layer)
         yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @contextlib.contextmanager
@@ -408,18 +421,8 @@ def fuzz_extras(document: dict[str, Any]) -> dict[str, Any]:
     operation = paths.get(tile, {}).get("get")
     if operation is not None:
         names = {p.get("name") for p in operation.get("parameters", [])}
-        for name in (
-            "bidx",
-            "rescale",
-            "colormap",
-            "colormap_name",
-            "resampling",
-            "image",
-            "filter",
-            "filter-lang",
-            "filter-crs",
-            "properties",
-        ):
+        vector = ("filter", "filter-lang", "filter-crs", "properties")
+        for name in (*RASTER_PARAMS, *vector):
             if name not in names:
                 operation["parameters"].append(
                     {

@@ -30,7 +30,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures import GRID_COLS, GRID_ROWS
-from tests.hostile import Hostile, hostile_app, leaks, ssrf_urls
+from tests.hostile import RASTER_PARAMS, SQL, Hostile, hostile_app, leaks, ssrf_urls
 
 MIN_CORPUS = 600
 ITEMS = "/collections/parcels/items"
@@ -43,28 +43,6 @@ SKIP_PROCESSES = {"engine-test-sleep"}  # registered by the test worker only
 
 # ------------------------------------------------------------------ payloads
 
-SQL = [
-    "' OR '1'='1",
-    "1; DROP TABLE parcels; --",
-    '"; DROP TABLE parcels; --',
-    "1) OR (1=1",
-    "$$; DROP TABLE parcels; $$",
-    "\\'; SELECT pg_sleep(5); --",
-    "' UNION SELECT usename, passwd FROM pg_shadow --",
-    "1' AND 1=CAST((SELECT version()) AS int) --",
-    "'; COPY (SELECT 1) TO PROGRAM 'id'; --",
-    "') OR 1=1 --",
-    "%' OR '%'='",
-    "admin'--",
-    "1 OR 1=1",
-    "' || pg_read_file('/etc/passwd') || '",
-    "'; ATTACH DATABASE 'x.db' AS x; --",
-    "' AND load_extension('x') --",
-    "DLBM) FROM parcels; --",
-    '"DLBM"',
-    "ST_AsText(geom)",
-    "1e1) OR (1",
-]
 EXPRESSION = [
     "${jndi:ldap://127.0.0.1/a}",
     "{{7*7}}",
@@ -328,26 +306,9 @@ def _feature_text(token: str, where: str) -> bytes:
 
 def _param_probes() -> list[Probe]:
     probes: list[Probe] = []
-    items_params = [
-        "bbox",
-        "bbox-crs",
-        "datetime",
-        "limit",
-        "offset",
-        "properties",
-        "sortby",
-        "crs",
-        "filter",
-        "filter-lang",
-        "filter-crs",
-        "count",
-        "f",
-        "lang",
-        "DLBM",
-        "TBMJ",
-        "SJNF",
-        "GXSJ",
-    ]
+    items_params = ["bbox", "bbox-crs", "datetime", "limit", "offset", "properties"]
+    items_params += ["sortby", "crs", "filter", "filter-lang", "filter-crs", "count"]
+    items_params += ["f", "lang", "DLBM", "TBMJ", "SJNF", "GXSJ"]  # ... and queryables
     # every value where it reaches SQL or a parser; the short list elsewhere
     wide = {
         "bbox",
@@ -386,15 +347,7 @@ def _param_probes() -> list[Probe]:
         probes.append(_get(path, ("' OR 1=1 --", "x")))
     for name in ("f", "properties", "filter", "filter-lang", "filter-crs"):
         probes += [_get(TILE, (name, v)) for v in SHORT]
-    for name in (
-        "f",
-        "bidx",
-        "rescale",
-        "colormap",
-        "colormap_name",
-        "resampling",
-        "image",
-    ):
+    for name in ("f", *RASTER_PARAMS):
         probes += [_get(RASTER_TILE, (name, v)) for v in SHORT]
     probes += [
         _get(RASTER_TILE, ("rescale", "NaN,inf")),
@@ -442,53 +395,14 @@ def _special_probes() -> list[Probe]:
         _get(
             ITEMS, ("filter", '{"op":"or","args":[' + ",".join([term] * 600) + "]}"), cql
         ),
-        _get(ITEMS, ("filter", "(" * 10_000 + "DLBM = '0101'" + ")" * 10_000)),
-        _get(ITEMS, ("filter", "NOT " * 5_000 + "DLBM = '0101'")),
-        _get(ITEMS, ("filter", "NOT (" * 40 + "DLBM = '0101'" + ")" * 40)),
-        _get(ITEMS, ("filter", "-" * 10_000 + "1 = 1")),
-        _get(ITEMS, ("filter", "TBMJ > " + "(" * 40 + "1" + " + 1)" * 40)),
-        _get(ITEMS, ("filter", wide_text)),
-        _get(ITEMS, ("filter", " OR ".join(f"DLBM = '{i:04d}'" for i in range(1_500)))),
         _get(
             ITEMS,
             ("filter", "DLBM IN (" + ",".join(f"'{i}'" for i in range(10_000)) + ")"),
         ),
-        _get(ITEMS, ("filter", f"S_INTERSECTS(geometry, {wkt})")),
-        _get(ITEMS, ("filter", "S_INTERSECTS(geometry, " + _big_wkt(0.03) + ")")),
-        _get(ITEMS, ("filter", "S_INTERSECTS(geometry, POINT(NaN Infinity))")),
-        _get(ITEMS, ("filter", "S_INTERSECTS(geometry, POINT(1e999 1e999))")),
         _get(
             ITEMS,
             ("filter", "S_INTERSECTS(geometry, POLYGON((0 0, 1 1, 1 0, 0 1, 0 0)))"),
         ),
-        _get(ITEMS, ("filter", "S_WITHIN(geometry, GEOMETRYCOLLECTION EMPTY)")),
-        _get(ITEMS, ("filter", "TBMJ > NaN")),
-        _get(ITEMS, ("filter", "TBMJ > 1e999")),
-        _get(ITEMS, ("filter", "TBMJ / 0 > 1")),
-        _get(ITEMS, ("filter", "TBMJ % 0 = 1")),
-        _get(ITEMS, ("filter", "SJNF * 99999999999999999999 > 1")),
-        _get(ITEMS, ("filter", "SJNF > 99999999999999999999999999999")),
-        _get(ITEMS, ("filter", "T_BEFORE(GXSJ, TIMESTAMP('99999-12-31T00:00:00Z'))")),
-        _get(ITEMS, ("filter", "T_BEFORE(GXSJ, DATE('0000-00-00'))")),
-        _get(ITEMS, ("filter", "T_INTERSECTS(GXSJ, INTERVAL('..', '..'))")),
-        _get(ITEMS, ("filter", "DLBM LIKE '" + "%" * 5000 + "'")),
-        _get(ITEMS, ("filter", "DLBM LIKE '" + "_%" * 3000 + "a'")),
-        _get(ITEMS, ("filter", "CASEI(DLBM) = CASEI('" + "\\" * 100 + "')")),
-        _get(ITEMS, ("filter", "A_CONTAINS(DLBM, (" + ",".join(["'a'"] * 3000) + "))")),
-        _get(ITEMS, ("limit", str(10**12))),
-        _get(ITEMS, ("limit", str(10**100))),
-        _get(ITEMS, ("offset", str(10**12))),
-        _get(ITEMS, ("offset", str(2**63))),
-        _get(ITEMS, ("limit", "1e3")),
-        _get(ITEMS, ("limit", " 5 ")),
-        _get(ITEMS, ("limit", "٣")),  # an Arabic-Indic digit
-        _get(ITEMS, ("bbox", "109.5,23.0,0,109.6,23.1,100")),
-        _get(ITEMS, ("bbox", "1,2,3,4,5")),
-        _get(ITEMS, ("bbox", "1,2,3,4,5,6,7")),
-        _get(ITEMS, ("bbox", "NaN,NaN,NaN,NaN")),
-        _get(ITEMS, ("bbox", "-Infinity,-90,Infinity,90")),
-        _get(ITEMS, ("bbox", "-1e308,-90,1e308,90")),
-        _get(ITEMS, ("bbox", "-180,-90,180,90,NaN,Infinity")),
         _get(
             ITEMS,
             ("bbox", "36500000,2500000,36600000,2600000"),
@@ -509,21 +423,84 @@ def _special_probes() -> list[Probe]:
             ("crs", "http://www.opengis.net/def/crs/EPSG/0/4524"),
             ("bbox", "-180,-90,180,90"),
         ),
-        _get(ITEMS, ("datetime", "99999-01-01T00:00:00Z")),
-        _get(ITEMS, ("datetime", "0001-01-01T00:00:00+23:59/9999-12-31T23:59:59-23:59")),
-        _get(ITEMS, ("datetime", "2024-01-01T00:00:00Z/2023-01-01T00:00:00Z")),
-        _get(ITEMS, ("datetime", "NaN/Infinity")),
-        _get(ITEMS, ("datetime", "2024-02-30")),
-        _get(ITEMS, ("sortby", ",".join(["-TBMJ"] * 5000))),
-        _get(ITEMS, ("properties", ",".join(["DLBM"] * 5000))),
-        _get(ITEMS, ("TBMJ", "NaN")),
-        _get(ITEMS, ("TBMJ", "Infinity")),
-        _get(ITEMS, ("SJNF", "9" * 400)),
-        _get(ITEMS, ("GXSJ", "99999-99-99")),
         _get(ITEMS, ("DLBM", "0101"), ("DLBM", "0102")),
         _get(ITEMS, *[("DLBM", "0101")] * 2000),
         _get(ITEMS, *[(f"p{i}", "1") for i in range(2000)]),
     ]
+    # one parameter of the items request at a time, with each of these values
+    edges: dict[str, list[str]] = {
+        "filter": [
+            "(" * 10_000 + "DLBM = '0101'" + ")" * 10_000,
+            "NOT " * 5_000 + "DLBM = '0101'",
+            "NOT (" * 40 + "DLBM = '0101'" + ")" * 40,
+            "-" * 10_000 + "1 = 1",
+            "TBMJ > " + "(" * 40 + "1" + " + 1)" * 40,
+            wide_text,
+            " OR ".join(f"DLBM = '{i:04d}'" for i in range(1_500)),
+            f"S_INTERSECTS(geometry, {wkt})",
+            "S_INTERSECTS(geometry, " + _big_wkt(0.03) + ")",
+            "S_INTERSECTS(geometry, POINT(NaN Infinity))",
+            "S_INTERSECTS(geometry, POINT(1e999 1e999))",
+            "S_WITHIN(geometry, GEOMETRYCOLLECTION EMPTY)",
+            "TBMJ > NaN",
+            "TBMJ > 1e999",
+            "TBMJ / 0 > 1",
+            "TBMJ % 0 = 1",
+            "SJNF * 99999999999999999999 > 1",
+            "SJNF > 99999999999999999999999999999",
+            "T_BEFORE(GXSJ, TIMESTAMP('99999-12-31T00:00:00Z'))",
+            "T_BEFORE(GXSJ, DATE('0000-00-00'))",
+            "T_INTERSECTS(GXSJ, INTERVAL('..', '..'))",
+            "DLBM LIKE '" + "%" * 5000 + "'",
+            "DLBM LIKE '" + "_%" * 3000 + "a'",
+            "CASEI(DLBM) = CASEI('" + "\\" * 100 + "')",
+            "A_CONTAINS(DLBM, (" + ",".join(["'a'"] * 3000) + "))",
+        ],
+        "limit": [
+            str(10**12),
+            str(10**100),
+            "1e3",
+            " 5 ",
+            "٣",  # an Arabic-Indic digit
+        ],
+        "offset": [
+            str(10**12),
+            str(2**63),
+        ],
+        "bbox": [
+            "109.5,23.0,0,109.6,23.1,100",
+            "1,2,3,4,5",
+            "1,2,3,4,5,6,7",
+            "NaN,NaN,NaN,NaN",
+            "-Infinity,-90,Infinity,90",
+            "-1e308,-90,1e308,90",
+            "-180,-90,180,90,NaN,Infinity",
+        ],
+        "datetime": [
+            "99999-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+23:59/9999-12-31T23:59:59-23:59",
+            "2024-01-01T00:00:00Z/2023-01-01T00:00:00Z",
+            "NaN/Infinity",
+            "2024-02-30",
+        ],
+        "sortby": [
+            ",".join(["-TBMJ"] * 5000),
+        ],
+        "properties": [
+            ",".join(["DLBM"] * 5000),
+        ],
+        "TBMJ": [
+            "NaN",
+            "Infinity",
+        ],
+        "SJNF": [
+            "9" * 400,
+        ],
+        "GXSJ": [
+            "99999-99-99",
+        ],
+    }
+    probes += [_get(ITEMS, (name, v)) for name, values in edges.items() for v in values]
     for tms in (
         "WebMercatorQuad",
         "WorldCRS84Quad",

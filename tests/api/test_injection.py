@@ -6,15 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures import GRID_COLS, GRID_ROWS
+from tests.hostile import SQL
 
-ATTACKS = [
-    "' OR '1'='1",
-    "1; DROP TABLE parcels; --",
-    '"; DROP TABLE parcels; --',
-    "1) OR (1=1",
-    "$$; DROP TABLE parcels; $$",
-    "\\'; SELECT pg_sleep(5); --",
-]
+ATTACKS = SQL[:6]
 
 
 @pytest.mark.parametrize("attack", ATTACKS)

@@ -121,11 +121,8 @@ def test_async_job_runs_in_the_worker_and_fails_with_the_reason(
 ) -> None:
     # The test parcels lack ZLDWDM/TBDLMJ: the job fails, and says why, in the
     # submitter's language.
-    r = client.post(
-        EXEC,
-        json={"inputs": {"landuse": "parcels", "townships": None}},
-        headers={**ASYNC, "Accept-Language": "en"},
-    )
+    headers = {**ASYNC, "Accept-Language": "en"}
+    r = client.post(EXEC, json={"inputs": PARCELS}, headers=headers)
     assert r.status_code == 201, r.text
     job_id = r.json()["jobID"]
     assert r.headers["location"].endswith(f"/jobs/{job_id}")
@@ -147,11 +144,8 @@ def test_async_job_runs_in_the_worker_and_fails_with_the_reason(
 def test_sync_execution_answers_with_the_outcome(
     client: TestClient, job_worker: Workers
 ) -> None:
-    r = client.post(
-        EXEC,
-        json={"inputs": {"landuse": "parcels", "townships": None}},
-        headers={"Accept-Language": "zh-CN"},
-    )
+    headers = {"Accept-Language": "zh-CN"}
+    r = client.post(EXEC, json={"inputs": PARCELS}, headers=headers)
     assert r.status_code == 400 and "缺少字段" in r.json()["detail"]
 
 

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.live_server import LiveServer, clean_env, serve_command
+from tests.support.ports import free_port
 
 
 def _source(provider: str, store: Path, layer: str) -> str:
@@ -80,35 +71,12 @@ def serve_live(
 ) -> Iterator[str]:
     """Run `onemap serve` on a free port until the test session ends (``env``:
     ONEMAP_* settings for this server only)."""
-    port = _free_port()
-    log = log_path.open("w")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ONEMAP_")},
-        **(env or {}),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli.main", "serve", *args, "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    port = free_port()
+    server = LiveServer(serve_command(*args, port=port), log_path, env=clean_env(env))
+    server.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/conformance", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    log.close()
-                    raise RuntimeError(f"server exited: {log_path.read_text()}") from None
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start in {seconds} s") from None
-                time.sleep(0.1)
+        server.wait_ready(url + "/conformance", seconds, request_timeout=1)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        server.stop(grace=10)

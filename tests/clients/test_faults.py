@@ -23,9 +23,7 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -43,10 +41,12 @@ from typing import Any
 import morecantile
 import psycopg
 import pytest
-from psycopg import sql
 
 from server.cli.importer import import_to_postgis
 from tests.fixtures import write_test_store
+from tests.support.database import fresh_database
+from tests.support.live_server import LiveServer, clean_env, serve_command
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.clients
 
@@ -113,44 +113,29 @@ def _call(
     return Reply(status, names, content, started, time.monotonic() - started)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """`onemap serve` in a child process that a test may kill -9 and start again."""
 
     def __init__(self, config: Path, data_dir: Path) -> None:
         self.config = config
         self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.live: LiveServer | None = None
         self.url = ""
         self.starts = 0
 
     def start(self, seconds: float = 60) -> None:
-        port = _free_port()
+        port = free_port()
         log_path = self.config.with_name(f"serve-{self.starts}.log")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMAP_")}
-        command = [sys.executable, "-m", "server.cli.main", "serve", "--config"]
-        with log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [*command, str(self.config), "--port", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        command = serve_command("--config", str(self.config), port=port)
+        self.live = LiveServer(command, log_path, env=clean_env())
+        self.live.start()
         self.url = f"http://127.0.0.1:{port}"
         self.starts += 1
-        deadline = time.monotonic() + seconds
-        while _call("GET", self.url + "/conformance", timeout=2).status != 200:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log_path.read_text()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"server did not start in {seconds} s")
-            time.sleep(0.1)
+        self.live.wait_ready(self.url + "/conformance", seconds)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.live.proc if self.live else None
 
     @property
     def pid(self) -> int:
@@ -165,14 +150,8 @@ class Server:
         return {"X-API-Key": (self.data_dir / "admin.key").read_text().strip()}
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.live is not None:
+            self.live.stop()
 
 
 def _config(
@@ -402,7 +381,7 @@ class PrivateCluster:
         self.root = Path(tempfile.mkdtemp(prefix="onemap-faults-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def create(self) -> None:
@@ -569,23 +548,10 @@ def _check_outages(replies: list[Reply], outages: list[Outage], alive: bool) -> 
 
 
 @pytest.fixture
-def queue_url() -> Iterator[str]:
+def queue_url(admin_db_url: str) -> Iterator[str]:
     """A database of its own for a PostgreSQL job queue: no other test's workers."""
-    admin = os.environ.get("TEST_DATABASE_URL")
-    if not admin:
-        pytest.fail(
-            "TEST_DATABASE_URL is not set: run the tests via `bash scripts/run test`"
-        )
-    name = f"onemap_faults_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(admin, dbname=name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(admin_db_url, "onemap_faults", postgis=False) as url:
+        yield url
 
 
 def _runs(marker: Path) -> list[list[tuple[float, int]]]:

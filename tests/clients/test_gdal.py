@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pyogrio
 import pytest
@@ -27,21 +28,30 @@ def _tool(name: str) -> str:
     return path
 
 
+def _run(tool: str, *args: str, timeout: float = 60) -> str:
+    """A GDAL command-line tool's output (it must succeed)."""
+    return subprocess.run(
+        [_tool(tool), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    ).stdout
+
+
+def _download(
+    live_url: str, out: Path, *options: str, timeout: float = 60
+) -> list[dict[str, Any]]:
+    """The parcels ogr2ogr writes to a GeoJSON file from the live server."""
+    _run("ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{live_url}", "parcels",
+         *options, timeout=timeout)  # fmt: skip
+    features: list[dict[str, Any]] = json.loads(out.read_text())["features"]
+    return features
+
+
 def test_ogrinfo_feature_count_matches_geopackage(live_url: str, store: Path) -> None:
-    served = subprocess.run(
-        [_tool("ogrinfo"), "-so", f"OAPIF:{live_url}", "parcels"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    local = subprocess.run(
-        [_tool("ogrinfo"), "-so", str(store), "parcels"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    served = _run("ogrinfo", "-so", f"OAPIF:{live_url}", "parcels")
+    local = _run("ogrinfo", "-so", str(store), "parcels")
     count = re.search(r"Feature Count: (\d+)", served)
     assert count is not None and int(count.group(1)) == TOTAL
     assert count.group(0) in local
@@ -50,49 +60,15 @@ def test_ogrinfo_feature_count_matches_geopackage(live_url: str, store: Path) ->
 
 def test_ogr2ogr_downloads_every_feature(live_url: str, tmp_path: Path) -> None:
     out = tmp_path / "parcels.geojson"
-    subprocess.run(
-        [
-            _tool("ogr2ogr"),
-            "-f",
-            "GeoJSON",
-            str(out),
-            f"OAPIF:{live_url}",
-            "parcels",
-            "-oo",
-            "PAGE_SIZE=70",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    features = json.loads(out.read_text())["features"]
+    features = _download(live_url, out, "-oo", "PAGE_SIZE=70", timeout=120)
     assert len(features) == TOTAL
     assert len({f["properties"]["BSM"] for f in features}) == TOTAL
 
 
 def test_ogr2ogr_spatial_filter(live_url: str, tmp_path: Path) -> None:
     out = tmp_path / "subset.geojson"
-    subprocess.run(
-        [
-            _tool("ogr2ogr"),
-            "-f",
-            "GeoJSON",
-            str(out),
-            f"OAPIF:{live_url}",
-            "parcels",
-            "-spat",
-            "109.5101",
-            "23.0101",
-            "109.5149",
-            "23.0149",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    features = json.loads(out.read_text())["features"]
+    box = ("109.5101", "23.0101", "109.5149", "23.0149")
+    features = _download(live_url, out, "-spat", *box)
     assert [f["properties"]["BSM"] for f in features] == ["450802000000000042"]
 
 

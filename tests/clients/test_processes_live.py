@@ -179,20 +179,30 @@ def test_async_job_with_callbacks(
         assert not _Callbacks.received["/failed"]
 
 
+def _copy_of_the_demo(demo_dir: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A copy of the demo data (a job queue no other server's worker takes from) and
+    the `onemap serve` arguments for it."""
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir / "demo", data / "demo")
+    return data, ["--data-dir", str(data)]
+
+
+def _submit(url: str, inputs: dict[str, Any], data: Path) -> tuple[Any, Any]:
+    """An asynchronous execution with the admin key of ``data``: headers, job info."""
+    _status, headers, info = _post(
+        url, {"inputs": inputs}, {"Prefer": "respond-async", **_key(data)}
+    )
+    return headers, info
+
+
 @pytest.mark.usefixtures("demo_url")  # its server generates the demo data copied here
 def test_a_restart_loses_no_waiting_job(demo_dir: Path, tmp_path: Path) -> None:
     # A job accepted while no worker runs is still there after the server restarts,
     # and runs then. (A copy of the demo: a queue no other server's worker takes from.)
-    data = tmp_path / "data"
-    shutil.copytree(demo_dir / "demo", data / "demo")
+    data, args = _copy_of_the_demo(demo_dir, tmp_path)
     log = tmp_path / "serve-restart.log"
-    args = ["--data-dir", str(data)]
     with live_server(args, log, 120, {"ONEMAP_PROCESSES__WORKERS": "0"}) as url:
-        _status, headers, info = _post(
-            url + EXEC,
-            {"inputs": {"level": "sandalei"}},
-            {"Prefer": "respond-async", **_key(data)},
-        )
+        headers, info = _submit(url + EXEC, {"level": "sandalei"}, data)
         time.sleep(1)
         assert _get(headers["Location"], _key(data))["status"] == "accepted"
     with live_server(args, log, 120) as url:
@@ -204,16 +214,11 @@ def test_a_restart_loses_no_waiting_job(demo_dir: Path, tmp_path: Path) -> None:
 def test_a_restart_while_a_job_runs_finishes_it(demo_dir: Path, tmp_path: Path) -> None:
     # The worker that stops with the server gives its running job back to the queue;
     # the restarted server's worker runs it to the end.
-    data = tmp_path / "data"
-    shutil.copytree(demo_dir / "demo", data / "demo")
+    data, args = _copy_of_the_demo(demo_dir, tmp_path)
     log = tmp_path / "serve-running.log"
-    args = ["--data-dir", str(data)]
     with live_server(args, log, 120) as url:
-        _status, headers, info = _post(
-            url + "/processes/change-detection/execution",
-            {"inputs": {"publish": False}},
-            {"Prefer": "respond-async", **_key(data)},
-        )
+        execution = url + "/processes/change-detection/execution"
+        headers, info = _submit(execution, {"publish": False}, data)
         deadline = time.monotonic() + 60
         while _get(headers["Location"], _key(data))["status"] != "running":
             assert time.monotonic() < deadline

@@ -92,25 +92,28 @@ def test_warning_table(level_values: dict[str, Any], worse: bool, colour: str) -
     assert evaluate(c, Thresholds())["warning"] == colour
 
 
+# (factor, indicator, a value on a boundary, its level, a value just past it, its level)
+BOUNDARIES = [
+    ("land", "D", 0.0, CRITICAL, 0.0001, OVER),
+    ("land", "D", -0.3, CRITICAL, -0.3001, FINE),
+    ("water", "water_use", 90.0, FINE, 90.01, CRITICAL),
+    ("water", "water_use", 100.0, CRITICAL, 100.01, OVER),
+    ("environment", "R", -0.2, FINE, -0.1999, CRITICAL),
+    ("ecology", "H", 0.10, CRITICAL, 0.1001, OVER),
+    ("ecology", "H", 0.05, FINE, 0.0501, CRITICAL),
+]
+
+
 @pytest.mark.parametrize(
     ("values", "factor", "level"),
     [
-        ({"D": 0.0}, "land", CRITICAL),
-        ({"D": 0.0001}, "land", OVER),
-        ({"D": -0.3}, "land", CRITICAL),
-        ({"D": -0.3001}, "land", FINE),
-        ({"water_use": 90.0}, "water", FINE),
-        ({"water_use": 90.01}, "water", CRITICAL),
-        ({"water_use": 100.0}, "water", CRITICAL),
-        ({"water_use": 100.01}, "water", OVER),
+        *[
+            ({name: value}, factor, level)
+            for factor, name, on, on_level, past, past_level in BOUNDARIES
+            for value, level in ((on, on_level), (past, past_level))
+        ],
         ({"groundwater_overdraft": True}, "water", OVER),
         ({"R": 0.0}, "environment", CRITICAL),
-        ({"R": -0.2}, "environment", FINE),
-        ({"R": -0.1999}, "environment", CRITICAL),
-        ({"H": 0.10}, "ecology", CRITICAL),
-        ({"H": 0.1001}, "ecology", OVER),
-        ({"H": 0.05}, "ecology", FINE),
-        ({"H": 0.0501}, "ecology", CRITICAL),
     ],
 )
 def test_threshold_boundaries(values: dict[str, Any], factor: str, level: str) -> None:
