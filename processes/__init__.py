@@ -1,1 +1,2 @@
-"""OGC API - Processes: the process registry and durable jobs (planned, see CHANGELOG)."""
+"""OGC API - Processes: the processes (one module each), their registry, the durable
+job store and the worker that runs jobs; below the server, never importing it."""

@@ -57,6 +57,11 @@ class Catalog:
         self.raster_store = rasters
 
     @property
+    def ids(self) -> list[str]:
+        """Every opened collection's id, in configuration order."""
+        return list(self._order)
+
+    @property
     def providers(self) -> list[FeatureReader]:
         """Every opened feature source (health checks and pool gauges)."""
         return [r for kind in self.kinds.values() for r in kind.readers]
@@ -145,7 +150,7 @@ async def build_catalog(settings: Settings, only: Ids[str] | None = None) -> Cat
     except BaseException:
         await catalog.close()
         raise
-    log.debug("opened collections %s", catalog._order)
+    log.debug("opened collections %s from sources %s", catalog.ids, sorted(catalog.kinds))
     return catalog
 
 

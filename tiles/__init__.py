@@ -1,1 +1,2 @@
-"""Tiles: tile matrix sets, COG and MVT tiles, MapProxy (planned, see CHANGELOG)."""
+"""Tiles: tile matrix sets (CGCS2000 / Tianditu), COG reading and rendering, MVT
+encoding and styles, the tile cache and the MapProxy configuration."""

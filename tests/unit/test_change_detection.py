@@ -170,3 +170,25 @@ def test_windows_on_a_dask_cluster_give_the_same_polygons(pair) -> None:  # type
         )
 
     assert described(remote) == described(local)
+
+
+def test_a_job_opens_only_the_collections_it_reads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the demo deployment has 7 collections (imagery among them); a change-detection
+    # job reads dltb and xzq and writes change-polygons, each opened on its own
+    data = tmp_path / "data"
+    generate_demo(data, seed=5, parcels=300)
+    settings = _settings(data)
+    assert len(settings.collections) > 3
+    ctx = JobContext(settings, AccessScope(), "en", "opened01")
+    with caplog.at_level("DEBUG", logger="onemap.catalog"):
+        result = PROCESS.run(Inputs(publish=True), ctx)
+    opened = [r.args for r in caplog.records if r.msg.startswith("opened collections")]
+    assert sorted(tuple(ids) for ids, _kinds in opened) == [  # type: ignore[misc]
+        ("change-polygons",),
+        ("dltb",),
+        ("xzq",),
+    ]
+    assert all(kinds == ["geopackage"] for _ids, kinds in opened)  # type: ignore[misc]
+    assert result["summary"]["published"] == len(result["changes"]["features"]) > 0
