@@ -93,7 +93,7 @@ def demo_on_postgis(data: dict[str, Any]) -> dict[str, Any]:
             "optional": True,
         }
         if "layer" in conf["source"]
-        else conf
+        else {**conf, "optional": True}  # imagery: there only once generated
         for cid, conf in data.get("collections", {}).items()
     }
     return {

@@ -174,7 +174,7 @@ async def _open_all(settings: Settings, catalog: Catalog, only: Ids[str] | None)
             if not conf.optional:
                 raise
             fallback = discovered.get(cid)
-            log.warning("collection %s: %s; %s", cid, exc, _fallback_note(fallback))
+            log.warning("%s; %s", exc, _fallback_note(fallback))
             if fallback is not None:
                 catalog.add(await _open(settings, catalog, cid, fallback, titles, index))
     for kind in catalog.kinds.values():
