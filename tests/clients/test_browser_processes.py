@@ -3,28 +3,14 @@ driven by Playwright) against `onemap serve` of the demo, its job workers includ
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-
-from tests.clients.test_browser import CHROMIUM_ARGS
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.clients
 
 PAGE = "/processes/landuse-statistics?f=html"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    assert executable is not None, "install Debian's chromium (scripts/run test does)"
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def _open(
