@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +29,8 @@ from providers.base import (
     ItemsQuery,
     TileQuery,
     Writer,
-    coerce_value,
 )
+from providers.by_id import Edit, FeaturesById
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
 from providers.errors import ConfigMismatch
@@ -260,7 +260,7 @@ class _Where:
         return f" FROM {_ident(self.table.name)} AS t{self.joins}{where}"
 
 
-class GeoPackageProvider:
+class GeoPackageProvider(FeaturesById[_Table]):
     """Serves feature tables of GeoPackage files."""
 
     def __init__(self, audit_path: Path | None = None) -> None:
@@ -400,19 +400,9 @@ class GeoPackageProvider:
             finally:
                 cursor.close()
 
-    async def item(
-        self,
-        collection_id: str,
-        feature_id: str,
-        crs: CrsRef | None,
-        scope: AccessScope,
+    async def _read(
+        self, table: _Table, key: Any, crs: CrsRef | None, scope: AccessScope
     ) -> tuple[bytes, str] | None:
-        """A feature and its version; None if absent or outside the caller's region."""
-        scope = scope.narrowed(collection_id)
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return None
         where = _Where(table, ItemsQuery(limit=1), scope)
         where.clauses.append(f"t.{_ident(table.info.id_field)} = ?")
         where.params.append(key)
@@ -463,20 +453,9 @@ class GeoPackageProvider:
 
         return await to_thread.run_sync(run)
 
-    @staticmethod
-    def _key(table: _Table, feature_id: str) -> Any:
-        id_type = table.info.field(table.info.id_field)
-        try:
-            key = coerce_value(feature_id, id_type.type if id_type else "integer")
-        except ValueError:
-            return None
-        if isinstance(key, int) and not -(2**63) <= key < 2**63:
-            return None  # no SQLite integer: no such feature
-        return key
-
     def _context(self, table: _Table, writer: Writer) -> EditContext:
         """The writer's guard (region and row filter of their grant) on this table."""
-        scope = writer.scope.narrowed(table.info.id)
+        scope = writer.scope  # narrowed to the table by FeaturesById
         guard = None
         if scope.limits_rows:
             where = _Where(table, ItemsQuery(limit=1), scope)
@@ -490,50 +469,17 @@ class GeoPackageProvider:
             writer.actor, guard, writer.audit if self.audits_writes else None
         )
 
-    async def create(
-        self, collection_id: str, feature: FeatureInput, writer: Writer
+    async def _insert(
+        self, table: _Table, feature: FeatureInput, writer: Writer
     ) -> EditResult:
-        """Insert a feature (one transaction, history and audit recorded)."""
-        table = self._tables[collection_id]
         context = self._context(table, writer)
         return await to_thread.run_sync(table.edits.create, feature, context)
 
-    async def update(
-        self,
-        collection_id: str,
-        feature_id: str,
-        change: Callable[[FeatureInput], FeatureInput],
-        if_match: str | None,
-        writer: Writer,
-        operation: str,
-    ) -> EditResult | None:
-        """Replace or patch a feature; None when it does not exist (for the writer)."""
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return None
-        context = self._context(table, writer)
-        return await to_thread.run_sync(
-            table.edits.update, key, change, if_match, context, operation
-        )
+    async def _write(self, table: _Table, key: Any, edit: Edit) -> EditResult | None:
+        context = self._context(table, edit.writer)
+        return await to_thread.run_sync(table.edits.write, key, edit, context)
 
-    async def delete(
-        self, collection_id: str, feature_id: str, if_match: str | None, writer: Writer
-    ) -> EditResult | None:
-        """Delete a feature; None when it does not exist (for the writer)."""
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return None
-        context = self._context(table, writer)
-        return await to_thread.run_sync(table.edits.delete, key, if_match, context)
-
-    async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:
-        """Every recorded version of a feature (also after it was deleted)."""
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return []
+    async def _versions(self, table: _Table, key: Any) -> list[dict[str, Any]]:
         return await to_thread.run_sync(table.edits.history, key)
 
     async def close(self) -> None:
