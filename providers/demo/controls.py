@@ -23,6 +23,22 @@ GHFQ: Final = {"010": "城镇集中建设区", "020": "城镇弹性发展区", "
 STB_TYPES: Final = {"01": "水源涵养", "02": "生物多样性维护", "03": "水土保持"}
 
 
+def _by_county(
+    tw: Townships, p: Parcels, keep: BoolArray, kind: IntArray, kinds: dict[str, str]
+) -> tuple[ObjArray, ObjArray, ObjArray, FloatArray]:
+    """The kept parcels dissolved by county and ``kind`` (0-2: the sorted codes of
+    ``kinds``): the unions, their county, their kind's code and their area."""
+    county = np.array(tw.county)[p.owner]
+    cidx = np.searchsorted(np.array(sorted(COUNTIES)), county)
+    sel = np.flatnonzero(keep)
+    group = cidx[sel] * 3 + kind[sel]
+    geoms, ids = dissolve(p.geoms[sel], group)
+    cty = np.array(sorted(COUNTIES))[ids // 3]
+    code = np.array(sorted(kinds))[ids % 3]
+    mj = np.bincount(group, p.area[sel], minlength=9 * 3)[ids]
+    return geoms, cty, code, mj
+
+
 def czkfbj_layer(tw: Townships, p: Parcels) -> tuple[Layer, BoolArray]:
     """城镇开发边界: city, industrial-park and town-seat parcels by county and zone."""
     code = p.lu.code
@@ -33,16 +49,10 @@ def czkfbj_layer(tw: Townships, p: Parcels) -> tuple[Layer, BoolArray]:
         1,
         np.where(built & ~np.char.startswith(code, "0810"), 0, 2),
     )
-    county = np.array(tw.county)[p.owner]
-    cidx = np.searchsorted(np.array(sorted(COUNTIES)), county)
-    sel = np.flatnonzero(inside)
-    geoms, ids = dissolve(p.geoms[sel], cidx[sel] * 3 + fq[sel])
-    cty = np.array(sorted(COUNTIES))[ids // 3]
-    ghfq = np.array(sorted(GHFQ))[ids % 3]
-    mj = np.bincount(cidx[sel] * 3 + fq[sel], p.area[sel], minlength=9 * 3)[ids]
+    geoms, cty, ghfq, mj = _by_county(tw, p, inside, fq, GHFQ)
     fields: dict[str, npt.NDArray[Any]] = {
         "BSM": bsm(cty),
-        "YSDM": np.full(len(ids), YSDM_CZKFBJ, object),
+        "YSDM": np.full(len(cty), YSDM_CZKFBJ, object),
         "XZQDM": as_text(cty),
         "XZQMC": np.array([COUNTIES[c] for c in cty], object),
         "GHFQDM": as_text(ghfq),
@@ -115,16 +125,10 @@ def stbhhx_layer(land: Landscape, tw: Townships, p: Parcels, czk: BoolArray) -> 
     keep = ~czk & ((forest & high) | water | (code == "1103"))
     north = lu.y >= land.river_line_y(lu.x)
     kind = np.where(water, 1, np.where((code == "1103") | north, 0, 2))
-    county = np.array(tw.county)[p.owner]
-    cidx = np.searchsorted(np.array(sorted(COUNTIES)), county)
-    sel = np.flatnonzero(keep)
-    geoms, ids = dissolve(p.geoms[sel], cidx[sel] * 3 + kind[sel])
-    cty = np.array(sorted(COUNTIES))[ids // 3]
-    lx = np.array(sorted(STB_TYPES))[ids % 3]
-    mj = np.bincount(cidx[sel] * 3 + kind[sel], p.area[sel], minlength=9 * 3)[ids]
+    geoms, cty, lx, mj = _by_county(tw, p, keep, kind, STB_TYPES)
     fields: dict[str, npt.NDArray[Any]] = {
         "BSM": bsm(cty),
-        "YSDM": np.full(len(ids), YSDM_STBHHX, object),
+        "YSDM": np.full(len(cty), YSDM_STBHHX, object),
         "HXMC": np.array(
             [
                 COUNTIES[c] + STB_TYPES[t] + "生态保护红线"

@@ -28,7 +28,8 @@ _PREDICATES = {
 }
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """Quote an identifier that was checked against the file's own catalog."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -48,11 +49,11 @@ class SqliteDialect:
 
     def column(self, name: str) -> Frag:
         """A catalog-checked column of row ``t``."""
-        return Frag(f"t.{_quote(name)}")
+        return Frag(f"t.{quote(name)}")
 
     def geometry_column(self) -> Frag:
         """The geometry blob of row ``t``."""
-        return Frag(f"t.{_quote(self._geometry)}")
+        return Frag(f"t.{quote(self._geometry)}")
 
     def value(self, value: object) -> Frag:
         """A literal, as a parameter."""

@@ -22,13 +22,8 @@ import orjson
 import shapely
 
 from providers.audit import AuditRecord, sqlite_append
-from providers.edits import (
-    EditResult,
-    FeatureInput,
-    OutsideGrantError,
-    check_version,
-    json_value,
-)
+from providers.by_id import Edit, revision
+from providers.edits import EditResult, FeatureInput, OutsideGrantError, json_value
 from providers.geopackage.cql2 import register as register_cql2
 from providers.geopackage.geometry import envelope_of, sqlite_intersects, wkb_of
 
@@ -298,51 +293,27 @@ class TableEdits:
         assert result is not None
         return result
 
-    def update(
-        self,
-        key: Any,
-        change: Callable[[FeatureInput], FeatureInput],
-        if_match: str | None,
-        writer: EditContext,
-        operation: str,
-    ) -> EditResult | None:
-        """Replace or patch: ``change`` maps the current feature to the new one."""
+    def write(self, key: Any, edit: Edit, writer: EditContext) -> EditResult | None:
+        """Replace, patch or delete the feature of id ``key`` (kept in the history)."""
 
         def work(conn: sqlite3.Connection) -> EditResult | None:
-            found = self._current(conn, key, writer.guard)
-            if found is None:
+            revised = revision(self._current(conn, key, writer.guard), edit)
+            if revised is None:
                 return None
-            version, old = found
-            check_version(version, if_match)
-            new = change(old)
+            old, new = revised
+            where = f" WHERE {_quote(self.pk)} = ?"
+            if new is None:
+                conn.execute(f"DELETE FROM {self.table}{where}", (key,))  # noqa: S608
+                self._history(conn, key, edit.operation, writer, old, None)
+                return EditResult(str(key), None)
             sets = ", ".join(f"{_quote(c)} = ?" for c in [self.geom, *self.columns])
             conn.execute(
-                f"UPDATE {self.table} SET {sets} WHERE {_quote(self.pk)} = ?",  # noqa: S608
+                f"UPDATE {self.table} SET {sets}{where}",  # noqa: S608
                 [*self._values(new), key],
             )
             self._check_inside(conn, key, writer)
-            self._history(conn, key, operation, writer, old, new)
+            self._history(conn, key, edit.operation, writer, old, new)
             return EditResult(str(key), self._version(conn, key))
-
-        return self.editor.run(work)
-
-    def delete(
-        self, key: Any, if_match: str | None, writer: EditContext
-    ) -> EditResult | None:
-        """DELETE a feature (kept in the history)."""
-
-        def work(conn: sqlite3.Connection) -> EditResult | None:
-            found = self._current(conn, key, writer.guard)
-            if found is None:
-                return None
-            version, old = found
-            check_version(version, if_match)
-            conn.execute(
-                f"DELETE FROM {self.table} WHERE {_quote(self.pk)} = ?",  # noqa: S608
-                (key,),
-            )
-            self._history(conn, key, "delete", writer, old, None)
-            return EditResult(str(key), None)
 
         return self.editor.run(work)
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import queue
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import shapely
 from anyio import to_thread
 
 from config.i18n import I18nText
@@ -31,15 +29,13 @@ from providers.base import (
     ItemsQuery,
     TileQuery,
     Writer,
-    coerce_value,
 )
-from providers.cql2 import Translator
+from providers.by_id import Edit, FeaturesById
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
 from providers.errors import ConfigMismatch
-from providers.filters import is_rectangle, spatial_areas
 from providers.geojson import encode_features
-from providers.geopackage.cql2 import Frag, SqliteDialect
+from providers.geopackage.cql2 import Frag
 from providers.geopackage.edit import (
     EditContext,
     GeoPackageEditor,
@@ -47,6 +43,8 @@ from providers.geopackage.edit import (
     register_functions,
 )
 from providers.geopackage.geometry import wkb_of
+from providers.geopackage.where import SqliteWhere
+from providers.where import GrantFilters, conditions
 
 CHUNK_ROWS = 500
 
@@ -89,6 +87,9 @@ class _Table:
     temporal: str | None
     info: CollectionInfo
     edits: TableEdits
+    grant_filters: GrantFilters[Frag] = field(
+        default_factory=GrantFilters, compare=False, repr=False
+    )
 
 
 class _Pool:
@@ -242,97 +243,24 @@ def _extent(
     return transform_bounds(bounds, storage, CRS84)
 
 
-def _julian(value: datetime) -> str:
-    """ISO text SQLite's julianday() reads (UTC, no offset)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="milliseconds")
-
-
-def _any_property(_name: str) -> bool:
-    return True
-
-
 class _Where:
-    """WHERE clause pieces and parameters, built only from catalog-checked names."""
+    """FROM and WHERE of a statement on one table (:func:`providers.where.conditions`),
+    and their parameters."""
 
     def __init__(self, table: _Table, query: ItemsQuery, scope: AccessScope) -> None:
         self.table = table
-        self.joins = ""
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-        self._spatial(spatial_areas(query, scope, table.info.storage_crs))
-        if query.datetime is not None and table.temporal is not None:
-            self._temporal(query, table.temporal)
-        for name, value in query.equals:
-            field = table.info.field(name)
-            if field is not None:
-                self.clauses.append(f"t.{_ident(name)} = ?")
-                self.params.append(coerce_value(value, field.type))
-        # the caller's filter may name only visible properties; the grant's any property
-        for cql, allowed in (
-            (query.filter, scope.allows_property),
-            (scope.attribute_filter, _any_property),
-        ):
-            if cql is None:
-                continue
-            translator: Translator[Frag] = Translator(
-                SqliteDialect(table.geometry_column),
-                table.info,
-                table.info.storage_crs,
-                allowed,
-                cql.crs,
-            )
-            condition = translator.translate(cql.expr)
-            self.clauses.append(f"({condition.text})")
-            self.params.extend(condition.params)
-
-    def _spatial(self, areas: list[shapely.Geometry]) -> None:
-        if not areas:
-            return
-        t = self.table
-        envelope = shapely.intersection_all([shapely.box(*a.bounds) for a in areas])
-        if envelope.is_empty:
-            self.clauses.append("0")
-            return
-        minx, miny, maxx, maxy = envelope.bounds
-        if t.rtree is not None:
-            self.joins = f" JOIN {_ident(t.rtree)} AS r ON r.id = t.{_ident(t.pk)}"
-            self.clauses.append(
-                "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
-            )
-            self.params += [maxx, minx, maxy, miny]
-        exact = f"onemap_intersects(t.{_ident(t.geometry_column)}, ?)"
-        for area in areas:
-            if t.rtree is not None and is_rectangle(area):
-                # A feature whose R-tree box (rounded outwards) lies inside a rectangle
-                # intersects it: GEOS runs only for the features on the rectangle's edge.
-                ax0, ay0, ax1, ay1 = area.bounds
-                self.clauses.append(
-                    "((r.minx >= ? AND r.maxx <= ? AND r.miny >= ? AND r.maxy <= ?) "
-                    f"OR {exact})"
-                )
-                self.params += [ax0, ax1, ay0, ay1, shapely.to_wkb(area)]
-            else:
-                self.clauses.append(exact)
-                self.params.append(shapely.to_wkb(area))
-
-    def _temporal(self, query: ItemsQuery, name: str) -> None:
-        assert query.datetime is not None
-        column = f"julianday(t.{_ident(name)})"
-        if query.datetime.start is not None:
-            self.clauses.append(f"{column} >= julianday(?)")
-            self.params.append(_julian(query.datetime.start))
-        if query.datetime.end is not None:
-            self.clauses.append(f"{column} <= julianday(?)")
-            self.params.append(_julian(query.datetime.end))
+        dialect = SqliteWhere(table.geometry_column, table.pk, table.rtree)
+        parts = conditions(dialect, table, query, scope)
+        self.joins = dialect.joins
+        self.clauses = [p.text for p in parts]
+        self.params: list[Any] = [v for p in parts for v in p.params]
 
     def sql(self) -> str:
         where = " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
         return f" FROM {_ident(self.table.name)} AS t{self.joins}{where}"
 
 
-class GeoPackageProvider:
+class GeoPackageProvider(FeaturesById[_Table]):
     """Serves feature tables of GeoPackage files."""
 
     def __init__(self, audit_path: Path | None = None) -> None:
@@ -472,19 +400,9 @@ class GeoPackageProvider:
             finally:
                 cursor.close()
 
-    async def item(
-        self,
-        collection_id: str,
-        feature_id: str,
-        crs: CrsRef | None,
-        scope: AccessScope,
+    async def _read(
+        self, table: _Table, key: Any, crs: CrsRef | None, scope: AccessScope
     ) -> tuple[bytes, str] | None:
-        """A feature and its version; None if absent or outside the caller's region."""
-        scope = scope.narrowed(collection_id)
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return None
         where = _Where(table, ItemsQuery(limit=1), scope)
         where.clauses.append(f"t.{_ident(table.info.id_field)} = ?")
         where.params.append(key)
@@ -535,20 +453,9 @@ class GeoPackageProvider:
 
         return await to_thread.run_sync(run)
 
-    @staticmethod
-    def _key(table: _Table, feature_id: str) -> Any:
-        id_type = table.info.field(table.info.id_field)
-        try:
-            key = coerce_value(feature_id, id_type.type if id_type else "integer")
-        except ValueError:
-            return None
-        if isinstance(key, int) and not -(2**63) <= key < 2**63:
-            return None  # no SQLite integer: no such feature
-        return key
-
     def _context(self, table: _Table, writer: Writer) -> EditContext:
         """The writer's guard (region and row filter of their grant) on this table."""
-        scope = writer.scope.narrowed(table.info.id)
+        scope = writer.scope  # narrowed to the table by FeaturesById
         guard = None
         if scope.limits_rows:
             where = _Where(table, ItemsQuery(limit=1), scope)
@@ -562,50 +469,17 @@ class GeoPackageProvider:
             writer.actor, guard, writer.audit if self.audits_writes else None
         )
 
-    async def create(
-        self, collection_id: str, feature: FeatureInput, writer: Writer
+    async def _insert(
+        self, table: _Table, feature: FeatureInput, writer: Writer
     ) -> EditResult:
-        """Insert a feature (one transaction, history and audit recorded)."""
-        table = self._tables[collection_id]
         context = self._context(table, writer)
         return await to_thread.run_sync(table.edits.create, feature, context)
 
-    async def update(
-        self,
-        collection_id: str,
-        feature_id: str,
-        change: Callable[[FeatureInput], FeatureInput],
-        if_match: str | None,
-        writer: Writer,
-        operation: str,
-    ) -> EditResult | None:
-        """Replace or patch a feature; None when it does not exist (for the writer)."""
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return None
-        context = self._context(table, writer)
-        return await to_thread.run_sync(
-            table.edits.update, key, change, if_match, context, operation
-        )
+    async def _write(self, table: _Table, key: Any, edit: Edit) -> EditResult | None:
+        context = self._context(table, edit.writer)
+        return await to_thread.run_sync(table.edits.write, key, edit, context)
 
-    async def delete(
-        self, collection_id: str, feature_id: str, if_match: str | None, writer: Writer
-    ) -> EditResult | None:
-        """Delete a feature; None when it does not exist (for the writer)."""
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return None
-        context = self._context(table, writer)
-        return await to_thread.run_sync(table.edits.delete, key, if_match, context)
-
-    async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:
-        """Every recorded version of a feature (also after it was deleted)."""
-        table = self._tables[collection_id]
-        key = self._key(table, feature_id)
-        if key is None:
-            return []
+    async def _versions(self, table: _Table, key: Any) -> list[dict[str, Any]]:
         return await to_thread.run_sync(table.edits.history, key)
 
     async def close(self) -> None:

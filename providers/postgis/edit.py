@@ -7,7 +7,6 @@ of two departments editing the same parcel with the same ETag, one gets 412.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,13 +17,8 @@ from psycopg.types.json import Jsonb
 
 from providers.audit import pg_append
 from providers.base import ItemsQuery, Writer
-from providers.edits import (
-    EditResult,
-    FeatureInput,
-    OutsideGrantError,
-    check_version,
-    json_value,
-)
+from providers.by_id import Edit, revision
+from providers.edits import EditResult, FeatureInput, OutsideGrantError, json_value
 from providers.postgis.sql import PgTable, conditions
 
 HISTORY_DDL = """
@@ -174,22 +168,20 @@ async def _locked(
     return str(row[0]), FeatureInput(geometry, dict(zip(names, row[2:], strict=True)))
 
 
-async def update(
-    conn: AsyncConnection[Any],
-    table: PgTable,
-    key: Any,
-    change: Callable[[FeatureInput], FeatureInput],
-    if_match: str | None,
-    writer: Writer,
-    operation: str,
+async def write(
+    conn: AsyncConnection[Any], table: PgTable, key: Any, edit: Edit
 ) -> EditResult | None:
-    """Replace or patch one feature, checking its version under a row lock."""
-    found = await _locked(conn, table, key, writer)
-    if found is None:
+    """Replace, patch or delete one feature, checking its version under a row lock."""
+    revised = revision(await _locked(conn, table, key, edit.writer), edit)
+    if revised is None:
         return None
-    version, old = found
-    check_version(version, if_match)
-    new = change(old)
+    old, new = revised
+    rel, id_col = table.relation, _col(table.info.id_field)
+    if new is None:
+        delete = sql.SQL("DELETE FROM {rel} AS t WHERE {id} = %s")
+        await conn.execute(delete.format(rel=rel, id=id_col), (key,))
+        await _history(conn, table, key, edit.operation, edit.writer, old, None)
+        return EditResult(str(key), None)
     values, params = _assignments(table, new)
     columns = [table.geometry_column, *_names(table)]
     sets = sql.SQL(", ").join(
@@ -198,36 +190,13 @@ async def update(
     )
     statement = sql.SQL(
         "UPDATE {rel} AS t SET {sets} WHERE {id} = %s RETURNING {version}"
-    ).format(rel=table.relation, sets=sets, id=_col(table.info.id_field), version=VERSION)
+    ).format(rel=rel, sets=sets, id=id_col, version=VERSION)
     cur = await conn.execute(statement, [*params, key])
     row = await cur.fetchone()
     assert row is not None
-    await _check_inside(conn, table, key, writer)
-    await _history(conn, table, key, operation, writer, old, new)
+    await _check_inside(conn, table, key, edit.writer)
+    await _history(conn, table, key, edit.operation, edit.writer, old, new)
     return EditResult(str(key), str(row[0]))
-
-
-async def delete(
-    conn: AsyncConnection[Any],
-    table: PgTable,
-    key: Any,
-    if_match: str | None,
-    writer: Writer,
-) -> EditResult | None:
-    """DELETE one feature (its last version stays in the history)."""
-    found = await _locked(conn, table, key, writer)
-    if found is None:
-        return None
-    version, old = found
-    check_version(version, if_match)
-    await conn.execute(
-        sql.SQL("DELETE FROM {rel} AS t WHERE {id} = %s").format(
-            rel=table.relation, id=_col(table.info.id_field)
-        ),
-        (key,),
-    )
-    await _history(conn, table, key, "delete", writer, old, None)
-    return EditResult(str(key), None)
 
 
 async def history(

@@ -21,7 +21,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -43,8 +42,8 @@ from providers.base import (
     ItemsQuery,
     TileQuery,
     Writer,
-    coerce_value,
 )
+from providers.by_id import Edit, FeaturesById
 from providers.cql2 import Cql2Error
 from providers.crs import CRS84, CrsRef, epsg_crs, transform_bounds
 from providers.edits import EditResult, FeatureInput
@@ -206,7 +205,7 @@ def _filter_errors() -> Iterator[None]:
         raise Cql2Error("eval", reason=reason[:120]) from None
 
 
-class PostgisProvider:
+class PostgisProvider(FeaturesById[PgTable]):
     """Serves tables and views of one PostgreSQL/PostGIS database."""
 
     def __init__(self, config: DatabaseConfig) -> None:
@@ -364,15 +363,21 @@ class PostgisProvider:
             await asyncio.sleep(self._poll_s)
             await self._read_counters()
 
+    def _seen(
+        self, collection_id: str, scope: AccessScope, properties: tuple[str, ...] | None
+    ) -> tuple[PgTable, AccessScope, list[str]]:
+        """The table, the caller's scope narrowed to it, and which of ``properties``
+        (None: all) the caller sees."""
+        table = self._tables[collection_id]
+        scope = scope.narrowed(collection_id)
+        return table, scope, _names(table, scope.visible(properties))
+
     async def items(
         self, collection_id: str, query: ItemsQuery, scope: AccessScope
     ) -> ItemPage:
         """A page of features; PostgreSQL writes each Feature's JSON text."""
-        scope = scope.narrowed(collection_id)
-        table = self._tables[collection_id]
-        names = _names(table, scope.visible(query.properties))
+        table, scope, names = self._seen(collection_id, scope, query.properties)
         statement, params = page_query(table, query, scope, names)
-        matched = None
         async with self._connection() as conn:
             with _filter_errors():
                 matched = await self._matched(conn, table, query, scope)
@@ -435,29 +440,16 @@ class PostgisProvider:
         self, collection_id: str, query: TileQuery, scope: AccessScope
     ) -> bytes:
         """One vector tile layer, encoded by PostgreSQL."""
-        scope = scope.narrowed(collection_id)
-        table = self._tables[collection_id]
-        names = _names(table, scope.visible(query.properties))
-        statement, params = tile_query(table, query, scope, names)
+        table, scope, names = self._seen(collection_id, scope, query.properties)
         async with self._connection() as conn:
             with _filter_errors():
-                cur = await conn.execute(statement, params)
+                cur = await conn.execute(*tile_query(table, query, scope, names))
                 row = await cur.fetchone()
         return bytes(row[0]) if row and row[0] else b""
 
-    async def item(
-        self,
-        collection_id: str,
-        feature_id: str,
-        crs: CrsRef | None,
-        scope: AccessScope,
+    async def _read(
+        self, table: PgTable, key: Any, crs: CrsRef | None, scope: AccessScope
     ) -> tuple[bytes, str] | None:
-        """A feature and its version; None if absent or outside the caller's region."""
-        scope = scope.narrowed(collection_id)
-        table = self._tables[collection_id]
-        key = _key(table, feature_id)
-        if key is None:
-            return None
         names = _names(table, scope.visible(None))
         statement, params = item_query(table, key, scope, names, crs)
         async with self._connection() as conn:
@@ -467,7 +459,7 @@ class PostgisProvider:
             row = await cursor.fetchone()
         return (row[0], row[1].decode()) if row else None
 
-    async def _write(
+    async def _transaction(
         self, work: Callable[[AsyncConnection[Any]], Awaitable[EditResult | None]]
     ) -> EditResult | None:
         async with self._connection() as conn:
@@ -491,56 +483,19 @@ class PostgisProvider:
 
     audits_writes = True  # the audit trail lives in the same database
 
-    async def create(
-        self, collection_id: str, feature: FeatureInput, writer: Writer
+    async def _insert(
+        self, table: PgTable, feature: FeatureInput, writer: Writer
     ) -> EditResult:
-        """Insert a feature (one transaction, history and audit recorded)."""
-        table = self._tables[collection_id]
-        writer = replace(writer, scope=writer.scope.narrowed(collection_id))
-        result = await self._write(lambda conn: edit.create(conn, table, feature, writer))
+        result = await self._transaction(
+            lambda conn: edit.create(conn, table, feature, writer)
+        )
         assert result is not None
         return result
 
-    async def update(
-        self,
-        collection_id: str,
-        feature_id: str,
-        change: Callable[[FeatureInput], FeatureInput],
-        if_match: str | None,
-        writer: Writer,
-        operation: str,
-    ) -> EditResult | None:
-        """Replace or patch a feature; None when it does not exist (for the writer)."""
-        table = self._tables[collection_id]
-        key = _key(table, feature_id)
-        if key is None:
-            return None
-        writer = replace(writer, scope=writer.scope.narrowed(collection_id))
-        return await self._write(
-            lambda conn: edit.update(
-                conn, table, key, change, if_match, writer, operation
-            )
-        )
+    async def _write(self, table: PgTable, key: Any, change: Edit) -> EditResult | None:
+        return await self._transaction(lambda conn: edit.write(conn, table, key, change))
 
-    async def delete(
-        self, collection_id: str, feature_id: str, if_match: str | None, writer: Writer
-    ) -> EditResult | None:
-        """Delete a feature; None when it does not exist (for the writer)."""
-        table = self._tables[collection_id]
-        key = _key(table, feature_id)
-        if key is None:
-            return None
-        writer = replace(writer, scope=writer.scope.narrowed(collection_id))
-        return await self._write(
-            lambda conn: edit.delete(conn, table, key, if_match, writer)
-        )
-
-    async def history(self, collection_id: str, feature_id: str) -> list[dict[str, Any]]:
-        """Every recorded version of a feature (also after it was deleted)."""
-        table = self._tables[collection_id]
-        key = _key(table, feature_id)
-        if key is None:
-            return []
+    async def _versions(self, table: PgTable, key: Any) -> list[dict[str, Any]]:
         async with self._connection() as conn:
             await self._ensure_history(conn)
             return await edit.history(conn, table, key)
@@ -561,14 +516,3 @@ class PostgisProvider:
             with suppress(asyncio.CancelledError):
                 await self._poller
         await self._pool.close()
-
-
-def _key(table: PgTable, feature_id: str) -> Any:
-    field = table.info.field(table.info.id_field)
-    try:
-        key = coerce_value(feature_id, field.type if field else "integer")
-    except ValueError:
-        return None
-    if isinstance(key, int) and not -(2**63) <= key < 2**63:
-        return None
-    return key

@@ -7,32 +7,23 @@ bytes. SRIDs are integer literals taken from the validated CRS, never CRS text.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
 
-import shapely
-from cachetools import LRUCache
 from psycopg import sql
 
-from providers.base import (
-    AccessScope,
-    CollectionInfo,
-    Cql2Filter,
-    ItemsQuery,
-    TileQuery,
-    coerce_value,
-)
-from providers.cql2 import ACCENTED, UNACCENTED, Translator
+from providers.base import AccessScope, CollectionInfo, ItemsQuery, TileQuery
+from providers.cql2 import ACCENTED, UNACCENTED
 from providers.crs import (
     CRS84,
     CrsRef,
     is_identity,
     transform_bounds,
 )
-from providers.filters import bbox_area, region_area, region_in
 from providers.mercator import mercator_affine
+from providers.where import Area, GrantFilters
+from providers.where import conditions as where_conditions
 
 
 @dataclass(frozen=True)
@@ -47,6 +38,9 @@ class PgTable:
     srid: int
     temporal: str | None
     info: CollectionInfo
+    grant_filters: GrantFilters[PgFrag] = field(
+        default_factory=GrantFilters, compare=False, repr=False
+    )
 
     @property
     def relation(self) -> sql.Identifier:
@@ -167,42 +161,22 @@ class PgDialect:
         """A constant condition."""
         return PgFrag(sql.SQL("TRUE" if truth else "FALSE"))
 
+    def areas(self, areas: list[Area]) -> list[PgFrag]:
+        """ST_Intersects with each area: the GiST index finds the candidates."""
+        return [PgFrag(_intersects(self._table), (a.wkb,)) for a in areas]
+
+    def instant(self, column: str, op: Literal[">=", "<="], value: datetime) -> PgFrag:
+        """Dates and timestamps compare directly with a timestamptz parameter."""
+        return self.template(f"{{}} {op} {{}}", self.column(column), self.value(value))
+
 
 def conditions(
     table: PgTable, query: ItemsQuery, scope: AccessScope
 ) -> tuple[list[sql.Composable], list[Any]]:
-    """The conditions a row must meet, and their parameters: the query's, then the
-    caller's grant (region and row filter)."""
-    parts: list[sql.Composable] = []
-    params: list[Any] = []
-    box = bbox_area(query, table.info.storage_crs)
-    if box is not None:
-        parts.append(_intersects(table))
-        params.append(shapely.to_wkb(box))
-    if query.datetime is not None and table.temporal is not None:
-        column = _col(table.temporal)
-        if query.datetime.start is not None:
-            parts.append(sql.SQL("{} >= %s").format(column))
-            params.append(query.datetime.start)
-        if query.datetime.end is not None:
-            parts.append(sql.SQL("{} <= %s").format(column))
-            params.append(query.datetime.end)
-    for name, value in query.equals:
-        field = table.info.field(name)
-        if field is not None:
-            parts.append(sql.SQL("{} = %s").format(_col(name)))
-            params.append(coerce_value(value, field.type))
-    if query.filter is not None:  # may name only the properties the caller sees
-        condition = _translate(table, query.filter, scope.allows_property)
-        parts.append(condition.sql)
-        params.extend(condition.params)
-    if scope.limits_rows:
-        region = region_area(box, scope, table.info.storage_crs) is not None
-        grant = _grant_condition(table, scope, region)
-        if grant is not None:
-            parts.append(grant[0])
-            params.extend(grant[1])
-    return parts, params
+    """The conditions a row must meet (:func:`providers.where.conditions`) as
+    psycopg.sql pieces, and their parameters in order."""
+    frags = where_conditions(PgDialect(table), table, query, scope)
+    return [f.sql for f in frags], [p for f in frags for p in f.params]
 
 
 def _intersects(table: PgTable) -> sql.Composable:
@@ -210,48 +184,6 @@ def _intersects(table: PgTable) -> sql.Composable:
     return sql.SQL("ST_Intersects({}, ST_GeomFromWKB(%s, {}))").format(
         _col(table.geometry_column), sql.Literal(table.srid)
     )
-
-
-def _translate(table: PgTable, cql: Cql2Filter, allowed: Callable[[str], bool]) -> PgFrag:
-    translator: Translator[PgFrag] = Translator(
-        PgDialect(table), table.info, table.info.storage_crs, allowed, cql.crs
-    )
-    return translator.translate(cql.expr)
-
-
-_Grant = tuple[sql.SQL, list[Any]] | None
-_GRANTS: LRUCache[tuple[int, str, str, bool], _Grant] = LRUCache(256)
-_GRANTS_LOCK = threading.Lock()
-
-
-def _grant_condition(table: PgTable, scope: AccessScope, region: bool) -> _Grant:
-    """The region (if ``region``) and row filter of a grant as one piece of SQL text,
-    made once per table and grant: every request of a role would otherwise encode the
-    region and translate the filter again. None when there is nothing to add."""
-    key = (table.oid, table.geometry_column, scope.data_key, region)
-    with _GRANTS_LOCK:
-        if key in _GRANTS:
-            return _GRANTS[key]
-    parts: list[sql.Composable] = []
-    params: list[Any] = []
-    if region and scope.region is not None:
-        parts.append(_intersects(table))
-        params.append(region_in(scope, table.info.storage_crs)[1])
-    if scope.attribute_filter is not None:  # the grant's filter may name any property
-        condition = _translate(table, scope.attribute_filter, _any_property)
-        parts.append(condition.sql)
-        params.extend(condition.params)
-    made: _Grant = None
-    if parts:
-        text = sql.SQL("(") + sql.SQL(" AND ").join(parts) + sql.SQL(")")
-        made = (sql.SQL(text.as_string()), params)
-    with _GRANTS_LOCK:
-        _GRANTS[key] = made
-    return made
-
-
-def _any_property(_name: str) -> bool:
-    return True
 
 
 def where(parts: list[sql.Composable]) -> sql.Composable:
