@@ -7,25 +7,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-import anyio
 import shapely
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
 from morecantile import Tile, TileMatrixSet
-from rasterio.errors import RasterioIOError
-from rio_tiler.errors import TileOutsideBounds
 from starlette.responses import Response
 
 from providers.base import AccessScope, TileQuery
-from providers.crs import CRS84, transform_geometries
 from server.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers, etag_of, not_modified
-from server.http.errors import (
-    InvalidParameterError,
-    NotFoundError,
-    UpstreamError,
-    UpstreamTimeoutError,
-)
+from server.http.errors import InvalidParameterError, NotFoundError
 from server.http.links import JSON, link, self_links, url_for
 from server.http.negotiation import check_language, language_of
 from server.http.params import (
@@ -59,7 +50,8 @@ from server.tiling.tilesets import (
     vector_zooms,
 )
 from tiles.draw import draw_png
-from tiles.render import MEDIA_TYPES, ImageFormat, RenderOptions, mask_outside, render
+from tiles.imagery import ImageryTile, render_tile
+from tiles.render import MEDIA_TYPES
 from tiles.tms import WEB_MERCATOR, tile_matrix_sets, tms_crs, tms_document
 from tiles.tms import tms_id as id_of
 
@@ -186,27 +178,6 @@ def _unchanging() -> None:
     """Imagery collections are fixed for the life of the process (c.version)."""
 
 
-def _read_tile(
-    request: Request,
-    c: RasterCollection,
-    image: str,
-    tms: TileMatrixSet,
-    tile: Tile,
-    options: RenderOptions,
-    fmt: ImageFormat,
-    scope: AccessScope,
-) -> bytes:
-    """Read, mask to the caller's region and encode one tile (on a read thread)."""
-    store = get_state(request).catalog.raster_store
-    data = store.tile(
-        list(c.images[image]), tms, tile.x, tile.y, tile.z, options.read_options()
-    )
-    if scope.region is not None:
-        mask_outside(data, transform_geometries(scope.region, CRS84, tms_crs(tms)))
-    zlevel = get_state(request).settings.tiles.png_zlevel
-    return render(data, options, fmt, zlevel)
-
-
 async def _raster_tile(
     request: Request,
     c: RasterCollection,
@@ -231,30 +202,30 @@ async def _raster_tile(
     key = etag_of(
         c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.data_key
     )
+    state = get_state(request)
     public = _public(request, scope, [c.id])
-    ttl = float(get_state(request).settings.tiles.max_age)
+    ttl = float(state.settings.tiles.max_age)
     offer_replay(request, ttl, _unchanging, None)
-    cache = get_state(request).tile_cache
-    hit = cache.get(key)
+    spec = ImageryTile(
+        hrefs=c.images[image],
+        tms=tms,
+        tile=tile,
+        options=options,
+        fmt=fmt,
+        region=scope.region,
+        png_zlevel=state.settings.tiles.png_zlevel,
+    )
+    hit = state.tile_cache.get(key)
     if hit is not None:
-        return _send(request, hit[0], hit[1], MEDIA_TYPES[fmt], public)
+        return _send(request, hit[0], hit[1], spec.media_type, public)
     if not_modified(request, key, {}) is not None:  # the client has these bytes
-        return _send(request, b"", key, MEDIA_TYPES[fmt], public)
-    store = get_state(request).catalog.raster_store
-    timeout = get_state(request).settings.tiles.read_timeout_s
-    try:
-        with anyio.fail_after(timeout):  # the read thread ends on its own (GDAL timeouts)
-            data = await store.run(
-                _read_tile, request, c, image, tms, tile, options, fmt, scope
-            )
-    except TimeoutError:
-        raise UpstreamTimeoutError("tile.read_timeout", seconds=timeout) from None
-    except TileOutsideBounds:
-        raise outside from None
-    except RasterioIOError:
-        raise UpstreamError("tile.read_failed") from None
-    cache.put(key, data, key, ttl)
-    return _send(request, data, key, MEDIA_TYPES[fmt], public)
+        return _send(request, b"", key, spec.media_type, public)
+    store, timeout = state.catalog.raster_store, state.settings.tiles.read_timeout_s
+    data = await render_tile(store, spec, timeout)
+    if data is None:
+        raise outside
+    state.tile_cache.put(key, data, key, ttl)
+    return _send(request, data, key, spec.media_type, public)
 
 
 # ------------------------------------------------------------------ vector
