@@ -31,7 +31,12 @@ from server.i18n import translate
 from server.routes.common import LANG, F, respond
 from server.security.access import get_scope
 from server.state import get_state
-from server.tiling.hot_tiles import offer_replay
+from server.tiling.hot_tiles import (
+    COLLECTION_TILE,
+    DATASET_TILE,
+    MAP_TILE,
+    offer_replay,
+)
 from server.tiling.tile_params import (
     MVT,
     RENDER_PARAMS,
@@ -471,6 +476,7 @@ def _add_map_routes(router: APIRouter) -> None:
     @router.get(
         "/collections/{collectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
         summary="A map tile (PNG) of a vector collection, drawn in its style",
+        name=MAP_TILE,
         response_class=Response,
         responses=_MAP_TILE_RESPONSES,
     )
@@ -550,6 +556,7 @@ def build_router() -> APIRouter:
     @router.get(
         "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
         summary="A tile of a collection: imagery (PNG, JPEG, WebP, GeoTIFF, NPY) or MVT",
+        name=COLLECTION_TILE,
         response_class=Response,
         responses=_TILE_RESPONSES,
     )
@@ -591,6 +598,7 @@ def build_router() -> APIRouter:
     @router.get(
         "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
         summary="A multi-layer vector tile (collections=a,b; default all)",
+        name=DATASET_TILE,
         response_class=Response,
         responses=_TILE_RESPONSES,
     )
