@@ -57,6 +57,10 @@ class SourceFailed(ProviderError):
     """The source answered with something unreadable (502)."""
 
 
+class SourceTimeout(SourceFailed):
+    """The source did not answer in time (504)."""
+
+
 class ConfigMismatch(ProviderError):
     """A configured collection does not fit the data it names (stops the start-up).
 

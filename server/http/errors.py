@@ -17,6 +17,7 @@ from providers.errors import (
     ProviderError,
     QueryError,
     SourceFailed,
+    SourceTimeout,
     SourceUnavailable,
     VersionMismatch,
 )
@@ -170,6 +171,7 @@ _PROVIDER_ANSWERS: tuple[tuple[type[ProviderError], type[ServiceError]], ...] = 
     (ForbiddenWrite, ForbiddenError),
     (VersionMismatch, PreconditionFailedError),
     (SourceUnavailable, UnavailableError),
+    (SourceTimeout, UpstreamTimeoutError),  # before SourceFailed: it is one
     (SourceFailed, UpstreamError),
 )
 

@@ -4,28 +4,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
-import anyio
 import shapely
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.types import DecoratedCallable as Handler
 from morecantile import Tile, TileMatrixSet
-from rasterio.errors import RasterioIOError
-from rio_tiler.errors import TileOutsideBounds
 from starlette.responses import Response
 
 from providers.base import AccessScope, TileQuery
 from providers.catalog import Collection, RasterCollection
-from providers.crs import CRS84, transform_geometries
 from server.http.caching import cache_headers, etag_of, not_modified
-from server.http.errors import (
-    InvalidParameterError,
-    NotFoundError,
-    UpstreamError,
-    UpstreamTimeoutError,
-)
+from server.http.errors import InvalidParameterError, NotFoundError
 from server.http.links import JSON, link, self_links, url_for
 from server.http.negotiation import check_language, language_of
 from server.http.params import (
@@ -40,7 +33,12 @@ from server.i18n import translate
 from server.routes.common import LANG, F, respond
 from server.security.access import get_scope
 from server.state import get_state
-from server.tiling.hot_tiles import offer_replay
+from server.tiling.hot_tiles import (
+    COLLECTION_TILE,
+    DATASET_TILE,
+    MAP_TILE,
+    offer_replay,
+)
 from server.tiling.tile_params import (
     MVT,
     RENDER_PARAMS,
@@ -52,6 +50,7 @@ from server.tiling.tile_params import (
 from server.tiling.tilesets import (
     PNG,
     TILEJSON,
+    Tiled,
     layer_minzoom,
     tilejson,
     tileset_document,
@@ -59,7 +58,8 @@ from server.tiling.tilesets import (
     vector_zooms,
 )
 from tiles.draw import draw_png
-from tiles.render import MEDIA_TYPES, ImageFormat, RenderOptions, mask_outside, render
+from tiles.imagery import ImageryTile, render_tile
+from tiles.render import MEDIA_TYPES
 from tiles.tms import WEB_MERCATOR, tile_matrix_sets, tms_crs, tms_document
 from tiles.tms import tms_id as id_of
 
@@ -186,27 +186,6 @@ def _unchanging() -> None:
     """Imagery collections are fixed for the life of the process (c.version)."""
 
 
-def _read_tile(
-    request: Request,
-    c: RasterCollection,
-    image: str,
-    tms: TileMatrixSet,
-    tile: Tile,
-    options: RenderOptions,
-    fmt: ImageFormat,
-    scope: AccessScope,
-) -> bytes:
-    """Read, mask to the caller's region and encode one tile (on a read thread)."""
-    store = get_state(request).catalog.raster_store
-    data = store.tile(
-        list(c.images[image]), tms, tile.x, tile.y, tile.z, options.read_options()
-    )
-    if scope.region is not None:
-        mask_outside(data, transform_geometries(scope.region, CRS84, tms_crs(tms)))
-    zlevel = get_state(request).settings.tiles.png_zlevel
-    return render(data, options, fmt, zlevel)
-
-
 async def _raster_tile(
     request: Request,
     c: RasterCollection,
@@ -231,30 +210,30 @@ async def _raster_tile(
     key = etag_of(
         c.id, c.version, id_of(tms), str(tile), image, fmt, options.key(), scope.data_key
     )
+    state = get_state(request)
     public = _public(request, scope, [c.id])
-    ttl = float(get_state(request).settings.tiles.max_age)
+    ttl = float(state.settings.tiles.max_age)
     offer_replay(request, ttl, _unchanging, None)
-    cache = get_state(request).tile_cache
-    hit = cache.get(key)
+    spec = ImageryTile(
+        hrefs=c.images[image],
+        tms=tms,
+        tile=tile,
+        options=options,
+        fmt=fmt,
+        region=scope.region,
+        png_zlevel=state.settings.tiles.png_zlevel,
+    )
+    hit = state.tile_cache.get(key)
     if hit is not None:
-        return _send(request, hit[0], hit[1], MEDIA_TYPES[fmt], public)
+        return _send(request, hit[0], hit[1], spec.media_type, public)
     if not_modified(request, key, {}) is not None:  # the client has these bytes
-        return _send(request, b"", key, MEDIA_TYPES[fmt], public)
-    store = get_state(request).catalog.raster_store
-    timeout = get_state(request).settings.tiles.read_timeout_s
-    try:
-        with anyio.fail_after(timeout):  # the read thread ends on its own (GDAL timeouts)
-            data = await store.run(
-                _read_tile, request, c, image, tms, tile, options, fmt, scope
-            )
-    except TimeoutError:
-        raise UpstreamTimeoutError("tile.read_timeout", seconds=timeout) from None
-    except TileOutsideBounds:
-        raise outside from None
-    except RasterioIOError:
-        raise UpstreamError("tile.read_failed") from None
-    cache.put(key, data, key, ttl)
-    return _send(request, data, key, MEDIA_TYPES[fmt], public)
+        return _send(request, b"", key, spec.media_type, public)
+    store, timeout = state.catalog.raster_store, state.settings.tiles.read_timeout_s
+    data = await render_tile(store, spec, timeout)
+    if data is None:
+        raise outside
+    state.tile_cache.put(key, data, key, ttl)
+    return _send(request, data, key, spec.media_type, public)
 
 
 # ------------------------------------------------------------------ vector
@@ -346,24 +325,28 @@ async def _vector_tile(
     return _send(request, data, etag, media, public)
 
 
-async def _map_tile(
+async def _collection_vector_tile(
     request: Request,
     c: Collection,
     tms: TileMatrixSet,
     zyx: tuple[str, str, str],
     scope: AccessScope,
+    drawn: bool = False,
 ) -> Response:
-    """A vector collection drawn as a PNG map tile (transparent where it is empty)."""
+    """A vector collection's tile: MVT, or ``drawn`` in its style as a PNG map tile
+    (transparent where it is empty)."""
     params = request.query_params
-    check_known(params, _MAP_PARAMS)
+    check_known(params, _MAP_PARAMS if drawn else _VECTOR_PARAMS)
     fmt = single(params, "f")
-    if fmt not in (None, "png"):
+    if not drawn:
+        check_vector_format(params, request.headers.get("accept", ""))
+    elif fmt not in (None, "png"):
         raise InvalidParameterError("tile.choice", "f", value=fmt[:20], allowed="png")
     tile = _tile(tms, *zyx, vector_zooms(request, tms, [c]))
     query = _vector_query(request, c, tms, tile, scope)
-    wanted = (c.style.property,) if c.style.property else ()
-    query = replace(query, properties=wanted)
-    return await _vector_tile(request, [c], query, tms, tile, scope, drawn=True)
+    if drawn:  # only the property the style colours by
+        query = replace(query, properties=(c.style.property,) if c.style.property else ())
+    return await _vector_tile(request, [c], query, tms, tile, scope, drawn)
 
 
 def _layer_query(query: TileQuery, c: Collection) -> TileQuery:
@@ -413,6 +396,22 @@ def _drawable(request: Request, collection_id: str, scope: AccessScope) -> Colle
     return c
 
 
+def _collection_tilesets(
+    request: Request,
+    collection_id: str,
+    scope: AccessScope,
+    tms_id: str | None,
+    drawn: bool = False,
+) -> Response:
+    """A collection's tilesets (tms_id None) or tileset; ``drawn``: its map tiles."""
+    if drawn:
+        c: Collection | RasterCollection = _drawable(request, collection_id, scope)
+    else:
+        c = get_state(request).catalog.find(collection_id, scope)
+    layers = [c] if isinstance(c, Collection) else []  # imagery has no vector layers
+    return _describe(request, Tiled(c, layers, drawn), tms_id)
+
+
 def _tms_list(request: Request, lang: str) -> dict[str, Any]:
     return {
         "links": self_links(request, "/tileMatrixSets", lang),
@@ -436,21 +435,16 @@ def _tms_list(request: Request, lang: str) -> dict[str, Any]:
     }
 
 
-def _describe(
-    request: Request,
-    c: Collection | RasterCollection | None,
-    layers: list[Collection],
-    tms_id: str | None,
-    drawn: bool = False,
-) -> Response:
+def _describe(request: Request, tiled: Tiled, tms_id: str | None) -> Response:
     """A tileset list (tms_id None), tileset metadata or TileJSON."""
     check_language(request)
     lang = language_of(request)
+    c = tiled.collection
     extra = RENDER_PARAMS if isinstance(c, RasterCollection) else set()
     allowed = _BASIC | extra | ({"collections"} if c is None else set())
     check_known(request.query_params, allowed)
     if tms_id is None:
-        data = tilesets_document(request, c, layers, lang, drawn)
+        data = tilesets_document(request, tiled, lang)
         return respond(
             request, data, "tiles.html", context={"title": translate("ui.tiles", lang)}
         )
@@ -458,194 +452,197 @@ def _describe(
     if single(request.query_params, "f") == "tilejson":
         if id_of(tms) != WEB_MERCATOR:
             raise InvalidParameterError("tile.tilejson", "f")
-        body = json_bytes(tilejson(request, c, layers, lang, drawn))
+        body = json_bytes(tilejson(request, tiled, lang))
         etag = etag_of(body)
         headers = {**cache_headers(request), "ETag": etag, "Content-Language": lang}
         cached = not_modified(request, etag, headers)
         return cached or Response(body, media_type=TILEJSON, headers=headers)
-    data = tileset_document(request, c, layers, tms, lang, drawn)
+    data = tileset_document(request, tiled, tms, lang)
     return respond(request, data, "tiles.html", context={"title": data["title"]})
 
 
-def _add_map_routes(router: APIRouter) -> None:
-    """Map tiles of vector collections (what MapProxy's WMS/WMTS serve)."""
+# The routes, in the order of the API definition. ``f`` and ``lang`` are documented
+# here; the handlers check the query themselves (check_known, check_language).
 
-    @router.get(
-        "/collections/{collectionId}/map/tiles",
-        summary="Map tilesets of a vector collection (drawn in its style)",
-    )
-    async def map_tilesets(
-        request: Request,
-        collection_id: CollectionId,
-        scope: Scope,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        c = _drawable(request, collection_id, scope)
-        return _describe(request, c, [c], None, drawn=True)
 
-    @router.get(
-        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}",
-        summary="Map tileset metadata of a vector collection (f=tilejson: TileJSON)",
-    )
-    async def map_tileset(
-        request: Request,
-        collection_id: CollectionId,
-        tms_id: TmsId,
-        scope: Scope,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        c = _drawable(request, collection_id, scope)
-        return _describe(request, c, [c], tms_id, drawn=True)
+async def _documented(f: F = None, lang: LANG = None) -> None:
+    """The query parameters of the tileset descriptions (for the API definition)."""
 
-    @router.get(
-        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
-        summary="A map tile (PNG) of a vector collection, drawn in its style",
+
+class TilePath(NamedTuple):
+    """A tile of the path, as given (checked against the data's zooms by _tile)."""
+
+    tms_id: str
+    z: str
+    y: str
+    x: str
+
+
+async def _tile_path(tms_id: TmsId, z: TileMatrix, y: TileRow, x: TileCol) -> TilePath:
+    return TilePath(tms_id, z, y, x)
+
+
+At = Annotated[TilePath, Depends(_tile_path)]
+_DESCRIBED = [Depends(_documented)]
+_TILE = "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
+
+router = APIRouter(tags=["Tiles"])
+
+
+def _description(path: str, summary: str) -> Callable[[Handler], Handler]:
+    """A route of tile matrix sets or tilesets (f and lang documented)."""
+    return router.get(path, summary=summary, dependencies=_DESCRIBED)
+
+
+def _tiles(
+    path: str, summary: str, name: str, responses: dict[int | str, Any] = _TILE_RESPONSES
+) -> Callable[[Handler], Handler]:
+    """A route of tiles under ``path`` (the hot tiles know it by ``name``)."""
+    return router.get(
+        path + _TILE,
+        summary=summary,
+        name=name,
         response_class=Response,
-        responses=_MAP_TILE_RESPONSES,
+        responses=responses,
     )
-    async def map_tile(
-        request: Request,
-        collection_id: CollectionId,
-        tms_id: TmsId,
-        z: TileMatrix,
-        y: TileRow,
-        x: TileCol,
-        scope: Scope,
-        f: Annotated[str | None, Query(description="png")] = None,
-    ) -> Response:
-        c = _drawable(request, collection_id, scope)
-        tms = _tms(tms_id)
-        check_language(request)
-        return await _map_tile(request, c, tms, (z, y, x), scope)
+
+
+@_description("/tileMatrixSets", "Tile matrix sets")
+async def tile_matrix_set_list(request: Request) -> Response:
+    check_known(request.query_params, _BASIC)
+    check_language(request)
+    lang = language_of(request)
+    title = translate("ui.tile_matrix_sets", lang)
+    data = _tms_list(request, lang)
+    return respond(request, data, "tiles.html", context={"title": title})
+
+
+@_description("/tileMatrixSets/{tileMatrixSetId}", "One tile matrix set")
+async def tile_matrix_set(request: Request, tms_id: TmsId) -> Response:
+    tms = _tms(tms_id)
+    check_known(request.query_params, _BASIC)
+    check_language(request)
+    data = tms_document(tms)
+    return respond(request, data, "tiles.html", context={"title": id_of(tms)})
+
+
+@_description("/collections/{collectionId}/tiles", "Tilesets of a collection")
+async def collection_tilesets(
+    request: Request, collection_id: CollectionId, scope: Scope
+) -> Response:
+    return _collection_tilesets(request, collection_id, scope, None)
+
+
+@_description(
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}",
+    "Tileset metadata of a collection (f=tilejson: TileJSON)",
+)
+async def collection_tileset(
+    request: Request, collection_id: CollectionId, tms_id: TmsId, scope: Scope
+) -> Response:
+    return _collection_tilesets(request, collection_id, scope, tms_id)
+
+
+@_tiles(
+    "/collections/{collectionId}/tiles",
+    "A tile of a collection: imagery (PNG, JPEG, WebP, GeoTIFF, NPY) or MVT",
+    COLLECTION_TILE,
+)
+async def collection_tile(
+    request: Request, collection_id: CollectionId, at: At, scope: Scope, f: TileF = None
+) -> Response:
+    c = get_state(request).catalog.find(collection_id, scope)
+    tms = _tms(at.tms_id)
+    check_language(request)
+    zyx = (at.z, at.y, at.x)
+    if isinstance(c, RasterCollection):
+        return await _raster_tile(request, c, tms, zyx, scope)
+    return await _collection_vector_tile(request, c, tms, zyx, scope)
+
+
+# Map tiles of vector collections (what MapProxy's WMS/WMTS serve)
+
+
+@_description(
+    "/collections/{collectionId}/map/tiles",
+    "Map tilesets of a vector collection (drawn in its style)",
+)
+async def map_tilesets(
+    request: Request, collection_id: CollectionId, scope: Scope
+) -> Response:
+    return _collection_tilesets(request, collection_id, scope, None, drawn=True)
+
+
+@_description(
+    "/collections/{collectionId}/map/tiles/{tileMatrixSetId}",
+    "Map tileset metadata of a vector collection (f=tilejson: TileJSON)",
+)
+async def map_tileset(
+    request: Request, collection_id: CollectionId, tms_id: TmsId, scope: Scope
+) -> Response:
+    return _collection_tilesets(request, collection_id, scope, tms_id, drawn=True)
+
+
+@_tiles(
+    "/collections/{collectionId}/map/tiles",
+    "A map tile (PNG) of a vector collection, drawn in its style",
+    MAP_TILE,
+    _MAP_TILE_RESPONSES,
+)
+async def map_tile(
+    request: Request,
+    collection_id: CollectionId,
+    at: At,
+    scope: Scope,
+    f: Annotated[str | None, Query(description="png")] = None,
+) -> Response:
+    c = _drawable(request, collection_id, scope)
+    tms = _tms(at.tms_id)
+    check_language(request)
+    zyx = (at.z, at.y, at.x)
+    return await _collection_vector_tile(request, c, tms, zyx, scope, drawn=True)
+
+
+# Vector tiles of the whole dataset
+
+
+@_description("/tiles", "Vector tilesets of the whole dataset")
+async def dataset_tilesets(request: Request, scope: Scope) -> Response:
+    return _describe(request, Tiled(None, _dataset_collections(request, scope)), None)
+
+
+@_description("/tiles/{tileMatrixSetId}", "Dataset vector tileset metadata")
+async def dataset_tileset(request: Request, tms_id: TmsId, scope: Scope) -> Response:
+    tiled = Tiled(None, _dataset_collections(request, scope))
+    return _describe(request, tiled, tms_id)
+
+
+@_tiles(
+    "/tiles",
+    "A multi-layer vector tile (collections=a,b; default all)",
+    DATASET_TILE,
+)
+async def dataset_tile(
+    request: Request,
+    at: At,
+    scope: Scope,
+    f: TileF = None,
+    collections: Annotated[
+        str | None, Query(description="Comma-separated vector collections")
+    ] = None,
+) -> Response:
+    tms = _tms(at.tms_id)
+    check_known(request.query_params, _DATASET_PARAMS)
+    check_language(request)
+    check_vector_format(request.query_params, request.headers.get("accept", ""))
+    layers = _dataset_collections(request, scope)
+    tile = _tile(tms, at.z, at.y, at.x, vector_zooms(request, tms, layers))
+    # each layer from its own first zoom on
+    layers = [x for x in layers if tile.z >= layer_minzoom(tms, x)]
+    query = _vector_query(request, None, tms, tile, scope)
+    return await _vector_tile(request, layers, query, tms, tile, scope)
 
 
 def build_router() -> APIRouter:
     """Routes of OGC API - Tiles."""
-    router = APIRouter(tags=["Tiles"])
-
-    @router.get("/tileMatrixSets", summary="Tile matrix sets")
-    async def tile_matrix_set_list(
-        request: Request, f: F = None, lang: LANG = None
-    ) -> Response:
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        lang_ = language_of(request)
-        return respond(
-            request,
-            _tms_list(request, lang_),
-            "tiles.html",
-            context={"title": translate("ui.tile_matrix_sets", lang_)},
-        )
-
-    @router.get("/tileMatrixSets/{tileMatrixSetId}", summary="One tile matrix set")
-    async def tile_matrix_set(
-        request: Request, tms_id: TmsId, f: F = None, lang: LANG = None
-    ) -> Response:
-        tms = _tms(tms_id)
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        return respond(
-            request, tms_document(tms), "tiles.html", context={"title": id_of(tms)}
-        )
-
-    @router.get("/collections/{collectionId}/tiles", summary="Tilesets of a collection")
-    async def collection_tilesets(
-        request: Request,
-        collection_id: CollectionId,
-        scope: Scope,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        c = get_state(request).catalog.find(collection_id, scope)
-        layers = [c] if isinstance(c, Collection) else []
-        return _describe(request, c, layers, None)
-
-    @router.get(
-        "/collections/{collectionId}/tiles/{tileMatrixSetId}",
-        summary="Tileset metadata of a collection (f=tilejson: TileJSON)",
-    )
-    async def collection_tileset(
-        request: Request,
-        collection_id: CollectionId,
-        tms_id: TmsId,
-        scope: Scope,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        c = get_state(request).catalog.find(collection_id, scope)
-        layers = [c] if isinstance(c, Collection) else []
-        return _describe(request, c, layers, tms_id)
-
-    @router.get(
-        "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
-        summary="A tile of a collection: imagery (PNG, JPEG, WebP, GeoTIFF, NPY) or MVT",
-        response_class=Response,
-        responses=_TILE_RESPONSES,
-    )
-    async def collection_tile(
-        request: Request,
-        collection_id: CollectionId,
-        tms_id: TmsId,
-        z: TileMatrix,
-        y: TileRow,
-        x: TileCol,
-        scope: Scope,
-        f: TileF = None,
-    ) -> Response:
-        c = get_state(request).catalog.find(collection_id, scope)
-        tms = _tms(tms_id)
-        check_language(request)
-        if isinstance(c, RasterCollection):
-            return await _raster_tile(request, c, tms, (z, y, x), scope)
-        check_known(request.query_params, _VECTOR_PARAMS)
-        check_vector_format(request.query_params, request.headers.get("accept", ""))
-        tile = _tile(tms, z, y, x, vector_zooms(request, tms, [c]))
-        query = _vector_query(request, c, tms, tile, scope)
-        return await _vector_tile(request, [c], query, tms, tile, scope)
-
-    _add_map_routes(router)
-
-    @router.get("/tiles", summary="Vector tilesets of the whole dataset")
-    async def dataset_tilesets(
-        request: Request, scope: Scope, f: F = None, lang: LANG = None
-    ) -> Response:
-        return _describe(request, None, _dataset_collections(request, scope), None)
-
-    @router.get("/tiles/{tileMatrixSetId}", summary="Dataset vector tileset metadata")
-    async def dataset_tileset(
-        request: Request, tms_id: TmsId, scope: Scope, f: F = None, lang: LANG = None
-    ) -> Response:
-        return _describe(request, None, _dataset_collections(request, scope), tms_id)
-
-    @router.get(
-        "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
-        summary="A multi-layer vector tile (collections=a,b; default all)",
-        response_class=Response,
-        responses=_TILE_RESPONSES,
-    )
-    async def dataset_tile(
-        request: Request,
-        tms_id: TmsId,
-        z: TileMatrix,
-        y: TileRow,
-        x: TileCol,
-        scope: Scope,
-        f: TileF = None,
-        collections: Annotated[
-            str | None, Query(description="Comma-separated vector collections")
-        ] = None,
-    ) -> Response:
-        tms = _tms(tms_id)
-        check_known(request.query_params, _DATASET_PARAMS)
-        check_language(request)
-        check_vector_format(request.query_params, request.headers.get("accept", ""))
-        layers = _dataset_collections(request, scope)
-        tile = _tile(tms, z, y, x, vector_zooms(request, tms, layers))
-        # each layer from its own first zoom on
-        layers = [x for x in layers if tile.z >= layer_minzoom(tms, x)]
-        query = _vector_query(request, None, tms, tile, scope)
-        return await _vector_tile(request, layers, query, tms, tile, scope)
-
     return router

@@ -26,16 +26,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache
+from fastapi.routing import iter_route_contexts
 from starlette.requests import Request
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.http.errors import ServiceError
 from server.state import state_or_none
 
 _SCOPE_KEY = "onemap.hot_tile"
-_TILE_PATH = re.compile(
-    r"^(?:/collections/[^/]+(?:/map)?)?/tiles/[^/]+/\d{1,9}/\d{1,9}/\d{1,9}$"
-)
+# The tile routes (by name, server/routes/tiles.py): their paths are read from the
+# app's own routes, so a changed or added tile route is recognised as it is.
+COLLECTION_TILE = "collection_tile"
+MAP_TILE = "map_tile"
+DATASET_TILE = "dataset_tile"
+TILE_ROUTES = frozenset({COLLECTION_TILE, MAP_TILE, DATASET_TILE})
 # Headers that change a tile response's bytes or headers: part of the key.
 _KEY_HEADERS = (b"host", b"accept", b"accept-encoding", b"origin")
 _CREDENTIALS = frozenset({b"authorization", b"x-api-key"})
@@ -101,13 +106,25 @@ class HotTiles:
             if max_bytes > 0
             else None
         )
+        self._tile_paths: tuple[re.Pattern[str], ...] | None = None
+
+    def _is_tile(self, scope: Scope) -> bool:
+        """Whether the path is one of a tile route (the whole path, as it came)."""
+        if self._tile_paths is None:  # the app's routes, read once at first use
+            routes = iter_route_contexts(getattr(scope.get("app"), "routes", []))
+            self._tile_paths = tuple(
+                compile_path(r.path)[0]
+                for r in routes
+                if r.name in TILE_ROUTES and r.path is not None
+            )
+        return any(p.match(scope["path"]) for p in self._tile_paths)
 
     def _key(self, scope: Scope) -> tuple[Any, ...] | None:
         if (
             self._entries is None
             or scope["type"] != "http"
             or scope["method"] != "GET"
-            or not _TILE_PATH.match(scope["path"])
+            or not self._is_tile(scope)
         ):
             return None
         wanted: dict[bytes, bytes] = {}

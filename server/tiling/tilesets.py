@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from morecantile import TileMatrixSet
@@ -33,6 +34,17 @@ PNG = MEDIA_TYPES["png"]
 
 Extent = tuple[float, float, float, float]
 Layer = Collection | RasterCollection
+
+
+@dataclass(frozen=True)
+class Tiled:
+    """What a description is of: a collection's tiles (the dataset's when
+    ``collection`` is None), their vector layers, and whether they are map tiles
+    drawn in the collection's style."""
+
+    collection: Layer | None
+    layers: list[Collection]
+    drawn: bool = False
 
 
 def union(extents: list[Extent | None]) -> Extent | None:
@@ -115,15 +127,11 @@ def _layer(c: Collection, lang: str) -> dict[str, Any]:
 
 
 def tileset_document(
-    request: Request,
-    c: Layer | None,
-    layers: list[Collection],
-    tms: TileMatrixSet,
-    lang: str,
-    drawn: bool = False,
+    request: Request, tiled: Tiled, tms: TileMatrixSet, lang: str
 ) -> dict[str, Any]:
-    """Tileset metadata: a collection's, or the dataset's vector tiles when c is None;
-    ``drawn``: the map tiles of a vector collection."""
+    """Tileset metadata: a collection's, or the dataset's vector tiles; or the map
+    tiles of a vector collection."""
+    c, layers, drawn = tiled.collection, tiled.layers, tiled.drawn
     path = f"{tiles_path(c, drawn)}/{id_of(tms)}"
     links = [
         *self_links(request, path, lang),
@@ -186,14 +194,9 @@ def tileset_document(
     return doc
 
 
-def tilesets_document(
-    request: Request,
-    c: Layer | None,
-    layers: list[Collection],
-    lang: str,
-    drawn: bool = False,
-) -> dict[str, Any]:
+def tilesets_document(request: Request, tiled: Tiled, lang: str) -> dict[str, Any]:
     """The list of tilesets (one per tile matrix set) of a collection or the dataset."""
+    c, drawn = tiled.collection, tiled.drawn
     path = tiles_path(c, drawn)
     data_type = "map" if drawn or isinstance(c, RasterCollection) else "vector"
     tilesets = []
@@ -222,14 +225,9 @@ def tilesets_document(
     }
 
 
-def tilejson(
-    request: Request,
-    c: Layer | None,
-    layers: list[Collection],
-    lang: str,
-    drawn: bool = False,
-) -> dict[str, Any]:
+def tilejson(request: Request, tiled: Tiled, lang: str) -> dict[str, Any]:
     """TileJSON 3.0.0 of the WebMercatorQuad tiles (what MapLibre and Leaflet read)."""
+    c, layers, drawn = tiled.collection, tiled.layers, tiled.drawn
     path = f"{tiles_path(c, drawn)}/{WEB_MERCATOR}/{{z}}/{{y}}/{{x}}"
     doc: dict[str, Any] = {"tilejson": "3.0.0", "name": _title(c, lang), "scheme": "xyz"}
     tms = tile_matrix_sets()[WEB_MERCATOR]
