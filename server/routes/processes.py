@@ -23,7 +23,13 @@ from processes.worker import scope_document
 from providers.base import AccessScope
 from providers.sources import SourceNotAllowed
 from server.catalog import RasterCollection
-from server.http.errors import InvalidParameterError, NotFoundError, ServiceError
+from server.http.errors import (
+    NoSuchJobError,
+    NoSuchProcessError,
+    ProcessParameterError,
+    ResultNotReadyError,
+    ServiceError,
+)
 from server.http.links import JSON, link, self_links, url_for
 from server.http.negotiation import check_language, language_of
 from server.http.params import check_known, json_body
@@ -79,7 +85,7 @@ ProcessId = Annotated[str, Path(alias="processId", description="Process id")]
 JobId = Annotated[str, Path(alias="jobId", description="Job id")]
 
 
-class InvalidInputsError(InvalidParameterError):
+class InvalidInputsError(ProcessParameterError):
     """Execution inputs that fail validation: every invalid field is listed."""
 
     def __init__(self, fields: list[dict[str, str]]) -> None:
@@ -114,7 +120,7 @@ class JobFailedError(ServiceError):
 def _process(process_id: str) -> Process:
     found = PROCESSES.get(process_id)
     if found is None:
-        raise NotFoundError("process.unknown", id=process_id[:80])
+        raise NoSuchProcessError("process.unknown", id=process_id[:80])
     return found
 
 
@@ -136,20 +142,20 @@ async def _owner(request: Request) -> str | None:
 async def _job(request: Request, job_id: str, owner: str | None) -> Job:
     """A job of the caller (another owner's job answers like an unknown one)."""
     if "\x00" in job_id:  # no job has one (and PostgreSQL text cannot hold it)
-        raise NotFoundError("process.unknown_job", id=job_id[:64].replace("\x00", ""))
+        raise NoSuchJobError("process.unknown_job", id=job_id[:64].replace("\x00", ""))
     job = await to_thread.run_sync(_store(request).get, job_id[:64])
     if job is None or (owner is not None and job.owner != owner):
-        raise NotFoundError("process.unknown_job", id=job_id[:64])
+        raise NoSuchJobError("process.unknown_job", id=job_id[:64])
     return job
 
 
 def _inputs(process: Process, body: Any) -> BaseModel:
     """The inputs checked against the process's model: every invalid one listed."""
     if not isinstance(body, dict):
-        raise InvalidParameterError("process.body", "body")
+        raise ProcessParameterError("process.body", "body")
     inputs = body.get("inputs", {})
     if not isinstance(inputs, dict):
-        raise InvalidParameterError("process.body", "inputs")
+        raise ProcessParameterError("process.body", "inputs")
     try:
         return process.inputs.model_validate(inputs)
     except ValidationError as exc:
@@ -208,7 +214,7 @@ def _subscriber(request: Request, body: dict[str, Any]) -> dict[str, str]:
     """Callback URIs: http(s) inside the allowed sources."""
     subscriber = body.get("subscriber") or {}
     if not isinstance(subscriber, dict):
-        raise InvalidParameterError("process.body", "subscriber")
+        raise ProcessParameterError("process.body", "subscriber")
     allowed = get_state(request).allowed_sources
     for kind in ("successUri", "failedUri", "inProgressUri"):
         uri = subscriber.get(kind)
@@ -220,7 +226,7 @@ def _subscriber(request: Request, body: dict[str, Any]) -> dict[str, str]:
             allowed.resolve(uri)
         except SourceNotAllowed as exc:
             field = f"subscriber.{kind}"
-            raise InvalidParameterError(f"source.{exc.code}", field) from None
+            raise ProcessParameterError(f"source.{exc.code}", field) from None
     return {k: v for k, v in subscriber.items() if k.endswith("Uri")}
 
 
@@ -259,7 +265,7 @@ async def _results(request: Request, job: Job) -> Response:
     if job.status == "failed":
         raise JobFailedError(job, 500 if job.error in _USER_ERRORS_ARE_NOT else 400)
     if job.status != "successful":
-        raise NotFoundError("process.not_ready", id=job.id)
+        raise ResultNotReadyError("process.not_ready", id=job.id)
     body = await to_thread.run_sync(_store(request).results, job.id)
     if body is None:
         raise JobGoneError("process.dismissed", id=job.id)
@@ -305,7 +311,7 @@ def _int(params: Any, name: str, default: int, top: int) -> int:
     if text is None:
         return default
     if not text.isdigit() or not 0 <= int(text) <= top:
-        raise InvalidParameterError("process.range", name, high=top)
+        raise ProcessParameterError("process.range", name, high=top)
     return int(text)
 
 
@@ -373,11 +379,11 @@ def build_router() -> APIRouter:
         statuses = params.getlist("status")
         for s in statuses:
             if s not in _STATUSES:
-                raise InvalidParameterError(
+                raise ProcessParameterError(
                     "tile.choice", "status", value=s[:20], allowed=", ".join(_STATUSES)
                 )
         if any("\x00" in p for p in params.getlist("processID")):
-            raise InvalidParameterError("err.invalid", "processID")
+            raise ProcessParameterError("err.invalid", "processID")
         limit = _int(params, "limit", 10, 1000) or 10
         offset = _int(params, "offset", 0, 10**9)
         owner = await _owner(request)
