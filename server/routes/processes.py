@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
@@ -31,11 +31,12 @@ from server.http.errors import (
     ServiceError,
 )
 from server.http.links import JSON, link, self_links, url_for
-from server.http.negotiation import check_language, language_of
+from server.http.negotiation import language_of
 from server.http.params import check_known, json_body
 from server.http.responses import json_bytes
 from server.i18n import translate
-from server.routes.common import LANG, F, respond
+from server.routes.common import respond
+from server.routes.dependencies import BASIC, LANG, BasicLanguage, Checked, F
 from server.security.access import ForbiddenError, get_principal, get_scope, require
 from server.security.grants import ADMIN
 from server.state import get_state
@@ -54,8 +55,7 @@ CONFORMANCE = {
         "dismiss",
     )
 }
-_BASIC = {"f", "lang"}
-_JOB_PARAMS = _BASIC | {"processID", "status", "limit", "offset"}
+_JOB_PARAMS = BASIC | {"processID", "status", "limit", "offset"}
 _STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
 _USER_ERRORS_ARE_NOT = {"internal", "crashed", "timeout"}
 
@@ -288,7 +288,7 @@ async def _wait(request: Request, job: Job) -> Job | None:
 
 async def _execute(request: Request, p: Process) -> Response:
     """Accept a job; answer with its status (async) or its results (sync)."""
-    check_known(request.query_params, _BASIC)
+    check_known(request.query_params, BASIC)
     principal = await require(request, "execute")
     if not get_state(request).grants.may_execute(principal.roles, p.id):
         request.state.audit_denied = p.id
@@ -315,109 +315,118 @@ def _int(params: Any, name: str, default: int, top: int) -> int:
     return int(text)
 
 
+router = APIRouter(tags=["Processes"])
+
+
+@router.get("/processes", summary="Processes offered", name="processes")
+async def processes(request: Request, language: BasicLanguage) -> Response:
+    """The processes offered, in the caller's language."""
+    items = []
+    for p in PROCESSES.values():
+        summary = p.summary(language)
+        summary["links"] = [
+            link(url_for(request, f"/processes/{p.id}"), "self", JSON, p.id)
+        ]
+        items.append(summary)
+    data = {
+        "processes": items,
+        "links": self_links(request, "/processes", language),
+    }
+    title = translate("ui.processes", language)
+    return respond(request, data, "processes.html", context={"title": title})
+
+
+@router.get("/processes/{processId}", summary="A process", name="process")
+async def process(
+    request: Request, process_id: ProcessId, language: BasicLanguage
+) -> Response:
+    """The description of one process: inputs, outputs, links."""
+    p = _process(process_id)
+    data = p.description_document(language)
+    data["links"] = [
+        *self_links(request, f"/processes/{p.id}", language),
+        link(url_for(request, f"/processes/{p.id}/execution"), REL_EXECUTE, JSON,
+             "Execute"),
+        link(url_for(request, "/jobs", processID=p.id), REL_JOBS, JSON, "Jobs"),
+    ]  # fmt: skip
+    return respond(
+        request, data, "process.html", context={"title": data["title"], "process": p}
+    )
+
+
+@router.post(
+    "/processes/{processId}/execution",
+    summary="Execute a process (Prefer: respond-async for a job)",
+    name="execute",
+    status_code=200,
+    responses={
+        201: {"description": "Job accepted (statusInfo, Location)"},
+        400: {"description": "Invalid inputs, listed in invalidInputs"},
+    },
+    openapi_extra={"requestBody": _EXECUTE_BODY},
+)
+async def execute(request: Request, process_id: ProcessId) -> Response:
+    """Execute a process: a job (Prefer: respond-async) or its results."""
+    return await _execute(request, _process(process_id))
+
+
+@router.get("/jobs", summary="Jobs", name="jobs")
+async def jobs(
+    request: Request, language: Annotated[str, Depends(Checked(_JOB_PARAMS))]
+) -> Response:
+    """The caller's jobs (an admin's: everybody's)."""
+    params = request.query_params
+    statuses = params.getlist("status")
+    for s in statuses:
+        if s not in _STATUSES:
+            raise ProcessParameterError(
+                "tile.choice", "status", value=s[:20], allowed=", ".join(_STATUSES)
+            )
+    if any("\x00" in p for p in params.getlist("processID")):
+        raise ProcessParameterError("err.invalid", "processID")
+    limit = _int(params, "limit", 10, 1000) or 10
+    offset = _int(params, "offset", 0, 10**9)
+    owner = await _owner(request)
+    found = await to_thread.run_sync(
+        _store(request).list, owner, params.getlist("processID"), statuses, limit,
+        offset,
+    )  # fmt: skip
+    base = _base(request)
+    data = {
+        "jobs": [status_info(j, base) for j in found],
+        "links": self_links(request, "/jobs", language),
+    }
+    title = translate("ui.jobs", language)
+    return respond(request, data, "jobs.html", context={"title": title}, public=False)
+
+
+@router.get("/jobs/{jobId}", summary="Status of a job", name="job")
+async def job(
+    request: Request, job_id: JobId, f: F = None, lang: LANG = None
+) -> Response:
+    """The status of one job."""
+    check_known(request.query_params, BASIC)
+    found = await _job(request, job_id, await _owner(request))
+    return _status_response(request, found)
+
+
+@router.get("/jobs/{jobId}/results", summary="Results of a job", name="results")
+async def results(request: Request, job_id: JobId) -> Response:
+    """The results of a finished job."""
+    check_known(request.query_params, BASIC)
+    found = await _job(request, job_id, await _owner(request))
+    return await _results(request, found)
+
+
+@router.delete("/jobs/{jobId}", summary="Dismiss a job", name="dismiss")
+async def dismiss(request: Request, job_id: JobId) -> Response:
+    """Dismiss a job: stop it and drop its results."""
+    found = await _job(request, job_id, await _owner(request))
+    dismissed = await to_thread.run_sync(_store(request).dismiss, found.id)
+    assert dismissed is not None
+    return _status_response(request, dismissed)
+
+
 def build_router() -> APIRouter:
     """Routes of OGC API - Processes Part 1."""
-    router = APIRouter(tags=["Processes"])
-
-    @router.get("/processes", summary="Processes offered", name="processes")
-    async def processes(request: Request, f: F = None, lang: LANG = None) -> Response:
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        language = language_of(request)
-        items = []
-        for p in PROCESSES.values():
-            summary = p.summary(language)
-            summary["links"] = [
-                link(url_for(request, f"/processes/{p.id}"), "self", JSON, p.id)
-            ]
-            items.append(summary)
-        data = {
-            "processes": items,
-            "links": self_links(request, "/processes", language),
-        }
-        title = translate("ui.processes", language)
-        return respond(request, data, "processes.html", context={"title": title})
-
-    @router.get("/processes/{processId}", summary="A process", name="process")
-    async def process(
-        request: Request, process_id: ProcessId, f: F = None, lang: LANG = None
-    ) -> Response:
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        p = _process(process_id)
-        language = language_of(request)
-        data = p.description_document(language)
-        data["links"] = [
-            *self_links(request, f"/processes/{p.id}", language),
-            link(url_for(request, f"/processes/{p.id}/execution"), REL_EXECUTE, JSON,
-                 "Execute"),
-            link(url_for(request, "/jobs", processID=p.id), REL_JOBS, JSON, "Jobs"),
-        ]  # fmt: skip
-        return respond(
-            request, data, "process.html", context={"title": data["title"], "process": p}
-        )
-
-    @router.post(
-        "/processes/{processId}/execution",
-        summary="Execute a process (Prefer: respond-async for a job)",
-        name="execute",
-        status_code=200,
-        responses={
-            201: {"description": "Job accepted (statusInfo, Location)"},
-            400: {"description": "Invalid inputs, listed in invalidInputs"},
-        },
-        openapi_extra={"requestBody": _EXECUTE_BODY},
-    )
-    async def execute(request: Request, process_id: ProcessId) -> Response:
-        return await _execute(request, _process(process_id))
-
-    @router.get("/jobs", summary="Jobs", name="jobs")
-    async def jobs(request: Request, f: F = None, lang: LANG = None) -> Response:
-        params = request.query_params
-        check_known(params, _JOB_PARAMS)
-        check_language(request)
-        statuses = params.getlist("status")
-        for s in statuses:
-            if s not in _STATUSES:
-                raise ProcessParameterError(
-                    "tile.choice", "status", value=s[:20], allowed=", ".join(_STATUSES)
-                )
-        if any("\x00" in p for p in params.getlist("processID")):
-            raise ProcessParameterError("err.invalid", "processID")
-        limit = _int(params, "limit", 10, 1000) or 10
-        offset = _int(params, "offset", 0, 10**9)
-        owner = await _owner(request)
-        found = await to_thread.run_sync(
-            _store(request).list, owner, params.getlist("processID"), statuses, limit,
-            offset,
-        )  # fmt: skip
-        base = _base(request)
-        data = {
-            "jobs": [status_info(j, base) for j in found],
-            "links": self_links(request, "/jobs", language_of(request)),
-        }
-        title = translate("ui.jobs", language_of(request))
-        return respond(request, data, "jobs.html", context={"title": title}, public=False)
-
-    @router.get("/jobs/{jobId}", summary="Status of a job", name="job")
-    async def job(
-        request: Request, job_id: JobId, f: F = None, lang: LANG = None
-    ) -> Response:
-        check_known(request.query_params, _BASIC)
-        found = await _job(request, job_id, await _owner(request))
-        return _status_response(request, found)
-
-    @router.get("/jobs/{jobId}/results", summary="Results of a job", name="results")
-    async def results(request: Request, job_id: JobId) -> Response:
-        check_known(request.query_params, _BASIC)
-        found = await _job(request, job_id, await _owner(request))
-        return await _results(request, found)
-
-    @router.delete("/jobs/{jobId}", summary="Dismiss a job", name="dismiss")
-    async def dismiss(request: Request, job_id: JobId) -> Response:
-        found = await _job(request, job_id, await _owner(request))
-        dismissed = await to_thread.run_sync(_store(request).dismiss, found.id)
-        assert dismissed is not None
-        return _status_response(request, dismissed)
-
     return router
