@@ -25,6 +25,8 @@ from server.i18n import translate
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_S = 5  # what a 503 of an unavailable source asks clients to wait
+# the exception types OGC API - Processes Part 1 registers (7.x "Exceptions")
+OGC_PROCESSES = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 
 
 class ServiceError(Exception):
@@ -33,6 +35,8 @@ class ServiceError(Exception):
     status = 500
     code = "ServerError"
     title_id = "title.server_error"
+    # the ``type`` of the body: a standard's registered URI where one exists, else ours
+    type_uri: str | None = None
 
     def __init__(
         self, message_id: str, parameter: str | None = None, **params: Any
@@ -54,7 +58,7 @@ class ServiceError(Exception):
         if self.parameter is not None:
             detail = f"{self.parameter}: {detail}"
         body: dict[str, Any] = {
-            "type": f"urn:onemap:error:{self.code}",
+            "type": self.type_uri or f"urn:onemap:error:{self.code}",
             "title": translate(self.title_id, lang),
             "status": self.status,
             "detail": detail,
@@ -79,6 +83,30 @@ class NotFoundError(ServiceError):
     status = 404
     code = "NotFound"
     title_id = "title.not_found"
+
+
+class NoSuchProcessError(NotFoundError):
+    """An unknown process (404)."""
+
+    type_uri = OGC_PROCESSES + "no-such-process"
+
+
+class NoSuchJobError(NotFoundError):
+    """An unknown job, or another owner's (404)."""
+
+    type_uri = OGC_PROCESSES + "no-such-job"
+
+
+class ResultNotReadyError(NotFoundError):
+    """The results of a job that has not finished (404)."""
+
+    type_uri = OGC_PROCESSES + "result-not-ready"
+
+
+class ProcessParameterError(InvalidParameterError):
+    """An execution body or a jobs parameter that is not acceptable (400)."""
+
+    type_uri = OGC_PROCESSES + "invalid-parameter-value"
 
 
 class ForbiddenError(ServiceError):

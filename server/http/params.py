@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Container
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -47,7 +48,7 @@ def single(params: QueryParams, name: str) -> str | None:
 
 def check_known(
     params: QueryParams,
-    allowed: set[str],
+    allowed: Container[str],
     info: CollectionInfo | None = None,
     scope: AccessScope | None = None,
 ) -> list[tuple[str, str]]:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from config.i18n import text_for
 from processes.status import REL_JOBS, REL_PROCESSES
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.links import HTML, JSON, OPENAPI, link, self_links, url_for
-from server.http.negotiation import check_language, format_of, language_of
-from server.http.params import check_known
+from server.http.negotiation import format_of, language_of
 from server.http.responses import json_bytes, render_html
 from server.i18n import translate
+from server.routes.dependencies import LANG as LANG
+from server.routes.dependencies import BasicLanguage, TolerantLanguage
+from server.routes.dependencies import F as F
 from server.state import get_state
 from server.tiling.tilesets import REL_SCHEMES, REL_VECTOR_TILES
 
@@ -24,25 +26,6 @@ CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/json",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/oas30",
-}
-
-F = Annotated[str | None, Query(description="Output format: json or html")]
-LANG = Annotated[str | None, Query(description="Language: zh-CN or en")]
-_BASIC = {"f", "lang"}
-# Items parameters that GDAL repeats on every request of an OAPIF:URL?filter=… source
-TOLERATED = _BASIC | {
-    "filter",
-    "filter-lang",
-    "filter-crs",
-    "bbox",
-    "bbox-crs",
-    "datetime",
-    "limit",
-    "offset",
-    "properties",
-    "sortby",
-    "crs",
-    "count",
 }
 
 
@@ -73,117 +56,117 @@ def respond(
     return Response(body, media_type=media_type, headers=headers)
 
 
+router = APIRouter(tags=["Common"])
+
+
+@router.get("/", summary="Landing page", name="landing")
+async def landing(request: Request, language: TolerantLanguage) -> Response:
+    """The landing page: links to the API, conformance, data, tiles and processes."""
+    server = get_state(request).settings.server
+    links = [
+        *self_links(request, "/", language),
+        link(
+            url_for(request, "/api"),
+            "service-desc",
+            OPENAPI,
+            translate("ui.api_json", language),
+        ),
+        link(
+            url_for(request, "/api", f="html"),
+            "service-doc",
+            HTML,
+            translate("ui.api_html", language),
+        ),
+        link(
+            url_for(request, "/conformance"),
+            "conformance",
+            JSON,
+            translate("ui.conformance_json", language),
+        ),
+        link(
+            url_for(request, "/collections"),
+            "data",
+            JSON,
+            translate("ui.data", language),
+        ),
+        link(
+            url_for(request, "/tileMatrixSets"),
+            REL_SCHEMES,
+            JSON,
+            translate("ui.tile_matrix_sets", language),
+        ),
+        link(
+            url_for(request, "/tiles"),
+            REL_VECTOR_TILES,
+            JSON,
+            translate("ui.tiles", language),
+        ),
+        link(
+            url_for(request, "/processes"),
+            REL_PROCESSES,
+            JSON,
+            translate("ui.processes_json", language),
+        ),
+        link(
+            url_for(request, "/jobs"),
+            REL_JOBS,
+            JSON,
+            translate("ui.jobs", language),
+        ),
+        link(
+            url_for(request, "/map", lang=language),
+            "alternate",
+            HTML,
+            translate("ui.web_map", language),
+        ),
+    ]
+    data = {
+        "title": text_for(server.title, language),
+        "description": text_for(server.description, language),
+        "links": links,
+    }
+    visible = get_state(request).catalog.visible(get_state(request).anonymous_scope)
+    return respond(
+        request,
+        data,
+        "landing.html",
+        context={"title": data["title"], "collections": visible},
+    )
+
+
+@router.get("/conformance", summary="Conformance classes", name="conformance")
+async def conformance(request: Request, language: BasicLanguage) -> Response:
+    """The conformance classes the server implements."""
+    data = {
+        "conformsTo": sorted(get_state(request).conformance),
+        "links": self_links(request, "/conformance", language),
+    }
+    title = translate("ui.conformance", language)
+    return respond(request, data, "conformance.html", context={"title": title})
+
+
+@router.get("/api", summary="API definition (OpenAPI 3.0)", name="api")
+async def api(request: Request, language: BasicLanguage) -> Response:
+    """The API definition: this OpenAPI document, or its HTML view."""
+    if format_of(request) == "html":
+        title = translate("ui.api_doc", language)
+        return render_html(
+            request,
+            "api.html",
+            {"title": title, "links": []},
+            headers=cache_headers(request),
+        )
+    # The document with one items path per public collection, once the catalog is
+    # loaded; the generic one otherwise.
+    body: bytes = getattr(get_state(request), "api_document", None) or (
+        get_state(request).openapi_bytes()
+    )
+    etag = etag_of(body)
+    headers = {**cache_headers(request), "ETag": etag}
+    cached = not_modified(request, etag, headers)
+    return cached or Response(body, media_type=OPENAPI, headers=headers)
+
+
 def build_router() -> APIRouter:
     """Routes of OGC API - Common Part 1."""
-    router = APIRouter(tags=["Common"])
-
-    @router.get("/", summary="Landing page", name="landing")
-    async def landing(request: Request, f: F = None, lang: LANG = None) -> Response:
-        check_known(request.query_params, TOLERATED)
-        check_language(request)
-        language = language_of(request)
-        server = get_state(request).settings.server
-        links = [
-            *self_links(request, "/", language),
-            link(
-                url_for(request, "/api"),
-                "service-desc",
-                OPENAPI,
-                translate("ui.api_json", language),
-            ),
-            link(
-                url_for(request, "/api", f="html"),
-                "service-doc",
-                HTML,
-                translate("ui.api_html", language),
-            ),
-            link(
-                url_for(request, "/conformance"),
-                "conformance",
-                JSON,
-                translate("ui.conformance_json", language),
-            ),
-            link(
-                url_for(request, "/collections"),
-                "data",
-                JSON,
-                translate("ui.data", language),
-            ),
-            link(
-                url_for(request, "/tileMatrixSets"),
-                REL_SCHEMES,
-                JSON,
-                translate("ui.tile_matrix_sets", language),
-            ),
-            link(
-                url_for(request, "/tiles"),
-                REL_VECTOR_TILES,
-                JSON,
-                translate("ui.tiles", language),
-            ),
-            link(
-                url_for(request, "/processes"),
-                REL_PROCESSES,
-                JSON,
-                translate("ui.processes_json", language),
-            ),
-            link(
-                url_for(request, "/jobs"),
-                REL_JOBS,
-                JSON,
-                translate("ui.jobs", language),
-            ),
-            link(
-                url_for(request, "/map", lang=language),
-                "alternate",
-                HTML,
-                translate("ui.web_map", language),
-            ),
-        ]
-        data = {
-            "title": text_for(server.title, language),
-            "description": text_for(server.description, language),
-            "links": links,
-        }
-        visible = get_state(request).catalog.visible(get_state(request).anonymous_scope)
-        return respond(
-            request,
-            data,
-            "landing.html",
-            context={"title": data["title"], "collections": visible},
-        )
-
-    @router.get("/conformance", summary="Conformance classes", name="conformance")
-    async def conformance(request: Request, f: F = None, lang: LANG = None) -> Response:
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        data = {
-            "conformsTo": sorted(get_state(request).conformance),
-            "links": self_links(request, "/conformance", language_of(request)),
-        }
-        title = translate("ui.conformance", language_of(request))
-        return respond(request, data, "conformance.html", context={"title": title})
-
-    @router.get("/api", summary="API definition (OpenAPI 3.0)", name="api")
-    async def api(request: Request, f: F = None, lang: LANG = None) -> Response:
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        if format_of(request) == "html":
-            title = translate("ui.api_doc", language_of(request))
-            return render_html(
-                request,
-                "api.html",
-                {"title": title, "links": []},
-                headers=cache_headers(request),
-            )
-        # The document with one items path per public collection, once the catalog is
-        # loaded; the generic one otherwise.
-        body: bytes = getattr(get_state(request), "api_document", None) or (
-            get_state(request).openapi_bytes()
-        )
-        etag = etag_of(body)
-        headers = {**cache_headers(request), "ETag": etag}
-        cached = not_modified(request, etag, headers)
-        return cached or Response(body, media_type=OPENAPI, headers=headers)
-
     return router

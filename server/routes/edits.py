@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
 from providers.base import AccessScope, FeatureEditor, Writer
@@ -28,7 +28,8 @@ from server.http.links import JSON, link, url_for
 from server.http.negotiation import language_of
 from server.http.params import json_body, parse_crs_param
 from server.http.responses import json_response
-from server.security.access import actor_allowed_to, get_scope
+from server.routes.dependencies import CollectionDep, FeatureId, Scope
+from server.security.access import actor_allowed_to
 from server.security.audit import audit_record
 from server.state import get_state
 
@@ -41,9 +42,6 @@ CONFORMANCE = {
 FEATURE_TYPES = ("application/geo+json", "application/json")
 PATCH_TYPES = ("application/merge-patch+json", "application/geo+json", "application/json")
 
-CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
-FeatureId = Annotated[str, Path(alias="featureId", description="Feature id")]
-Scope = Annotated[AccessScope, Depends(get_scope)]
 Creator = Annotated[str, Depends(actor_allowed_to("create"))]
 Updater = Annotated[str, Depends(actor_allowed_to("update"))]
 Deleter = Annotated[str, Depends(actor_allowed_to("delete"))]
@@ -61,13 +59,16 @@ def _editor(c: Collection) -> FeatureEditor:
     return c.editor
 
 
-def _editable(request: Request, collection_id: str, scope: AccessScope) -> Collection:
-    collection: Collection = get_state(request).catalog.get(collection_id, scope)
+def _editable(collection: CollectionDep) -> Collection:
+    """A collection the caller may see that takes edits (405 for a read-only one)."""
     if not collection.editable or collection.editor is None:
         err = MethodNotAllowedError("edit.read_only", id=collection.id)
         err.headers = {"Allow": "GET, HEAD"}
         raise err
     return collection
+
+
+Editable = Annotated[Collection, Depends(_editable)]
 
 
 def _writer(request: Request, actor: str, scope: AccessScope, action: str) -> Writer:
@@ -159,20 +160,37 @@ def _done(result: EditResult, status: int = 204, **headers: str) -> Response:
     return Response(status_code=status, headers={**extra, **headers})
 
 
-async def _change(
-    request: Request,
-    collection_id: str,
-    feature_id: str,
-    scope: AccessScope,
-    actor: str,
-    if_match: str | None,
-    content_crs: str | None,
-    operation: str,
-) -> Response:
-    """PUT (replace) or PATCH (merge patch): validated, version-checked, one commit."""
-    c = _editable(request, collection_id, scope)
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    """The feature a PUT or PATCH changes, who changes it, the version it expects."""
+
+    c: Collection
+    feature_id: str
+    scope: AccessScope
+    actor: str
+    expected: str | None
+    crs: CrsRef | None
+
+
+def _target(
+    feature_id: FeatureId,
+    scope: Scope,
+    actor: Updater,
+    c: Editable,
+    if_match: IfMatch = None,
+    content_crs: ContentCrs = None,
+) -> _Target:
     expected = _if_match(c, if_match)
-    crs = _content_crs(c, content_crs)
+    return _Target(c, feature_id, scope, actor, expected, _content_crs(c, content_crs))
+
+
+Target = Annotated[_Target, Depends(_target)]
+
+
+async def _change(request: Request, target: Target, operation: str) -> Response:
+    """PUT (replace) or PATCH (merge patch): validated, version-checked, one commit."""
+    c, feature_id, scope, actor = target.c, target.feature_id, target.scope, target.actor
+    expected, crs = target.expected, target.crs
     new: FeatureInput | None = None
     patch: dict[str, Any] = {}
     if operation == "replace":
@@ -200,138 +218,112 @@ async def _change(
     return _done(result)
 
 
+router = APIRouter(tags=["Features - edits"])
+
+
+@router.post(
+    "/collections/{collectionId}/items",
+    summary="Add a feature",
+    status_code=201,
+    responses={201: {"description": "Created; Location names the new feature"}},
+)
+async def create(
+    request: Request,
+    scope: Scope,
+    actor: Creator,
+    c: Editable,
+    content_crs: ContentCrs = None,
+) -> Response:
+    """Add a feature; Location names it."""
+    crs = _content_crs(c, content_crs)
+    body = await json_body(request, FEATURE_TYPES)
+    _allowed_properties(body, scope)
+    feature = _checked_values(c, validate_feature(body, c.info, crs))
+    writer = _writer(request, actor, scope, "feature.create")
+    work = _editor(c).create(c.id, feature, writer)
+    result = await _guarded(request, c, work, writer)
+    assert result is not None
+    location = url_for(request, f"/collections/{c.id}/items/{result.feature_id}")
+    return _done(result, 201, Location=location)
+
+
+@router.put(
+    "/collections/{collectionId}/items/{featureId}",
+    summary="Replace a feature",
+    status_code=204,
+)
+async def replace(request: Request, target: Target) -> Response:
+    """Replace a feature (If-Match where the collection asks for it)."""
+    return await _change(request, target, "replace")
+
+
+@router.patch(
+    "/collections/{collectionId}/items/{featureId}",
+    summary="Update a feature (JSON merge patch)",
+    status_code=204,
+)
+async def update(request: Request, target: Target) -> Response:
+    """Update a feature by a JSON merge patch."""
+    return await _change(request, target, "update")
+
+
+@router.delete(
+    "/collections/{collectionId}/items/{featureId}",
+    summary="Delete a feature",
+    status_code=204,
+)
+async def delete(
+    request: Request,
+    feature_id: FeatureId,
+    scope: Scope,
+    actor: Deleter,
+    c: Editable,
+    if_match: IfMatch = None,
+) -> Response:
+    """Delete a feature."""
+    expected = _if_match(c, if_match)
+    writer = _writer(request, actor, scope, "feature.delete")
+    work = _editor(c).delete(c.id, feature_id, expected, writer)
+    result = await _guarded(request, c, work, writer)
+    if result is None:
+        raise _not_found(c, feature_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/collections/{collectionId}/items/{featureId}/history",
+    summary="Every version of a feature",
+)
+async def history(
+    request: Request,
+    c: CollectionDep,
+    feature_id: FeatureId,
+    scope: Scope,
+) -> Response:
+    """Every version of a feature, oldest first."""
+    versions = await c.editor.history(c.id, feature_id) if c.editor else []
+    # Row-limited callers see the history of features they can read, only.
+    if (not versions or scope.limits_rows) and await c.provider.item(
+        c.id, feature_id, None, scope
+    ) is None:
+        raise _not_found(c, feature_id)
+    versions = [_visible_version(v, scope) for v in versions]
+    path = f"/collections/{c.id}/items/{feature_id}"
+    lang = language_of(request)
+    body = {
+        "collection": c.id,
+        "featureId": feature_id,
+        "crs": c.info.storage_crs.uri,
+        "versions": versions,
+        "links": [
+            link(url_for(request, path + "/history"), "self", JSON),
+            link(url_for(request, path), "item", "application/geo+json"),
+        ],
+    }
+    headers = {"Content-Language": lang, "Cache-Control": "no-cache"}
+    return json_response(body, headers=headers)
+
+
 def build_router() -> APIRouter:
     """Routes of OGC API - Features Part 4."""
-    router = APIRouter(tags=["Features - edits"])
-
-    @router.post(
-        "/collections/{collectionId}/items",
-        summary="Add a feature",
-        status_code=201,
-        responses={201: {"description": "Created; Location names the new feature"}},
-    )
-    async def create(
-        request: Request,
-        collection_id: CollectionId,
-        scope: Scope,
-        actor: Creator,
-        content_crs: ContentCrs = None,
-    ) -> Response:
-        c = _editable(request, collection_id, scope)
-        crs = _content_crs(c, content_crs)
-        body = await json_body(request, FEATURE_TYPES)
-        _allowed_properties(body, scope)
-        feature = _checked_values(c, validate_feature(body, c.info, crs))
-        writer = _writer(request, actor, scope, "feature.create")
-        work = _editor(c).create(c.id, feature, writer)
-        result = await _guarded(request, c, work, writer)
-        assert result is not None
-        location = url_for(request, f"/collections/{c.id}/items/{result.feature_id}")
-        return _done(result, 201, Location=location)
-
-    @router.put(
-        "/collections/{collectionId}/items/{featureId}",
-        summary="Replace a feature",
-        status_code=204,
-    )
-    async def replace(
-        request: Request,
-        collection_id: CollectionId,
-        feature_id: FeatureId,
-        scope: Scope,
-        actor: Updater,
-        if_match: IfMatch = None,
-        content_crs: ContentCrs = None,
-    ) -> Response:
-        return await _change(
-            request,
-            collection_id,
-            feature_id,
-            scope,
-            actor,
-            if_match,
-            content_crs,
-            "replace",
-        )
-
-    @router.patch(
-        "/collections/{collectionId}/items/{featureId}",
-        summary="Update a feature (JSON merge patch)",
-        status_code=204,
-    )
-    async def update(
-        request: Request,
-        collection_id: CollectionId,
-        feature_id: FeatureId,
-        scope: Scope,
-        actor: Updater,
-        if_match: IfMatch = None,
-        content_crs: ContentCrs = None,
-    ) -> Response:
-        return await _change(
-            request,
-            collection_id,
-            feature_id,
-            scope,
-            actor,
-            if_match,
-            content_crs,
-            "update",
-        )
-
-    @router.delete(
-        "/collections/{collectionId}/items/{featureId}",
-        summary="Delete a feature",
-        status_code=204,
-    )
-    async def delete(
-        request: Request,
-        collection_id: CollectionId,
-        feature_id: FeatureId,
-        scope: Scope,
-        actor: Deleter,
-        if_match: IfMatch = None,
-    ) -> Response:
-        c = _editable(request, collection_id, scope)
-        expected = _if_match(c, if_match)
-        writer = _writer(request, actor, scope, "feature.delete")
-        work = _editor(c).delete(c.id, feature_id, expected, writer)
-        result = await _guarded(request, c, work, writer)
-        if result is None:
-            raise _not_found(c, feature_id)
-        return Response(status_code=204)
-
-    @router.get(
-        "/collections/{collectionId}/items/{featureId}/history",
-        summary="Every version of a feature",
-    )
-    async def history(
-        request: Request,
-        collection_id: CollectionId,
-        feature_id: FeatureId,
-        scope: Scope,
-    ) -> Response:
-        c: Collection = get_state(request).catalog.get(collection_id, scope)
-        versions = await c.editor.history(c.id, feature_id) if c.editor else []
-        # Row-limited callers see the history of features they can read, only.
-        if (not versions or scope.limits_rows) and await c.provider.item(
-            c.id, feature_id, None, scope
-        ) is None:
-            raise _not_found(c, feature_id)
-        versions = [_visible_version(v, scope) for v in versions]
-        path = f"/collections/{c.id}/items/{feature_id}"
-        lang = language_of(request)
-        body = {
-            "collection": c.id,
-            "featureId": feature_id,
-            "crs": c.info.storage_crs.uri,
-            "versions": versions,
-            "links": [
-                link(url_for(request, path + "/history"), "self", JSON),
-                link(url_for(request, path), "item", "application/geo+json"),
-            ],
-        }
-        headers = {"Content-Language": lang, "Cache-Control": "no-cache"}
-        return json_response(body, headers=headers)
-
     return router

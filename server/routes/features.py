@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from config.i18n import text_for
@@ -19,25 +18,24 @@ from providers.geojson import with_links
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.errors import NotFoundError
 from server.http.links import GEOJSON, HTML, JSON, link, same_query, self_links, url_for
-from server.http.negotiation import check_language, format_of, language_of
+from server.http.negotiation import format_of, language_of
 from server.http.params import (
-    check_known,
-    parse_bbox,
-    parse_count,
     parse_crs_param,
-    parse_datetime,
-    parse_filter,
-    parse_limit,
-    parse_offset,
-    parse_properties,
-    parse_sortby,
-    single,
 )
 from server.http.responses import json_bytes, render_html
 from server.i18n import translate
-from server.routes.common import LANG, TOLERATED, F, respond
+from server.routes.common import respond
+from server.routes.dependencies import (
+    BASIC,
+    AnyCollectionDep,
+    Checked,
+    CollectionDep,
+    FeatureId,
+    ItemsQueryDep,
+    Scope,
+    TolerantLanguage,
+)
 from server.routes.webmap import map_config
-from server.security.access import get_scope
 from server.state import get_state
 from server.tiling.tilesets import raster_collection_document, tile_links
 
@@ -74,71 +72,9 @@ CONFORMANCE = {
 }
 
 SCHEMA_JSON = "application/schema+json"
-_BASIC = {"f", "lang"}
-_ITEMS_PARAMS = TOLERATED  # every items parameter (see common.TOLERATED)
-_ITEM_PARAMS = _BASIC | {"crs"}
+_ITEM_PARAMS = BASIC | {"crs"}
 
 _FLUSH_BYTES = 1 << 16
-
-CollectionId = Annotated[str, Path(alias="collectionId", description="Collection id")]
-Scope = Annotated[AccessScope, Depends(get_scope)]
-
-
-@dataclass
-class ItemsParams:
-    """Query parameters of /items (declared for the API definition; parsed in params)."""
-
-    bbox: Annotated[
-        str | None,
-        Query(description="minx,miny,maxx,maxy in bbox-crs axis order (default CRS84)"),
-    ] = None
-    bbox_crs: Annotated[
-        str | None, Query(alias="bbox-crs", description="CRS of bbox")
-    ] = None
-    datetime: Annotated[
-        str | None, Query(description="RFC 3339 instant or interval (start/end, '..')")
-    ] = None
-    limit: Annotated[str | None, Query(description="Page size (1 to the maximum)")] = None
-    offset: Annotated[str | None, Query(description="Features to skip")] = None
-    properties: Annotated[
-        str | None, Query(description="Comma-separated properties to return")
-    ] = None
-    sortby: Annotated[
-        str | None, Query(description="Comma-separated properties, prefix - to descend")
-    ] = None
-    crs: Annotated[
-        str | None, Query(description="Output CRS (one of the collection's)")
-    ] = None
-    filter: Annotated[
-        str | None,
-        Query(description="CQL2 filter (Part 3); property names from the queryables"),
-    ] = None
-    filter_lang: Annotated[
-        str | None,
-        Query(
-            alias="filter-lang",
-            description="cql2-text (default) or cql2-json",
-            # cql-text: the draft name GDAL's OAPIF driver looks for (same grammar here)
-            json_schema_extra={"enum": ["cql2-text", "cql2-json", "cql-text"]},
-        ),
-    ] = None
-    count: Annotated[
-        str | None,
-        Query(
-            description="numberMatched: auto (default; exact when cheap, else omitted), "
-            "exact, estimated (the database planner's estimate) or none",
-            json_schema_extra={"enum": ["auto", "exact", "estimated", "none"]},
-        ),
-    ] = None
-    filter_crs: Annotated[
-        str | None,
-        Query(alias="filter-crs", description="CRS of the filter's geometries (CRS84)"),
-    ] = None
-
-
-def _catalog_get(request: Request, collection_id: str, scope: AccessScope) -> Collection:
-    collection: Collection = get_state(request).catalog.get(collection_id, scope)
-    return collection
 
 
 def collection_document(request: Request, c: Collection, lang: str) -> dict[str, Any]:
@@ -326,39 +262,10 @@ async def _feature_collection(
     yield bytes(buffer)
 
 
-def _items_query(
-    request: Request, c: Collection, scope: AccessScope, params: ItemsParams
-) -> ItemsQuery:
-    qp = request.query_params
-    equals = check_known(qp, _ITEMS_PARAMS, c.info, scope)
-    for name in _ITEMS_PARAMS:
-        single(qp, name)
-    server = get_state(request).settings.server
-    bbox_crs = parse_crs_param("bbox-crs", params.bbox_crs, list(c.crs))
-    return ItemsQuery(
-        limit=parse_limit(params.limit, server.default_limit, server.max_limit),
-        offset=parse_offset(params.offset),
-        crs=parse_crs_param("crs", params.crs, list(c.crs)),
-        bbox=parse_bbox(params.bbox, bbox_crs),
-        datetime=parse_datetime(params.datetime),
-        properties=parse_properties(params.properties, c.info, scope),
-        sortby=parse_sortby(params.sortby, c.info, scope),
-        equals=tuple(equals),
-        count=parse_count(params.count),
-        filter=parse_filter(
-            params.filter,
-            params.filter_lang,
-            parse_crs_param("filter-crs", params.filter_crs, list(c.crs)),
-        ),
-    )
-
-
 async def _items_response(
-    request: Request, c: Collection, scope: AccessScope, params: ItemsParams
+    request: Request, c: Collection, scope: AccessScope, query: ItemsQuery
 ) -> Response:
-    """Validate, answer a conditional GET if possible, else stream the page."""
-    check_language(request)
-    query = _items_query(request, c, scope, params)
+    """Answer a conditional GET if possible, else stream the page."""
     fmt = format_of(request)
     language = language_of(request)
     headers = {
@@ -408,207 +315,183 @@ async def _items_response(
     )
 
 
+router = APIRouter(tags=["Features"])
+
+
+@router.get("/collections", summary="Feature collections", name="collections")
+async def collections(
+    request: Request, scope: Scope, language: TolerantLanguage
+) -> Response:
+    """The collections the caller may see."""
+    listed = get_state(request).catalog.listing(scope)
+    data = {
+        "links": self_links(request, "/collections", language),
+        "collections": [_any_document(request, c, language) for c in listed],
+    }
+    counts = {
+        c.id: c.info.feature_count
+        if isinstance(c, Collection)
+        else f"{c.meta.width} × {c.meta.height} px"
+        for c in listed
+    }
+    title = translate("ui.collections", language)
+    return respond(
+        request, data, "collections.html", context={"title": title, "counts": counts}
+    )
+
+
+@router.get("/collections/{collectionId}", summary="One collection", name="collection")
+async def collection(
+    request: Request, found: AnyCollectionDep, language: TolerantLanguage
+) -> Response:
+    """One collection of features or imagery."""
+    if isinstance(found, RasterCollection):
+        doc = raster_collection_document(request, found, language)
+        config = map_config(request, [found], language)
+        return respond(
+            request,
+            doc,
+            "raster.html",
+            context={"title": doc["title"], "c": found, "config": config},
+        )
+    c: Collection = found
+    data = collection_document(request, c, language)
+    return respond(
+        request,
+        data,
+        "collection.html",
+        context={"title": data["title"], "count": c.info.feature_count},
+    )
+
+
+def _schema_document(
+    request: Request, c: Collection, scope: AccessScope, language: str, resource: str
+) -> Response:
+    data = _json_schema(request, c, scope, language, resource)
+    title = f"{text_for(c.title, language)} — {translate('ui.' + resource, language)}"
+    return respond(
+        request,
+        data,
+        "queryables.html",
+        media_type=SCHEMA_JSON,
+        context={"title": title, "collection": c},
+    )
+
+
+@router.get(
+    "/collections/{collectionId}/queryables",
+    summary="Queryable properties (JSON Schema)",
+    name="queryables",
+)
+async def queryables(
+    request: Request, c: CollectionDep, scope: Scope, language: TolerantLanguage
+) -> Response:
+    """The properties a filter may name (Part 3)."""
+    return _schema_document(request, c, scope, language, "queryables")
+
+
+@router.get(
+    "/collections/{collectionId}/schema",
+    summary="Schema of the features (JSON Schema)",
+    name="schema",
+)
+async def schema(
+    request: Request, c: CollectionDep, scope: Scope, language: TolerantLanguage
+) -> Response:
+    """The schema of the features (Part 5)."""
+    return _schema_document(request, c, scope, language, "schema")
+
+
+@router.get(
+    "/collections/{collectionId}/items",
+    summary="Features of a collection",
+    name="items",
+    response_class=StreamingResponse,
+    responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+)
+async def items(
+    request: Request, c: CollectionDep, scope: Scope, query: ItemsQueryDep
+) -> Response:
+    """A page of features: filtered, sorted, paged."""
+    return await _items_response(request, c, scope, query)
+
+
+@router.get(
+    "/collections/{collectionId}/items/{featureId}",
+    summary="One feature",
+    name="item",
+    responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+)
+async def item(
+    request: Request,
+    c: CollectionDep,
+    feature_id: FeatureId,
+    scope: Scope,
+    language: Annotated[str, Depends(Checked(_ITEM_PARAMS))],
+    crs: Annotated[str | None, Query(description="Output CRS")] = None,
+) -> Response:
+    """One feature; its ETag is its version."""
+    out = parse_crs_param("crs", crs, list(c.crs))
+    fmt = format_of(request)
+    found = await c.provider.item(c.id, feature_id, out, scope)
+    if found is None:
+        raise NotFoundError("err.unknown_feature", id=feature_id[:80], collection=c.id)
+    feature, version = found
+    path = f"/collections/{c.id}/items/{feature_id}"
+    links = [
+        link(
+            same_query(request, f="json"),
+            "self",
+            GEOJSON,
+            translate("ui.as_geojson", language),
+        ),
+        link(
+            same_query(request, f="html"),
+            "alternate",
+            HTML,
+            translate("ui.as_html", language),
+        ),
+        link(
+            url_for(request, f"/collections/{c.id}"),
+            "collection",
+            JSON,
+            translate("ui.collection_link", language),
+        ),
+        link(
+            url_for(request, path + "/history"),
+            "version-history",
+            JSON,
+            translate("ui.history", language),
+        ),
+    ]
+    headers = {
+        **cache_headers(request),
+        "Content-Crs": f"<{out.uri if out else CRS84_URI}>",
+        "Content-Language": language,
+    }
+    # JSON: the ETag is the feature's version, what If-Match of an edit must name
+    headers["ETag"] = f'"{version}"' if fmt == "json" else etag_of(version, language)
+    if cached := not_modified(request, headers["ETag"], headers):
+        return cached
+    if fmt == "html":
+        page = render_html(
+            request,
+            "item.html",
+            {
+                "title": f"{text_for(c.title, language)} — {feature_id}",
+                "collection": c,
+                "feature": orjson.loads(feature),
+                "links": links,
+                "item_path": path,
+            },
+            headers=headers,
+        )
+        body, media = bytes(page.body), HTML
+    else:
+        body, media = with_links(feature, links), GEOJSON
+    return Response(body, media_type=media, headers=headers)
+
+
 def build_router() -> APIRouter:
     """Routes of OGC API - Features Parts 1 and 2."""
-    router = APIRouter(tags=["Features"])
-
-    @router.get("/collections", summary="Feature collections", name="collections")
-    async def collections(
-        request: Request, scope: Scope, f: F = None, lang: LANG = None
-    ) -> Response:
-        check_known(request.query_params, TOLERATED)
-        check_language(request)
-        language = language_of(request)
-        listed = get_state(request).catalog.listing(scope)
-        data = {
-            "links": self_links(request, "/collections", language),
-            "collections": [_any_document(request, c, language) for c in listed],
-        }
-        counts = {
-            c.id: c.info.feature_count
-            if isinstance(c, Collection)
-            else f"{c.meta.width} × {c.meta.height} px"
-            for c in listed
-        }
-        title = translate("ui.collections", language)
-        return respond(
-            request, data, "collections.html", context={"title": title, "counts": counts}
-        )
-
-    @router.get(
-        "/collections/{collectionId}", summary="One collection", name="collection"
-    )
-    async def collection(
-        request: Request,
-        collection_id: CollectionId,
-        scope: Scope,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        found = get_state(request).catalog.find(collection_id, scope)
-        check_known(request.query_params, TOLERATED)
-        check_language(request)
-        language = language_of(request)
-        if isinstance(found, RasterCollection):
-            doc = raster_collection_document(request, found, language)
-            config = map_config(request, [found], language)
-            return respond(
-                request,
-                doc,
-                "raster.html",
-                context={"title": doc["title"], "c": found, "config": config},
-            )
-        c: Collection = found
-        data = collection_document(request, c, language)
-        return respond(
-            request,
-            data,
-            "collection.html",
-            context={"title": data["title"], "count": c.info.feature_count},
-        )
-
-    async def schema_document(
-        request: Request, collection_id: str, scope: AccessScope, resource: str
-    ) -> Response:
-        c = _catalog_get(request, collection_id, scope)
-        check_known(request.query_params, TOLERATED)
-        check_language(request)
-        language = language_of(request)
-        data = _json_schema(request, c, scope, language, resource)
-        title = f"{text_for(c.title, language)} — {translate('ui.' + resource, language)}"
-        return respond(
-            request,
-            data,
-            "queryables.html",
-            media_type=SCHEMA_JSON,
-            context={"title": title, "collection": c},
-        )
-
-    @router.get(
-        "/collections/{collectionId}/queryables",
-        summary="Queryable properties (JSON Schema)",
-        name="queryables",
-    )
-    async def queryables(
-        request: Request,
-        collection_id: CollectionId,
-        scope: Scope,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        return await schema_document(request, collection_id, scope, "queryables")
-
-    @router.get(
-        "/collections/{collectionId}/schema",
-        summary="Schema of the features (JSON Schema)",
-        name="schema",
-    )
-    async def schema(
-        request: Request,
-        collection_id: CollectionId,
-        scope: Scope,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        return await schema_document(request, collection_id, scope, "schema")
-
-    @router.get(
-        "/collections/{collectionId}/items",
-        summary="Features of a collection",
-        name="items",
-        response_class=StreamingResponse,
-        responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
-    )
-    async def items(
-        request: Request,
-        collection_id: CollectionId,
-        scope: Scope,
-        params: Annotated[ItemsParams, Depends()],
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        c = _catalog_get(request, collection_id, scope)
-        return await _items_response(request, c, scope, params)
-
-    @router.get(
-        "/collections/{collectionId}/items/{featureId}",
-        summary="One feature",
-        name="item",
-        responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
-    )
-    async def item(
-        request: Request,
-        collection_id: CollectionId,
-        feature_id: Annotated[str, Path(alias="featureId")],
-        scope: Scope,
-        crs: Annotated[str | None, Query(description="Output CRS")] = None,
-        f: F = None,
-        lang: LANG = None,
-    ) -> Response:
-        c = _catalog_get(request, collection_id, scope)
-        check_known(request.query_params, _ITEM_PARAMS)
-        check_language(request)
-        out = parse_crs_param("crs", crs, list(c.crs))
-        fmt = format_of(request)
-        language = language_of(request)
-        found = await c.provider.item(c.id, feature_id, out, scope)
-        if found is None:
-            raise NotFoundError(
-                "err.unknown_feature", id=feature_id[:80], collection=c.id
-            )
-        feature, version = found
-        path = f"/collections/{c.id}/items/{feature_id}"
-        links = [
-            link(
-                same_query(request, f="json"),
-                "self",
-                GEOJSON,
-                translate("ui.as_geojson", language),
-            ),
-            link(
-                same_query(request, f="html"),
-                "alternate",
-                HTML,
-                translate("ui.as_html", language),
-            ),
-            link(
-                url_for(request, f"/collections/{c.id}"),
-                "collection",
-                JSON,
-                translate("ui.collection_link", language),
-            ),
-            link(
-                url_for(request, path + "/history"),
-                "version-history",
-                JSON,
-                translate("ui.history", language),
-            ),
-        ]
-        headers = {
-            **cache_headers(request),
-            "Content-Crs": f"<{out.uri if out else CRS84_URI}>",
-            "Content-Language": language,
-        }
-        # JSON: the ETag is the feature's version, what If-Match of an edit must name
-        headers["ETag"] = f'"{version}"' if fmt == "json" else etag_of(version, language)
-        if cached := not_modified(request, headers["ETag"], headers):
-            return cached
-        if fmt == "html":
-            page = render_html(
-                request,
-                "item.html",
-                {
-                    "title": f"{text_for(c.title, language)} — {feature_id}",
-                    "collection": c,
-                    "feature": orjson.loads(feature),
-                    "links": links,
-                    "item_path": path,
-                },
-                headers=headers,
-            )
-            body, media = bytes(page.body), HTML
-        else:
-            body, media = with_links(feature, links), GEOJSON
-        return Response(body, media_type=media, headers=headers)
-
     return router

@@ -137,28 +137,35 @@ async def refresh(request: Request) -> Metrics:
     return m
 
 
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/health", summary="Liveness: the process answers")
+async def health() -> Response:
+    """Liveness: the process answers."""
+    return Response(json_bytes({"status": "ok"}), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+@router.get("/ready", summary="Readiness: database, job queue, workers")
+async def ready(request: Request) -> Response:
+    """Readiness: database, job queue and workers."""
+    ok, checks = await readiness(request)
+    body = {"status": "ready" if ok else "not ready", "checks": checks}
+    headers = {"Cache-Control": "no-store"}
+    if not ok:
+        headers["Retry-After"] = "5"
+    return Response(json_bytes(body), status_code=200 if ok else 503,
+                    media_type="application/json", headers=headers)  # fmt: skip
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    m = await refresh(request)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def build_router() -> APIRouter:
     """/health, /ready, /metrics."""
-    router = APIRouter(tags=["Operations"])
-
-    @router.get("/health", summary="Liveness: the process answers")
-    async def health() -> Response:
-        return Response(json_bytes({"status": "ok"}), media_type="application/json",
-                        headers={"Cache-Control": "no-store"})  # fmt: skip
-
-    @router.get("/ready", summary="Readiness: database, job queue, workers")
-    async def ready(request: Request) -> Response:
-        ok, checks = await readiness(request)
-        body = {"status": "ready" if ok else "not ready", "checks": checks}
-        headers = {"Cache-Control": "no-store"}
-        if not ok:
-            headers["Retry-After"] = "5"
-        return Response(json_bytes(body), status_code=200 if ok else 503,
-                        media_type="application/json", headers=headers)  # fmt: skip
-
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        m = await refresh(request)
-        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
-
     return router

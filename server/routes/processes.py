@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
@@ -23,13 +23,20 @@ from processes.worker import scope_document
 from providers.base import AccessScope
 from providers.catalog import RasterCollection
 from providers.sources import SourceNotAllowed
-from server.http.errors import InvalidParameterError, NotFoundError, ServiceError
+from server.http.errors import (
+    NoSuchJobError,
+    NoSuchProcessError,
+    ProcessParameterError,
+    ResultNotReadyError,
+    ServiceError,
+)
 from server.http.links import JSON, link, self_links, url_for
-from server.http.negotiation import check_language, language_of
+from server.http.negotiation import language_of
 from server.http.params import check_known, json_body
 from server.http.responses import json_bytes
 from server.i18n import translate
-from server.routes.common import LANG, F, respond
+from server.routes.common import respond
+from server.routes.dependencies import BASIC, LANG, BasicLanguage, Checked, F
 from server.routes.process_page import describe_inputs, describe_outputs
 from server.security.access import ForbiddenError, get_principal, get_scope, require
 from server.security.grants import ADMIN
@@ -49,8 +56,7 @@ CONFORMANCE = {
         "dismiss",
     )
 }
-_BASIC = {"f", "lang"}
-_JOB_PARAMS = _BASIC | {"processID", "status", "limit", "offset"}
+_JOB_PARAMS = BASIC | {"processID", "status", "limit", "offset"}
 _STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
 _USER_ERRORS_ARE_NOT = {"internal", "crashed", "timeout"}
 
@@ -80,7 +86,7 @@ ProcessId = Annotated[str, Path(alias="processId", description="Process id")]
 JobId = Annotated[str, Path(alias="jobId", description="Job id")]
 
 
-class InvalidInputsError(InvalidParameterError):
+class InvalidInputsError(ProcessParameterError):
     """Execution inputs that fail validation: every invalid field is listed."""
 
     def __init__(self, fields: list[dict[str, str]]) -> None:
@@ -115,7 +121,7 @@ class JobFailedError(ServiceError):
 def _process(process_id: str) -> Process:
     found = PROCESSES.get(process_id)
     if found is None:
-        raise NotFoundError("process.unknown", id=process_id[:80])
+        raise NoSuchProcessError("process.unknown", id=process_id[:80])
     return found
 
 
@@ -137,20 +143,20 @@ async def _owner(request: Request) -> str | None:
 async def _job(request: Request, job_id: str, owner: str | None) -> Job:
     """A job of the caller (another owner's job answers like an unknown one)."""
     if "\x00" in job_id:  # no job has one (and PostgreSQL text cannot hold it)
-        raise NotFoundError("process.unknown_job", id=job_id[:64].replace("\x00", ""))
+        raise NoSuchJobError("process.unknown_job", id=job_id[:64].replace("\x00", ""))
     job = await to_thread.run_sync(_store(request).get, job_id[:64])
     if job is None or (owner is not None and job.owner != owner):
-        raise NotFoundError("process.unknown_job", id=job_id[:64])
+        raise NoSuchJobError("process.unknown_job", id=job_id[:64])
     return job
 
 
 def _inputs(process: Process, body: Any) -> BaseModel:
     """The inputs checked against the process's model: every invalid one listed."""
     if not isinstance(body, dict):
-        raise InvalidParameterError("process.body", "body")
+        raise ProcessParameterError("process.body", "body")
     inputs = body.get("inputs", {})
     if not isinstance(inputs, dict):
-        raise InvalidParameterError("process.body", "inputs")
+        raise ProcessParameterError("process.body", "inputs")
     try:
         return process.inputs.model_validate(inputs)
     except ValidationError as exc:
@@ -209,7 +215,7 @@ def _subscriber(request: Request, body: dict[str, Any]) -> dict[str, str]:
     """Callback URIs: http(s) inside the allowed sources."""
     subscriber = body.get("subscriber") or {}
     if not isinstance(subscriber, dict):
-        raise InvalidParameterError("process.body", "subscriber")
+        raise ProcessParameterError("process.body", "subscriber")
     allowed = get_state(request).allowed_sources
     for kind in ("successUri", "failedUri", "inProgressUri"):
         uri = subscriber.get(kind)
@@ -221,7 +227,7 @@ def _subscriber(request: Request, body: dict[str, Any]) -> dict[str, str]:
             allowed.resolve(uri)
         except SourceNotAllowed as exc:
             field = f"subscriber.{kind}"
-            raise InvalidParameterError(f"source.{exc.code}", field) from None
+            raise ProcessParameterError(f"source.{exc.code}", field) from None
     return {k: v for k, v in subscriber.items() if k.endswith("Uri")}
 
 
@@ -260,7 +266,7 @@ async def _results(request: Request, job: Job) -> Response:
     if job.status == "failed":
         raise JobFailedError(job, 500 if job.error in _USER_ERRORS_ARE_NOT else 400)
     if job.status != "successful":
-        raise NotFoundError("process.not_ready", id=job.id)
+        raise ResultNotReadyError("process.not_ready", id=job.id)
     body = await to_thread.run_sync(_store(request).results, job.id)
     if body is None:
         raise JobGoneError("process.dismissed", id=job.id)
@@ -283,7 +289,7 @@ async def _wait(request: Request, job: Job) -> Job | None:
 
 async def _execute(request: Request, p: Process) -> Response:
     """Accept a job; answer with its status (async) or its results (sync)."""
-    check_known(request.query_params, _BASIC)
+    check_known(request.query_params, BASIC)
     principal = await require(request, "execute")
     if not get_state(request).grants.may_execute(principal.roles, p.id):
         request.state.audit_denied = p.id
@@ -306,116 +312,125 @@ def _int(params: Any, name: str, default: int, top: int) -> int:
     if text is None:
         return default
     if not text.isdigit() or not 0 <= int(text) <= top:
-        raise InvalidParameterError("process.range", name, high=top)
+        raise ProcessParameterError("process.range", name, high=top)
     return int(text)
+
+
+router = APIRouter(tags=["Processes"])
+
+
+@router.get("/processes", summary="Processes offered", name="processes")
+async def processes(request: Request, language: BasicLanguage) -> Response:
+    """The processes offered, in the caller's language."""
+    items = []
+    for p in PROCESSES.values():
+        summary = p.summary(language)
+        summary["links"] = [
+            link(url_for(request, f"/processes/{p.id}"), "self", JSON, p.id)
+        ]
+        items.append(summary)
+    data = {
+        "processes": items,
+        "links": self_links(request, "/processes", language),
+    }
+    title = translate("ui.processes", language)
+    return respond(request, data, "processes.html", context={"title": title})
+
+
+@router.get("/processes/{processId}", summary="A process", name="process")
+async def process(
+    request: Request, process_id: ProcessId, language: BasicLanguage
+) -> Response:
+    """The description of one process: inputs, outputs, links."""
+    p = _process(process_id)
+    data = p.description_document(language)
+    data["links"] = [
+        *self_links(request, f"/processes/{p.id}", language),
+        link(url_for(request, f"/processes/{p.id}/execution"), REL_EXECUTE, JSON,
+             "Execute"),
+        link(url_for(request, "/jobs", processID=p.id), REL_JOBS, JSON, "Jobs"),
+    ]  # fmt: skip
+    page = {
+        "title": data["title"],
+        "params": describe_inputs(p, data, language),
+        "outputs": describe_outputs(data, language),
+    }
+    return respond(request, data, "process.html", context=page)
+
+
+@router.post(
+    "/processes/{processId}/execution",
+    summary="Execute a process (Prefer: respond-async for a job)",
+    name="execute",
+    status_code=200,
+    responses={
+        201: {"description": "Job accepted (statusInfo, Location)"},
+        400: {"description": "Invalid inputs, listed in invalidInputs"},
+    },
+    openapi_extra={"requestBody": _EXECUTE_BODY},
+)
+async def execute(request: Request, process_id: ProcessId) -> Response:
+    """Execute a process: a job (Prefer: respond-async) or its results."""
+    return await _execute(request, _process(process_id))
+
+
+@router.get("/jobs", summary="Jobs", name="jobs")
+async def jobs(
+    request: Request, language: Annotated[str, Depends(Checked(_JOB_PARAMS))]
+) -> Response:
+    """The caller's jobs (an admin's: everybody's)."""
+    params = request.query_params
+    statuses = params.getlist("status")
+    for s in statuses:
+        if s not in _STATUSES:
+            raise ProcessParameterError(
+                "tile.choice", "status", value=s[:20], allowed=", ".join(_STATUSES)
+            )
+    if any("\x00" in p for p in params.getlist("processID")):
+        raise ProcessParameterError("err.invalid", "processID")
+    limit = _int(params, "limit", 10, 1000) or 10
+    offset = _int(params, "offset", 0, 10**9)
+    owner = await _owner(request)
+    found = await to_thread.run_sync(
+        _store(request).list, owner, params.getlist("processID"), statuses, limit,
+        offset,
+    )  # fmt: skip
+    base = _base(request)
+    data = {
+        "jobs": [status_info(j, base) for j in found],
+        "links": self_links(request, "/jobs", language),
+    }
+    title = translate("ui.jobs", language)
+    return respond(request, data, "jobs.html", context={"title": title}, public=False)
+
+
+@router.get("/jobs/{jobId}", summary="Status of a job", name="job")
+async def job(
+    request: Request, job_id: JobId, f: F = None, lang: LANG = None
+) -> Response:
+    """The status of one job."""
+    check_known(request.query_params, BASIC)
+    found = await _job(request, job_id, await _owner(request))
+    return _status_response(request, found)
+
+
+@router.get("/jobs/{jobId}/results", summary="Results of a job", name="results")
+async def results(request: Request, job_id: JobId) -> Response:
+    """The results of a finished job."""
+    check_known(request.query_params, BASIC)
+    found = await _job(request, job_id, await _owner(request))
+    return await _results(request, found)
+
+
+@router.delete("/jobs/{jobId}", summary="Dismiss a job", name="dismiss")
+async def dismiss(request: Request, job_id: JobId) -> Response:
+    """Dismiss a job: stop it and drop its results."""
+    found = await _job(request, job_id, await _owner(request))
+    dismissed = await to_thread.run_sync(_store(request).dismiss, found.id)
+    assert dismissed is not None
+    return _status_response(request, dismissed)
 
 
 def build_router() -> APIRouter:
     """Routes of OGC API - Processes Part 1."""
-    router = APIRouter(tags=["Processes"])
-
-    @router.get("/processes", summary="Processes offered", name="processes")
-    async def processes(request: Request, f: F = None, lang: LANG = None) -> Response:
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        language = language_of(request)
-        items = []
-        for p in PROCESSES.values():
-            summary = p.summary(language)
-            summary["links"] = [
-                link(url_for(request, f"/processes/{p.id}"), "self", JSON, p.id)
-            ]
-            items.append(summary)
-        data = {
-            "processes": items,
-            "links": self_links(request, "/processes", language),
-        }
-        title = translate("ui.processes", language)
-        return respond(request, data, "processes.html", context={"title": title})
-
-    @router.get("/processes/{processId}", summary="A process", name="process")
-    async def process(
-        request: Request, process_id: ProcessId, f: F = None, lang: LANG = None
-    ) -> Response:
-        check_known(request.query_params, _BASIC)
-        check_language(request)
-        p = _process(process_id)
-        language = language_of(request)
-        data = p.description_document(language)
-        data["links"] = [
-            *self_links(request, f"/processes/{p.id}", language),
-            link(url_for(request, f"/processes/{p.id}/execution"), REL_EXECUTE, JSON,
-                 "Execute"),
-            link(url_for(request, "/jobs", processID=p.id), REL_JOBS, JSON, "Jobs"),
-        ]  # fmt: skip
-        page = {
-            "title": data["title"],
-            "params": describe_inputs(p, data, language),
-            "outputs": describe_outputs(data, language),
-        }
-        return respond(request, data, "process.html", context=page)
-
-    @router.post(
-        "/processes/{processId}/execution",
-        summary="Execute a process (Prefer: respond-async for a job)",
-        name="execute",
-        status_code=200,
-        responses={
-            201: {"description": "Job accepted (statusInfo, Location)"},
-            400: {"description": "Invalid inputs, listed in invalidInputs"},
-        },
-        openapi_extra={"requestBody": _EXECUTE_BODY},
-    )
-    async def execute(request: Request, process_id: ProcessId) -> Response:
-        return await _execute(request, _process(process_id))
-
-    @router.get("/jobs", summary="Jobs", name="jobs")
-    async def jobs(request: Request, f: F = None, lang: LANG = None) -> Response:
-        params = request.query_params
-        check_known(params, _JOB_PARAMS)
-        check_language(request)
-        statuses = params.getlist("status")
-        for s in statuses:
-            if s not in _STATUSES:
-                raise InvalidParameterError(
-                    "tile.choice", "status", value=s[:20], allowed=", ".join(_STATUSES)
-                )
-        if any("\x00" in p for p in params.getlist("processID")):
-            raise InvalidParameterError("err.invalid", "processID")
-        limit = _int(params, "limit", 10, 1000) or 10
-        offset = _int(params, "offset", 0, 10**9)
-        owner = await _owner(request)
-        found = await to_thread.run_sync(
-            _store(request).list, owner, params.getlist("processID"), statuses, limit,
-            offset,
-        )  # fmt: skip
-        base = _base(request)
-        data = {
-            "jobs": [status_info(j, base) for j in found],
-            "links": self_links(request, "/jobs", language_of(request)),
-        }
-        title = translate("ui.jobs", language_of(request))
-        return respond(request, data, "jobs.html", context={"title": title}, public=False)
-
-    @router.get("/jobs/{jobId}", summary="Status of a job", name="job")
-    async def job(
-        request: Request, job_id: JobId, f: F = None, lang: LANG = None
-    ) -> Response:
-        check_known(request.query_params, _BASIC)
-        found = await _job(request, job_id, await _owner(request))
-        return _status_response(request, found)
-
-    @router.get("/jobs/{jobId}/results", summary="Results of a job", name="results")
-    async def results(request: Request, job_id: JobId) -> Response:
-        check_known(request.query_params, _BASIC)
-        found = await _job(request, job_id, await _owner(request))
-        return await _results(request, found)
-
-    @router.delete("/jobs/{jobId}", summary="Dismiss a job", name="dismiss")
-    async def dismiss(request: Request, job_id: JobId) -> Response:
-        found = await _job(request, job_id, await _owner(request))
-        dismissed = await to_thread.run_sync(_store(request).dismiss, found.id)
-        assert dismissed is not None
-        return _status_response(request, dismissed)
-
     return router

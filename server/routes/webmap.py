@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from config.i18n import text_for
@@ -12,11 +12,9 @@ from providers.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers
 from server.http.errors import InvalidParameterError
 from server.http.links import url_for
-from server.http.negotiation import check_language, language_of
-from server.http.params import check_known
 from server.http.responses import render_html
 from server.i18n import translate
-from server.routes.common import LANG
+from server.routes.dependencies import BASIC, Checked
 from server.security.access import get_scope
 from server.state import get_state
 from server.tiling.tilesets import layer_minzoom, union
@@ -129,41 +127,41 @@ def map_config(
     }
 
 
+router = APIRouter(tags=["Map"])
+
+
+@router.get("/map", summary="Web map of the collections (HTML)")
+async def web_map(
+    request: Request,
+    language: Annotated[str, Depends(Checked(BASIC | {"tms"}))],
+    tms: Annotated[
+        str,
+        Query(
+            description="WebMercatorQuad (MapLibre) or CGCS2000Quad (OpenLayers "
+            "on the Tianditu 'c' grid, EPSG:4490)"
+        ),
+    ] = WEB_MERCATOR,
+) -> Response:
+    """The web map of the collections the caller may see."""
+    if tms not in MAP_GRIDS:
+        raise InvalidParameterError(
+            "tile.choice", "tms", value=tms[:64], allowed=", ".join(MAP_GRIDS)
+        )
+    scope = await get_scope(request)
+    collections = get_state(request).catalog.listing(scope)
+    return render_html(
+        request,
+        "map.html",
+        {
+            "title": translate("ui.web_map", language),
+            "config": map_config(request, collections, language, tms),
+            "grids": list(MAP_GRIDS),
+            "links": [],
+        },
+        headers=cache_headers(request),
+    )
+
+
 def build_router() -> APIRouter:
     """The /map page."""
-    router = APIRouter(tags=["Map"])
-
-    @router.get("/map", summary="Web map of the collections (HTML)")
-    async def web_map(
-        request: Request,
-        lang: LANG = None,
-        tms: Annotated[
-            str,
-            Query(
-                description="WebMercatorQuad (MapLibre) or CGCS2000Quad (OpenLayers "
-                "on the Tianditu 'c' grid, EPSG:4490)"
-            ),
-        ] = WEB_MERCATOR,
-    ) -> Response:
-        check_known(request.query_params, {"lang", "f", "tms"})
-        check_language(request)
-        if tms not in MAP_GRIDS:
-            raise InvalidParameterError(
-                "tile.choice", "tms", value=tms[:64], allowed=", ".join(MAP_GRIDS)
-            )
-        language = language_of(request)
-        scope = await get_scope(request)
-        collections = get_state(request).catalog.listing(scope)
-        return render_html(
-            request,
-            "map.html",
-            {
-                "title": translate("ui.web_map", language),
-                "config": map_config(request, collections, language, tms),
-                "grids": list(MAP_GRIDS),
-                "links": [],
-            },
-            headers=cache_headers(request),
-        )
-
     return router

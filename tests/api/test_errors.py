@@ -64,6 +64,7 @@ def test_bad_items_parameters(client: TestClient, query: str, parameter: str) ->
     assert body["parameter"] == parameter
     assert body["detail"].startswith(parameter + ":")
     assert {"type", "title", "detail"} <= body.keys()
+    assert body["type"] == "urn:onemap:error:InvalidParameterValue"
 
 
 @pytest.mark.parametrize(
@@ -83,6 +84,8 @@ def test_not_found(client: TestClient, url: str) -> None:
     r = client.get(url)
     assert r.status_code == 404
     assert r.json()["status"] == 404
+    # OGC API - Features and Common register no exception types: ours
+    assert r.json()["type"] == "urn:onemap:error:NotFound"
     assert r.headers["content-type"] == "application/problem+json"
 
 

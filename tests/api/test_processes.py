@@ -58,12 +58,42 @@ def test_process_list_and_description_in_both_languages(client: TestClient) -> N
     assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in conformance
 
 
+OGC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
+
+
 def test_unknown_process_and_job_are_404(client: TestClient) -> None:
-    for path in ("/processes/nope", "/jobs/nope", "/jobs/nope/results"):
+    for path, kind in (
+        ("/processes/nope", "no-such-process"),
+        ("/jobs/nope", "no-such-job"),
+        ("/jobs/nope/results", "no-such-job"),
+    ):
         r = client.get(path)
         assert r.status_code == 404, path
-    assert client.post("/processes/nope/execution", json={}).status_code == 404
-    assert client.delete("/jobs/nope").status_code == 404
+        assert r.json()["type"] == OGC + kind, path
+    r = client.post("/processes/nope/execution", json={})
+    assert r.status_code == 404 and r.json()["type"] == OGC + "no-such-process"
+    r = client.delete("/jobs/nope")
+    assert r.status_code == 404 and r.json()["type"] == OGC + "no-such-job"
+
+
+def test_results_of_an_unfinished_job_are_not_ready(client: TestClient) -> None:
+    # no worker runs here: the job stays accepted
+    job_id = client.post(EXEC, json={"inputs": PARCELS}, headers=ASYNC).json()["jobID"]
+    r = client.get(f"/jobs/{job_id}/results")
+    assert r.status_code == 404 and r.json()["type"] == OGC + "result-not-ready"
+
+
+def test_invalid_process_parameters_are_invalid_parameter_value(
+    client: TestClient,
+) -> None:
+    for r in (
+        client.post(EXEC, json={"inputs": {"level": "nope"}}),
+        client.post(EXEC, json=[1]),
+        client.get("/jobs", params={"status": "nope"}),
+        client.get("/jobs", params={"limit": "x"}),
+    ):
+        assert r.status_code == 400, r.text
+        assert r.json()["type"] == OGC + "invalid-parameter-value", r.text
 
 
 def test_invalid_inputs_are_listed_one_by_one(client: TestClient) -> None:
@@ -155,7 +185,8 @@ def test_dismissed_job_results_are_gone(client: TestClient, job_worker: Workers)
     dismissed = client.delete(f"/jobs/{job_id}")
     assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
     assert client.get(f"/jobs/{job_id}").json()["status"] == "dismissed"
-    assert client.get(f"/jobs/{job_id}/results").status_code == 410
+    gone = client.get(f"/jobs/{job_id}/results")
+    assert gone.status_code == 410 and gone.json()["type"] == "urn:onemap:error:Gone"
 
 
 # ------------------------------------------------------------ the engine
