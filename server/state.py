@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
@@ -66,8 +65,5 @@ def state_or_none(app: Starlette) -> AppState | None:
 
 
 def get_state(request: HTTPConnection) -> AppState:
-    """FastAPI dependency: the app's state."""
+    """The app's state, for a handler."""
     return app_state(request.app)
-
-
-State = Annotated[AppState, Depends(get_state)]

@@ -7,6 +7,7 @@ signature is the order of the checks (the collection first: an unknown one answe
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -58,12 +59,15 @@ Scope = Annotated[AccessScope, Depends(get_scope)]
 
 class Checked:
     """The query names only ``allowed`` parameters and a supported ``lang``: the
-    response language."""
+    response language. Dependencies here are async: they do not block, and FastAPI
+    would run a plain function in a worker thread (a thread hop per request)."""
 
     def __init__(self, allowed: frozenset[str]) -> None:
         self.allowed = allowed
 
-    def __call__(self, request: Request, f: F = None, lang: LANG = None) -> Language:
+    async def __call__(
+        self, request: Request, f: F = None, lang: LANG = None
+    ) -> Language:
         """Check the query: 400 naming the first parameter at fault."""
         check_known(request.query_params, self.allowed)
         check_language(request)
@@ -75,14 +79,14 @@ BasicLanguage = Annotated[Language, Depends(Checked(BASIC))]
 TolerantLanguage = Annotated[Language, Depends(Checked(TOLERATED))]
 
 
-def any_collection(
+async def any_collection(
     request: Request, collection_id: CollectionId, scope: Scope
 ) -> Collection | RasterCollection:
     """A collection of features or imagery the caller may see (else 404)."""
     return get_state(request).catalog.find(collection_id, scope)
 
 
-def feature_collection(
+async def feature_collection(
     request: Request, collection_id: CollectionId, scope: Scope
 ) -> Collection:
     """A collection of features the caller may see (else 404)."""
@@ -146,11 +150,20 @@ class ItemsParams:
     ] = None
 
 
-def items_query(
+async def _items_params(**params: str | None) -> ItemsParams:
+    return ItemsParams(**params)
+
+
+# FastAPI reads the parameters from the signature; an async dependency runs on the
+# event loop (a class or a plain function would cost a thread hop per request).
+_items_params.__signature__ = inspect.signature(ItemsParams)  # type: ignore[attr-defined]
+
+
+async def items_query(
     request: Request,
     c: CollectionDep,
     scope: Scope,
-    params: Annotated[ItemsParams, Depends()],
+    params: Annotated[ItemsParams, Depends(_items_params)],
     f: F = None,
     lang: LANG = None,
 ) -> ItemsQuery:

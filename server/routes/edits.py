@@ -59,7 +59,7 @@ def _editor(c: Collection) -> FeatureEditor:
     return c.editor
 
 
-def _editable(collection: CollectionDep) -> Collection:
+async def _editable(collection: CollectionDep) -> Collection:
     """A collection the caller may see that takes edits (405 for a read-only one)."""
     if not collection.editable or collection.editor is None:
         err = MethodNotAllowedError("edit.read_only", id=collection.id)
@@ -172,7 +172,7 @@ class _Target:
     crs: CrsRef | None
 
 
-def _target(
+async def _target(
     feature_id: FeatureId,
     scope: Scope,
     actor: Updater,
