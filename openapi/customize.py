@@ -5,7 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from openapi.standard import EXCEPTION_SCHEMA, SCHEMAS, error_response, parameters
+
 OPENAPI_VERSION = "3.0.3"
+_METHODS = ("get", "put", "post", "patch", "delete")
+# resources whose errors are not OGC exceptions (liveness and readiness probes)
+_PROBES = ("/health", "/ready")
 
 
 def _to_30(node: Any) -> Any:
@@ -36,14 +41,69 @@ def _to_30(node: Any) -> Any:
 
 
 def customize(
-    document: dict[str, Any], *, title: str, description: str
+    document: dict[str, Any],
+    *,
+    title: str,
+    description: str,
+    default_limit: int,
+    max_limit: int,
 ) -> dict[str, Any]:
-    """The API definition served at /api."""
+    """The API definition served at /api: OpenAPI 3.0, the standards' parameter
+    definitions and every error status an operation can answer."""
     result: dict[str, Any] = _to_30(document)
     result["openapi"] = OPENAPI_VERSION
     result["info"] |= {"title": title, "description": description}
     result.setdefault("info", {})["x-ogc-serviceType"] = "OGC API"
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    # our errors are 400s (server/http/error_handlers.py), never FastAPI's 422
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas |= SCHEMAS | {"exception": EXCEPTION_SCHEMA}
+    standard = parameters(default_limit, max_limit)
+    for path, item in result["paths"].items():
+        for method in _METHODS:
+            if method in item:
+                _complete(path, method, item[method], standard)
     return result
+
+
+def _complete(
+    path: str, method: str, operation: dict[str, Any], standard: dict[str, Any]
+) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "query" and parameter["name"] in standard:
+            parameter.pop("schema", None)
+            parameter.update(copy.deepcopy(standard[parameter["name"]]))
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    if path in _PROBES:
+        return
+    for status in sorted(error_statuses(path, method, operation)):
+        standard = error_response(status)
+        declared = responses.setdefault(str(status), standard)
+        declared.setdefault("content", standard["content"])  # the route's own text
+
+
+def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
+    """The error statuses an operation can answer, from what it takes."""
+    # every request: credentials (401), grants (403), rate limits (429), start-up (503)
+    statuses = {401, 403, 429, 503}
+    body = method in ("post", "put", "patch")
+    if operation.get("parameters") or body:
+        statuses.add(400)
+    if "{" in path:
+        statuses.add(404)
+    if method == "get":
+        statuses.add(406)
+    if body:
+        statuses |= {413, 415}
+    if method != "get" and path.startswith("/collections/{collectionId}/items"):
+        statuses.add(405)  # Features Part 4: a collection that is not editable
+    if method in ("put", "patch", "delete") and "{featureId}" in path:
+        statuses |= {412, 428}
+    if path.startswith(("/collections/{collectionId}", "/tiles/", "/map")):
+        statuses |= {502, 504}  # a source (database, COG, remote) failed or was slow
+    return statuses
 
 
 def with_collection_paths(

@@ -25,8 +25,14 @@ def bbox_area(query: ItemsQuery, storage: CrsRef) -> shapely.Geometry | None:
     """
     if query.bbox is None:
         return None
-    box = shapely.box(*query.bbox.bounds)
-    box = shapely.segmentize(box, _segment(query.bbox.bounds))
+    minx, miny, maxx, maxy = bounds = query.bbox.bounds
+    if (minx, miny) == (maxx, maxy):  # a bbox of no width and height: a point
+        box = shapely.Point(minx, miny)
+    elif minx == maxx or miny == maxy:  # of no width or height: a line
+        box = shapely.LineString([(minx, miny), (maxx, maxy)])
+    else:
+        box = shapely.box(*bounds)
+    box = shapely.segmentize(box, _segment(bounds))
     return transform_geometries(box, query.bbox.crs, storage)
 
 

@@ -112,6 +112,8 @@ def _openapi_factory(app: FastAPI, settings: Settings) -> Callable[[], bytes]:
             app.openapi(),
             title=text_for(settings.server.title, lang),
             description=text_for(settings.server.description, lang),
+            default_limit=settings.server.default_limit,
+            max_limit=settings.server.max_limit,
         )
         return json_bytes(document)
 

@@ -157,8 +157,8 @@ _SERVER_MESSAGES: dict[str, dict[Language, str]] = {
         "zh-CN": "“{value}”不是整数。",
     },
     "err.limit_range": {
-        "en": "limit must be between 1 and {max}, got {value}.",
-        "zh-CN": "limit 必须在 1 到 {max} 之间，实际为 {value}。",
+        "en": "limit must be 1 or more, got {value}.",
+        "zh-CN": "limit 必须大于等于 1，实际为 {value}。",
     },
     "err.offset_range": {
         "en": "offset must be 0 or more, got {value}.",

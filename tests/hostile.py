@@ -344,6 +344,7 @@ class FuzzStats:
     cases: int = 0
     server_errors: int = 0
     leaks: int = 0
+    nonconforming: int = 0  # answers the API document does not describe
     by_status: dict[int, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -360,6 +361,8 @@ class FuzzStats:
             self.server_errors += 1
         if any(p.startswith("leak") for p in problems):
             self.leaks += 1
+        if status < 500 and any(p.startswith("check") for p in problems):
+            self.nonconforming += 1
         if problems and len(self.failures) < 50:
             self.failures.append(f"{label} -> {status} {problems}\n  {curl}")
 
@@ -478,13 +481,19 @@ def run_schemathesis(
     """Every operation of the app's OpenAPI document (/api), positive and negative
     cases, ``examples`` of each per operation and mode, sent in-process through the
     ASGI app with ``headers`` (the admin key: writes and executions run). Checks:
-    schemathesis's not_a_server_error and the leak check."""
+    schemathesis's not_a_server_error, the conformance of each answer to the document
+    (status, media type, schema) and the leak check."""
     import hypothesis
     import hypothesis.errors
     import orjson
     import schemathesis
     from hypothesis import HealthCheck, Phase
-    from schemathesis.checks import not_a_server_error
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
     from schemathesis.python import asgi
 
     with asgi.get_client(app) as client:
@@ -530,9 +539,16 @@ def run_schemathesis(
                 problems = []
                 try:
                     case.validate_response(
-                        response, checks=[not_a_server_error], headers=extra
+                        response,
+                        checks=[
+                            not_a_server_error,
+                            status_code_conformance,
+                            content_type_conformance,
+                            response_schema_conformance,
+                        ],
+                        headers=extra,
                     )
-                except Exception as exc:  # schemathesis's failure (group)
+                except (Exception, BaseExceptionGroup) as exc:  # schemathesis's failures
                     problems.append(f"check: {type(exc).__name__}: {str(exc)[:200]}")
                 sent = f"{response.request.url} {response.request.headers} " + (
                     (response.request.body or b"").decode("utf-8", "replace")

@@ -46,7 +46,9 @@ class _Filter:
         self.geometry = shapely.from_wkb(wkb)
         shapely.prepare(self.geometry)
         self.bounds = tuple(self.geometry.bounds)
-        self.rectangle = bool(self.geometry.equals(shapely.box(*self.bounds)))
+        self.rectangle = self.geometry.geom_type == "Polygon" and bool(
+            self.geometry.equals(shapely.box(*self.bounds))
+        )
         minx, miny, maxx, maxy = self.bounds
         self.cell = ((maxx - minx) / _GRID, (maxy - miny) / _GRID)
         self.inside: frozenset[tuple[int, int]] = frozenset()
@@ -60,6 +62,8 @@ class _Filter:
             )
 
     def _in_inside_cells(self, env: tuple[float, float, float, float]) -> bool:
+        if not self.inside:  # a line or a point (a bbox of no width or height)
+            return False
         minx, miny = self.bounds[0], self.bounds[1]
         i0 = int((env[0] - minx) / self.cell[0])
         i1 = int((env[2] - minx) / self.cell[0])

@@ -104,11 +104,12 @@ def parse_count(text: str | None) -> CountMode:
 
 
 def parse_limit(text: str | None, default: int, maximum: int) -> int:
-    """``limit``: 1..maximum."""
+    """``limit``: 1 or more; above the maximum it is served as the maximum (Part 1
+    7.15.4: "you might get up to 10000 (server-limited) and a next link")."""
     value = parse_int("limit", text, default)
-    if not 1 <= value <= maximum:
-        raise InvalidParameterError("err.limit_range", "limit", value=value, max=maximum)
-    return value
+    if value < 1:
+        raise InvalidParameterError("err.limit_range", "limit", value=value)
+    return min(value, maximum)
 
 
 def parse_offset(text: str | None) -> int:

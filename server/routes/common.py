@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from config.i18n import text_for
+from openapi.standard import answers
 from processes.status import REL_JOBS, REL_PROCESSES
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.links import HTML, JSON, OPENAPI, link, self_links, url_for
@@ -59,7 +60,12 @@ def respond(
 router = APIRouter(tags=["Common"])
 
 
-@router.get("/", summary="Landing page", name="landing")
+@router.get(
+    "/",
+    summary="Landing page",
+    name="landing",
+    **answers(JSON, HTML, schema="landingPage"),
+)
 async def landing(request: Request, language: TolerantLanguage) -> Response:
     """The landing page: links to the API, conformance, data, tiles and processes."""
     server = get_state(request).settings.server
@@ -134,7 +140,12 @@ async def landing(request: Request, language: TolerantLanguage) -> Response:
     )
 
 
-@router.get("/conformance", summary="Conformance classes", name="conformance")
+@router.get(
+    "/conformance",
+    summary="Conformance classes",
+    name="conformance",
+    **answers(JSON, HTML, schema="confClasses"),
+)
 async def conformance(request: Request, language: BasicLanguage) -> Response:
     """The conformance classes the server implements."""
     data = {
@@ -145,7 +156,12 @@ async def conformance(request: Request, language: BasicLanguage) -> Response:
     return respond(request, data, "conformance.html", context={"title": title})
 
 
-@router.get("/api", summary="API definition (OpenAPI 3.0)", name="api")
+@router.get(
+    "/api",
+    summary="API definition (OpenAPI 3.0)",
+    name="api",
+    **answers(OPENAPI, HTML),
+)
 async def api(request: Request, language: BasicLanguage) -> Response:
     """The API definition: this OpenAPI document, or its HTML view."""
     if format_of(request) == "html":

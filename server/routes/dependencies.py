@@ -33,7 +33,13 @@ from server.http.params import (
 from server.security.access import get_scope
 from server.state import get_state
 
-F = Annotated[str | None, Query(description="Output format: json or html")]
+F = Annotated[
+    str | None,
+    Query(
+        description="Output format: json or html",
+        json_schema_extra={"enum": ["json", "html"]},
+    ),
+]
 LANG = Annotated[str | None, Query(description="Language: zh-CN or en")]
 BASIC = frozenset({"f", "lang"})
 # Items parameters that GDAL repeats on every request of an OAPIF:URL?filter=… source

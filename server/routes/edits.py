@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
+from openapi.standard import answers
 from providers.base import AccessScope, FeatureEditor, Writer
 from providers.catalog import Collection
 from providers.crs import CrsRef
@@ -293,6 +294,7 @@ async def delete(
 @router.get(
     "/collections/{collectionId}/items/{featureId}/history",
     summary="Every version of a feature",
+    **answers(JSON, conditional=False),
 )
 async def history(
     request: Request,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from config.i18n import text_for
+from openapi.standard import answers
 from providers.base import AccessScope, ItemPage, ItemsQuery
 from providers.catalog import Collection, RasterCollection
 from providers.crs import CRS84_URI
@@ -318,7 +319,12 @@ async def _items_response(
 router = APIRouter(tags=["Features"])
 
 
-@router.get("/collections", summary="Feature collections", name="collections")
+@router.get(
+    "/collections",
+    summary="Feature collections",
+    name="collections",
+    **answers(JSON, HTML, schema="collections"),
+)
 async def collections(
     request: Request, scope: Scope, language: TolerantLanguage
 ) -> Response:
@@ -340,7 +346,12 @@ async def collections(
     )
 
 
-@router.get("/collections/{collectionId}", summary="One collection", name="collection")
+@router.get(
+    "/collections/{collectionId}",
+    summary="One collection",
+    name="collection",
+    **answers(JSON, HTML, schema="collectionInfo"),
+)
 async def collection(
     request: Request, found: AnyCollectionDep, language: TolerantLanguage
 ) -> Response:
@@ -382,6 +393,7 @@ def _schema_document(
     "/collections/{collectionId}/queryables",
     summary="Queryable properties (JSON Schema)",
     name="queryables",
+    **answers(SCHEMA_JSON, HTML),
 )
 async def queryables(
     request: Request, c: CollectionDep, scope: Scope, language: TolerantLanguage
@@ -394,6 +406,7 @@ async def queryables(
     "/collections/{collectionId}/schema",
     summary="Schema of the features (JSON Schema)",
     name="schema",
+    **answers(SCHEMA_JSON, HTML),
 )
 async def schema(
     request: Request, c: CollectionDep, scope: Scope, language: TolerantLanguage
@@ -406,8 +419,7 @@ async def schema(
     "/collections/{collectionId}/items",
     summary="Features of a collection",
     name="items",
-    response_class=StreamingResponse,
-    responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+    **answers(GEOJSON, HTML, schema="featureCollectionGeoJSON"),
 )
 async def items(
     request: Request, c: CollectionDep, scope: Scope, query: ItemsQueryDep
@@ -420,7 +432,7 @@ async def items(
     "/collections/{collectionId}/items/{featureId}",
     summary="One feature",
     name="item",
-    responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+    **answers(GEOJSON, HTML, schema="featureGeoJSON"),
 )
 async def item(
     request: Request,

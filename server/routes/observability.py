@@ -147,7 +147,11 @@ async def health() -> Response:
                     headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
-@router.get("/ready", summary="Readiness: database, job queue, workers")
+@router.get(
+    "/ready",
+    summary="Readiness: database, job queue, workers",
+    responses={503: {"description": "Not ready: the checks say which part"}},
+)
 async def ready(request: Request) -> Response:
     """Readiness: database, job queue and workers."""
     ok, checks = await readiness(request)

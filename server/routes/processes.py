@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from openapi.standard import answers
 from processes.base import Process
 from processes.jobs import FINISHED, Job, JobStore
 from processes.registry import PROCESSES
@@ -30,7 +31,7 @@ from server.http.errors import (
     ResultNotReadyError,
     ServiceError,
 )
-from server.http.links import JSON, link, self_links, url_for
+from server.http.links import HTML, JSON, link, self_links, url_for
 from server.http.negotiation import language_of
 from server.http.params import check_known, json_body
 from server.http.responses import json_bytes
@@ -319,7 +320,12 @@ def _int(params: Any, name: str, default: int, top: int) -> int:
 router = APIRouter(tags=["Processes"])
 
 
-@router.get("/processes", summary="Processes offered", name="processes")
+@router.get(
+    "/processes",
+    summary="Processes offered",
+    name="processes",
+    **answers(JSON, HTML, schema="processList"),
+)
 async def processes(request: Request, language: BasicLanguage) -> Response:
     """The processes offered, in the caller's language."""
     items = []
@@ -337,7 +343,12 @@ async def processes(request: Request, language: BasicLanguage) -> Response:
     return respond(request, data, "processes.html", context={"title": title})
 
 
-@router.get("/processes/{processId}", summary="A process", name="process")
+@router.get(
+    "/processes/{processId}",
+    summary="A process",
+    name="process",
+    **answers(JSON, HTML, schema="process"),
+)
 async def process(
     request: Request, process_id: ProcessId, language: BasicLanguage
 ) -> Response:
@@ -363,8 +374,13 @@ async def process(
     summary="Execute a process (Prefer: respond-async for a job)",
     name="execute",
     status_code=200,
+    response_class=Response,
     responses={
-        201: {"description": "Job accepted (statusInfo, Location)"},
+        200: {"description": "The results", "content": {JSON: {}}},
+        201: {
+            "description": "Job accepted (statusInfo, Location)",
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/statusInfo"}}},
+        },
         400: {"description": "Invalid inputs, listed in invalidInputs"},
     },
     openapi_extra={"requestBody": _EXECUTE_BODY},
@@ -374,7 +390,7 @@ async def execute(request: Request, process_id: ProcessId) -> Response:
     return await _execute(request, _process(process_id))
 
 
-@router.get("/jobs", summary="Jobs", name="jobs")
+@router.get("/jobs", summary="Jobs", name="jobs", **answers(JSON, HTML, schema="jobList"))
 async def jobs(
     request: Request, language: Annotated[str, Depends(Checked(_JOB_PARAMS))]
 ) -> Response:
@@ -404,7 +420,12 @@ async def jobs(
     return respond(request, data, "jobs.html", context={"title": title}, public=False)
 
 
-@router.get("/jobs/{jobId}", summary="Status of a job", name="job")
+@router.get(
+    "/jobs/{jobId}",
+    summary="Status of a job",
+    name="job",
+    **answers(JSON, schema="statusInfo", conditional=False),
+)
 async def job(
     request: Request, job_id: JobId, f: F = None, lang: LANG = None
 ) -> Response:
@@ -414,7 +435,12 @@ async def job(
     return _status_response(request, found)
 
 
-@router.get("/jobs/{jobId}/results", summary="Results of a job", name="results")
+@router.get(
+    "/jobs/{jobId}/results",
+    summary="Results of a job",
+    name="results",
+    **answers(JSON, conditional=False),
+)
 async def results(request: Request, job_id: JobId) -> Response:
     """The results of a finished job."""
     check_known(request.query_params, BASIC)
@@ -422,7 +448,12 @@ async def results(request: Request, job_id: JobId) -> Response:
     return await _results(request, found)
 
 
-@router.delete("/jobs/{jobId}", summary="Dismiss a job", name="dismiss")
+@router.delete(
+    "/jobs/{jobId}",
+    summary="Dismiss a job",
+    name="dismiss",
+    **answers(JSON, schema="statusInfo", conditional=False),
+)
 async def dismiss(request: Request, job_id: JobId) -> Response:
     """Dismiss a job: stop it and drop its results."""
     found = await _job(request, job_id, await _owner(request))

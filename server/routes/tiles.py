@@ -15,11 +15,12 @@ from fastapi.types import DecoratedCallable as Handler
 from morecantile import Tile, TileMatrixSet
 from starlette.responses import Response
 
+from openapi.standard import answers
 from providers.base import AccessScope, TileQuery
 from providers.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.errors import InvalidParameterError, NotFoundError
-from server.http.links import JSON, link, self_links, url_for
+from server.http.links import HTML, JSON, link, self_links, url_for
 from server.http.negotiation import check_language, language_of
 from server.http.params import (
     check_known,
@@ -30,7 +31,7 @@ from server.http.params import (
 )
 from server.http.responses import json_bytes
 from server.i18n import translate
-from server.routes.common import LANG, F, respond
+from server.routes.common import LANG, respond
 from server.security.access import get_scope
 from server.state import get_state
 from server.tiling.hot_tiles import (
@@ -465,7 +466,16 @@ def _describe(request: Request, tiled: Tiled, tms_id: str | None) -> Response:
 # here; the handlers check the query themselves (check_known, check_language).
 
 
-async def _documented(f: F = None, lang: LANG = None) -> None:
+DescriptionF = Annotated[
+    str | None,
+    Query(
+        description="Output format: json, html or (a WebMercatorQuad tileset) tilejson",
+        json_schema_extra={"enum": ["json", "html", "tilejson"]},
+    ),
+]
+
+
+async def _documented(f: DescriptionF = None, lang: LANG = None) -> None:
     """The query parameters of the tileset descriptions (for the API definition)."""
 
 
@@ -489,9 +499,15 @@ _TILE = "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"
 router = APIRouter(tags=["Tiles"])
 
 
-def _description(path: str, summary: str) -> Callable[[Handler], Handler]:
-    """A route of tile matrix sets or tilesets (f and lang documented)."""
-    return router.get(path, summary=summary, dependencies=_DESCRIBED)
+def _description(
+    path: str, summary: str, schema: str | None = None
+) -> Callable[[Handler], Handler]:
+    """A route of tile matrix sets or tilesets (f and lang documented); a tileset's
+    metadata is also TileJSON."""
+    media = (JSON, HTML) if schema else (JSON, HTML, TILEJSON)
+    return router.get(
+        path, summary=summary, dependencies=_DESCRIBED, **answers(*media, schema=schema)
+    )
 
 
 def _tiles(
@@ -507,7 +523,7 @@ def _tiles(
     )
 
 
-@_description("/tileMatrixSets", "Tile matrix sets")
+@_description("/tileMatrixSets", "Tile matrix sets", "tileMatrixSets")
 async def tile_matrix_set_list(request: Request) -> Response:
     check_known(request.query_params, _BASIC)
     check_language(request)
@@ -517,7 +533,7 @@ async def tile_matrix_set_list(request: Request) -> Response:
     return respond(request, data, "tiles.html", context={"title": title})
 
 
-@_description("/tileMatrixSets/{tileMatrixSetId}", "One tile matrix set")
+@_description("/tileMatrixSets/{tileMatrixSetId}", "One tile matrix set", "tileMatrixSet")
 async def tile_matrix_set(request: Request, tms_id: TmsId) -> Response:
     tms = _tms(tms_id)
     check_known(request.query_params, _BASIC)
@@ -526,7 +542,7 @@ async def tile_matrix_set(request: Request, tms_id: TmsId) -> Response:
     return respond(request, data, "tiles.html", context={"title": id_of(tms)})
 
 
-@_description("/collections/{collectionId}/tiles", "Tilesets of a collection")
+@_description("/collections/{collectionId}/tiles", "Tilesets of a collection", "tileSets")
 async def collection_tilesets(
     request: Request, collection_id: CollectionId, scope: Scope
 ) -> Response:
@@ -566,6 +582,7 @@ async def collection_tile(
 @_description(
     "/collections/{collectionId}/map/tiles",
     "Map tilesets of a vector collection (drawn in its style)",
+    "tileSets",
 )
 async def map_tilesets(
     request: Request, collection_id: CollectionId, scope: Scope
@@ -606,7 +623,7 @@ async def map_tile(
 # Vector tiles of the whole dataset
 
 
-@_description("/tiles", "Vector tilesets of the whole dataset")
+@_description("/tiles", "Vector tilesets of the whole dataset", "tileSets")
 async def dataset_tilesets(request: Request, scope: Scope) -> Response:
     return _describe(request, Tiled(None, _dataset_collections(request, scope)), None)
 

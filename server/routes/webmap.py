@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from config.i18n import text_for
+from openapi.standard import answers
 from providers.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers
 from server.http.errors import InvalidParameterError
-from server.http.links import url_for
+from server.http.links import HTML, url_for
 from server.http.responses import render_html
 from server.i18n import translate
 from server.routes.dependencies import BASIC, Checked
@@ -130,7 +131,11 @@ def map_config(
 router = APIRouter(tags=["Map"])
 
 
-@router.get("/map", summary="Web map of the collections (HTML)")
+@router.get(
+    "/map",
+    summary="Web map of the collections (HTML)",
+    **answers(HTML, conditional=False),
+)
 async def web_map(
     request: Request,
     language: Annotated[str, Depends(Checked(BASIC | {"tms"}))],

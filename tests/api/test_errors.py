@@ -28,8 +28,7 @@ BAD_ITEMS = [
     ("crs=nonsense", "crs"),
     ("limit=0", "limit"),
     ("limit=-1", "limit"),
-    ("limit=1001", "limit"),
-    ("limit=10000000000000000000000", "limit"),
+    ("limit=-10000000000000000000000", "limit"),
     ("limit=ten", "limit"),
     ("limit=1.5", "limit"),
     ("offset=-5", "offset"),
@@ -106,8 +105,8 @@ def test_unknown_collection_checked_before_parameters(client: TestClient) -> Non
 def test_error_language(client: TestClient) -> None:
     zh = client.get(f"{ITEMS}?limit=0").json()
     en = client.get(f"{ITEMS}?limit=0&lang=en").json()
-    assert "必须在" in zh["detail"]
-    assert "must be between 1 and 1000" in en["detail"]
+    assert "必须大于等于 1" in zh["detail"]
+    assert "must be 1 or more" in en["detail"]
     assert en["title"] == "Invalid parameter"
 
 

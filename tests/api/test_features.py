@@ -8,6 +8,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
+from tests.conftest import MAX_LIMIT
 from tests.fixtures import CELL, GRID_COLS, GRID_ORIGIN, GRID_ROWS
 
 ITEMS = "/collections/parcels/items"
@@ -93,6 +94,25 @@ def test_offset_past_the_end(client: TestClient) -> None:
 def test_max_limit(client: TestClient) -> None:
     body = _items(client, "limit=1000")
     assert body["numberReturned"] == TOTAL
+
+
+@pytest.mark.parametrize("limit", ["1001", "10000000000000000000000"])
+def test_limit_above_the_maximum_is_the_maximum(client: TestClient, limit: str) -> None:
+    # Part 1 7.15.4: a larger limit is served as the maximum, with a next link
+    body = _items(client, f"limit={limit}")
+    assert body["numberReturned"] == min(TOTAL, MAX_LIMIT)
+    nexts = [x["href"] for x in body["links"] if x["rel"] == "next"]
+    assert all(f"limit={MAX_LIMIT}" in href for href in nexts)
+
+
+@pytest.mark.parametrize("height", [0.0, 0.001])
+def test_bbox_of_no_width_is_a_line_or_point(client: TestClient, height: float) -> None:
+    # a bbox of zero width (a line) or of zero width and height (a point) inside cell
+    # (col 2, row 1) meets that one parcel
+    x = GRID_ORIGIN[0] + 2 * CELL + 0.001
+    y = GRID_ORIGIN[1] + 1 * CELL + 0.001
+    body = _items(client, f"bbox={x},{y},{x},{y + height}")
+    assert [f["id"] for f in body["features"]] == [1 * GRID_COLS + 2 + 1]
 
 
 def test_bbox_exact_intersection(client: TestClient) -> None:

@@ -2,7 +2,9 @@
 positive and negative cases, through the ASGI app with the admin key (writes and
 process executions run; a worker executes the jobs) on GeoPackage and PostGIS.
 
-Checks: schemathesis's not_a_server_error and no trace, SQL, driver message or file
+Checks: schemathesis's not_a_server_error, status_code_conformance,
+content_type_conformance and response_schema_conformance (every answer is one the
+document describes), and no trace, SQL, driver message or file
 path in a body. Bounded here (ONEMAP_FUZZ_EXAMPLES cases per operation and mode, 1 by
 default); `bench/fuzz.py` runs the same with >= 20,000 cases.
 """
@@ -32,10 +34,12 @@ def test_openapi_fuzz(provider: str, tmp_path_factory: pytest.TempPathFactory) -
         hits = list(h.canary.hits)
     print(
         f"\n{provider}: {stats.cases} cases in {stats.seconds:.0f} s, "
-        f"5xx {stats.server_errors}, leaks {stats.leaks}, {stats.by_status}; "
+        f"5xx {stats.server_errors}, leaks {stats.leaks}, "
+        f"not as documented {stats.nonconforming}, {stats.by_status}; "
         f"5xx of bugs reported elsewhere: {stats.reported}"
     )
     # every operation of the document ran (about 40 of them, in two modes)
     assert stats.cases >= 100 * EXAMPLES
     assert stats.server_errors == 0 and stats.leaks == 0, "\n".join(stats.failures)
+    assert stats.nonconforming == 0, "\n".join(stats.failures)
     assert hits == []

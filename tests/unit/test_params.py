@@ -39,8 +39,10 @@ def test_datetime_forms() -> None:
 def test_limit_bounds() -> None:
     assert parse_limit(None, 10, 100) == 10
     assert parse_limit("100", 10, 100) == 100
-    with pytest.raises(InvalidParameterError):
-        parse_limit("101", 10, 100)
+    assert parse_limit("101", 10, 100) == 100  # served as the maximum (Part 1 7.15.4)
+    for bad in ("0", "-3"):
+        with pytest.raises(InvalidParameterError):
+            parse_limit(bad, 10, 100)
 
 
 def test_crs_parsing() -> None:
