@@ -195,6 +195,9 @@ class Interval:
     end: datetime | None
 
 
+_KEYSET_TYPES = frozenset({"string", "integer", "number", "boolean"})
+
+
 @dataclass(frozen=True)
 class SortKey:
     """One sortby key."""
@@ -218,6 +221,16 @@ class ItemsQuery:
     filter: Cql2Filter | None = None
     # numberMatched: "auto" = exact when the planner expects it to be cheap, else omitted
     count: CountMode = "auto"
+    # keyset paging: the sort-key values and primary key of the last feature before the
+    # page (rows strictly after it in the order; offset is then 0)
+    after: tuple[Any, ...] | None = None
+    position: int = 0  # features before this page (offset, or the cursor's count)
+
+    def keyset(self, info: CollectionInfo) -> bool:
+        """Whether pages of this query can follow on by key: its sort keys are scalar
+        properties (dates and times page by offset)."""
+        kinds = {f.name: f.type for f in info.fields}
+        return all(kinds.get(k.name) in _KEYSET_TYPES for k in self.sortby)
 
 
 @dataclass(frozen=True)
@@ -254,6 +267,9 @@ class ItemPage:
     number_returned: int = 0
     has_more: bool = False
     digest: str | None = None  # of the whole page, when known before streaming
+    # the sort-key values and primary key of the last feature, when a next page can
+    # follow on by key (ItemsQuery.keyset); known once iteration ends
+    last_key: tuple[Any, ...] | None = None
 
 
 class FeatureReader(Protocol):

@@ -88,6 +88,11 @@ class Table[F](Protocol):
         """The table's translated grant filters."""
         ...
 
+    @property
+    def pk(self) -> str:
+        """The primary key column: the last key of every order (stable pages)."""
+        ...
+
 
 def any_property(_name: str) -> bool:
     """A grant's own row filter may name any property, also one its holder cannot see."""
@@ -118,6 +123,8 @@ def conditions[F](
             parts.append(dialect.template("{} = {}", dialect.column(name), typed))
     if query.filter is not None:  # may name only the properties the caller sees
         parts.append(_translate(dialect, info, query.filter, scope.allows_property))
+    if query.after is not None:
+        parts.append(_after(dialect, table, query))
     grant = scope.attribute_filter
     if grant is not None:
         parts.append(
@@ -138,3 +145,42 @@ def _translate[F](
     translator = cql2.Translator(dialect, info, info.storage_crs, allowed, cql.crs)
     # in parentheses: a filter never mixes with the AND around it
     return dialect.template("({})", translator.translate(cql.expr))
+
+
+def _after[F](dialect: Dialect[F], table: Table[F], query: ItemsQuery) -> F:
+    """Rows after the key ``query.after`` in the order of the sort keys then the primary
+    key, NULL sorting as the largest value (PostgreSQL's default; SQLite is told so):
+    ``k1 beyond v1 OR (k1 = v1 AND (k2 beyond v2 OR (…)))``."""
+    assert query.after is not None
+    keys = [(k.name, k.descending, True) for k in query.sortby]
+    keys.append((table.pk, False, False))  # never NULL
+    pk_value = query.after[-1]
+    condition = dialect.template(
+        "{} > {}", dialect.column(table.pk), dialect.value(pk_value)
+    )
+    for (name, descending, _), value in reversed(
+        list(zip(keys[:-1], query.after[:-1], strict=True))
+    ):
+        column = dialect.column(name)
+        same = (
+            dialect.template("{} IS NULL", column)
+            if value is None
+            else dialect.template("{} = {}", column, dialect.value(value))
+        )
+        tie = dialect.template("({} AND {})", same, condition)
+        beyond = _beyond(dialect, column, descending, value)
+        condition = tie if beyond is None else dialect.template("({} OR {})", beyond, tie)
+    return condition
+
+
+def _beyond[F](
+    dialect: Dialect[F], column: F, descending: bool, value: object
+) -> F | None:
+    """The rows past ``value`` on one sort key (None: no row is)."""
+    if value is None:  # NULL is the largest: in DESC every other value follows it
+        return dialect.template("{} IS NOT NULL", column) if descending else None
+    if descending:
+        return dialect.template("{} < {}", column, dialect.value(value))
+    return dialect.template(
+        "({} > {} OR {} IS NULL)", column, dialect.value(value), column
+    )

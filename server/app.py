@@ -142,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (common, features, edits, tiles, processes, webmap, observability):
         app.include_router(module.build_router())
         state.conformance |= module.CONFORMANCE
+        state.landing_links.extend(module.LANDING)
     state.openapi_bytes = _openapi_factory(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_exception_handlers(app)

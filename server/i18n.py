@@ -160,6 +160,15 @@ _SERVER_MESSAGES: dict[str, dict[Language, str]] = {
         "en": "limit must be 1 or more, got {value}.",
         "zh-CN": "limit 必须大于等于 1，实际为 {value}。",
     },
+    "err.cursor": {
+        "en": "not a cursor of this server's next links for this query (ask for the "
+        "first page again).",
+        "zh-CN": "不是本服务为此查询生成的翻页游标（请重新请求第一页）。",
+    },
+    "err.cursor_offset": {
+        "en": "cursor and offset cannot be combined.",
+        "zh-CN": "cursor 与 offset 不能同时使用。",
+    },
     "err.offset_range": {
         "en": "offset must be 0 or more, got {value}.",
         "zh-CN": "offset 不能为负数，实际为 {value}。",

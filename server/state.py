@@ -1,6 +1,6 @@
 """The application's state, typed: what ``create_app`` builds and the start-up opens.
 
-Handlers reach it through :func:`app_state` (or the ``State`` dependency) rather than
+Handlers reach it through :func:`app_state` (or :func:`get_state`) rather than
 untyped ``request.app.state`` attributes.
 """
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from providers.base import AccessScope
     from providers.catalog import Catalog
     from providers.sources import AllowedSources
+    from server.http.landing import LandingLink
     from server.routes.observability import Metrics
     from server.security.audit import AuditLog
     from server.security.auth import Authenticator
@@ -38,6 +39,7 @@ class AppState:
     tile_cache: TileCache
     metrics: Metrics
     conformance: set[str] = field(default_factory=set)
+    landing_links: list[LandingLink] = field(default_factory=list)  # by route modules
     hot_tiles: dict[str, int] = field(default_factory=dict)  # replays per tile route
     startup_failure: str | None = None  # why the start-up stopped, in one line
     openapi_bytes: Callable[[], bytes] = field(init=False)

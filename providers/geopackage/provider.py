@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,13 +326,15 @@ class GeoPackageProvider(FeaturesById[_Table]):
             names = [n for n in names if n in query_props]
         return names
 
-    def _select(self, table: _Table, names: list[str]) -> str:
-        cols = [table.info.id_field, table.geometry_column, *names]
+    def _select(self, table: _Table, names: list[str], keys: Sequence[str] = ()) -> str:
+        cols = [table.info.id_field, table.geometry_column, *names, *keys]
         return "SELECT " + ", ".join(f"t.{_ident(c)}" for c in cols)
 
     def _order(self, table: _Table, query: ItemsQuery) -> str:
+        # NULL sorts as the largest value, as in PostgreSQL (SQLite: as the smallest)
         keys = [
-            f"t.{_ident(k.name)} {'DESC' if k.descending else 'ASC'}"
+            f"t.{_ident(k.name)} "
+            + ("DESC NULLS FIRST" if k.descending else "ASC NULLS LAST")
             for k in query.sortby
         ]
         keys.append(f"t.{_ident(table.pk)} ASC")
@@ -346,8 +348,10 @@ class GeoPackageProvider(FeaturesById[_Table]):
         table = self._tables[collection_id]
         where = _Where(table, query, scope)
         names = self._columns(table, scope.visible(query.properties))
+        # the sort keys and primary key of each row, when pages follow on by key
+        keys = [k.name for k in query.sortby] + [table.pk]
         sql = (
-            self._select(table, names)
+            self._select(table, names, keys if query.keyset(table.info) else [])
             + where.sql()
             + self._order(table, query)
             + " LIMIT ? OFFSET ?"
@@ -361,7 +365,8 @@ class GeoPackageProvider(FeaturesById[_Table]):
                 self._count, pool, "SELECT count(*)" + where.sql(), where.params
             )
         page = ItemPage(features=[], number_matched=matched)
-        page.features = self._stream(page, pool, table, names, sql, params, query)
+        keyed = len(keys) if query.keyset(table.info) else 0
+        page.features = self._stream(page, pool, table, names, sql, params, query, keyed)
         return page
 
     @staticmethod
@@ -378,7 +383,9 @@ class GeoPackageProvider(FeaturesById[_Table]):
         sql: str,
         params: list[Any],
         query: ItemsQuery,
+        keyed: int,
     ) -> AsyncIterator[bytes]:
+        """The page's features; ``keyed``: the rows end with that many key values."""
         with pool.connection() as conn:
             cursor = await to_thread.run_sync(conn.execute, sql, params)
             try:
@@ -391,6 +398,9 @@ class GeoPackageProvider(FeaturesById[_Table]):
                         page.has_more = True
                         rows = rows[:remaining]
                     remaining -= len(rows)
+                    if keyed:
+                        page.last_key = tuple(rows[-1][-keyed:])
+                        rows = [row[:-keyed] for row in rows]
                     encoded = await to_thread.run_sync(_encode, rows, names, table, query)
                     page.number_returned += len(encoded)
                     for feature in encoded:

@@ -104,6 +104,11 @@ class _BytesLoader(Loader):
         return bytes(data)
 
 
+def _key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row's sort keys and primary key (text columns came as bytes: _BytesLoader)."""
+    return tuple(v.decode() if isinstance(v, bytes) else v for v in values)
+
+
 def _names(table: PgTable, requested: tuple[str, ...] | None) -> list[str]:
     names = [f.name for f in table.info.fields]
     return names if requested is None else [n for n in names if n in requested]
@@ -235,6 +240,11 @@ class PostgisProvider(FeaturesById[PgTable]):
         self._poll_s = config.change_poll_s
         self._poller: asyncio.Task[None] | None = None
         self._counters: dict[int, str] = {}
+        # Whole-table counts kept exact: counted again when the table's write counters
+        # move (the poller), and moved at once by this server's own inserts and
+        # deletes; by table oid. Without the poller they are not trusted (None).
+        self._totals: dict[int, int] = {}
+        self._counted: dict[int, str | None] = {}  # the counters each total is of
 
     async def open(self) -> None:
         """Open the pool (fails fast when the database cannot be reached)."""
@@ -267,6 +277,8 @@ class PostgisProvider(FeaturesById[PgTable]):
             row = await cur.fetchone()
         if row and row[0]:
             await self._read_counters()
+            for table in self._tables.values():  # counted at open, before the counters
+                self._counted[table.oid] = self._counters.get(table.oid)
             self._poller = asyncio.create_task(self._poll_counters())
 
     async def add(
@@ -317,6 +329,7 @@ class PostgisProvider(FeaturesById[PgTable]):
             )
         table = PgTable(schema, name, oid, pk or id_field, geom_col, srid, temporal, info)
         self._tables[collection_id] = table
+        self._totals[oid] = info.feature_count
         return info
 
     async def discover(self, schema: str) -> dict[str, str | None]:
@@ -362,6 +375,27 @@ class PostgisProvider(FeaturesById[PgTable]):
         while True:
             await asyncio.sleep(self._poll_s)
             await self._read_counters()
+            await self._recount()
+
+    async def _recount(self) -> None:
+        """Count again the tables whose write counters moved since they were counted."""
+        for table in list(self._tables.values()):
+            token = self._counters.get(table.oid)
+            if token is None or token == self._counted.get(table.oid):
+                continue
+            try:
+                async with self._connection() as conn:
+                    self._totals[table.oid] = await _count(conn, table.relation)
+            except (psycopg.Error, PoolTimeout) as exc:
+                log.warning("%s not counted: %s", table.relation, type(exc).__name__)
+                continue
+            self._counted[table.oid] = token
+
+    def _whole_count(self, table: PgTable) -> int | None:
+        """The exact row count of a whole table as kept (None: not kept, no poller)."""
+        if self._poller is None or self._poller.done():
+            return None
+        return self._totals.get(table.oid)
 
     def _seen(
         self, collection_id: str, scope: AccessScope, properties: tuple[str, ...] | None
@@ -385,15 +419,18 @@ class PostgisProvider(FeaturesById[PgTable]):
                 cursor.adapters.register_loader("text", _BytesLoader)
                 await cursor.execute(statement, params)
                 rows = await cursor.fetchall()
-        features = [r[0] for r in rows[: query.limit]]
+        page = rows[: query.limit]
+        features = [r[0] for r in page]
         digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
         digest.update(str(matched).encode())
+        more = len(rows) > query.limit
         return ItemPage(
             features=features,
             number_matched=matched,
             number_returned=len(features),
-            has_more=len(rows) > query.limit,
+            has_more=more,
             digest=digest.hexdigest(),
+            last_key=_key(page[-1][1:]) if more and len(page[-1]) > 1 else None,
         )
 
     async def _matched(
@@ -413,12 +450,12 @@ class PostgisProvider(FeaturesById[PgTable]):
             and query.filter is None
             and not scope.limits_rows
         )
-        if (
-            query.count == "auto"
-            and unfiltered
-            and (table.info.feature_count > self._exact_count_limit)
-        ):
-            return None  # a whole big table: not worth counting, no planner round trip
+        if unfiltered and query.count != "exact":
+            kept = self._whole_count(table)
+            if kept is not None:
+                return kept
+            if table.info.feature_count > self._exact_count_limit:
+                return None  # a whole big table, no kept count: not worth counting
         count_sql, params = count_query(table, query, scope)
         if query.count != "exact":
             cur = await conn.execute(
@@ -490,10 +527,22 @@ class PostgisProvider(FeaturesById[PgTable]):
             lambda conn: edit.create(conn, table, feature, writer)
         )
         assert result is not None
+        self._moved(table, +1)
         return result
 
     async def _write(self, table: PgTable, key: Any, change: Edit) -> EditResult | None:
-        return await self._transaction(lambda conn: edit.write(conn, table, key, change))
+        result = await self._transaction(
+            lambda conn: edit.write(conn, table, key, change)
+        )
+        if result is not None and change.change is None:
+            self._moved(table, -1)
+        return result
+
+    def _moved(self, table: PgTable, rows: int) -> None:
+        """This server's own insert or delete, counted at once (the poller recounts
+        once the statistics show it)."""
+        if table.oid in self._totals:
+            self._totals[table.oid] += rows
 
     async def _versions(self, table: PgTable, key: Any) -> list[dict[str, Any]]:
         async with self._connection() as conn:

@@ -206,12 +206,18 @@ def order_by(table: PgTable, query: ItemsQuery) -> sql.Composed:
 def page_query(
     table: PgTable, query: ItemsQuery, scope: AccessScope, names: list[str]
 ) -> tuple[sql.Composed, list[Any]]:
-    """One page of features plus one row, to know whether a next page exists."""
+    """One page of features plus one row, to know whether a next page exists; each
+    row is the feature's JSON, then its sort keys and primary key when the next page
+    can follow on by key."""
     parts, params = conditions(table, query, scope)
+    feature: sql.Composable = feature_json(table, names, query.crs)
+    if query.keyset(table.info):
+        keys = [k.name for k in query.sortby] + [table.pk]
+        feature = sql.SQL(", ").join([feature, *(_col(k) for k in keys)])
     statement = sql.SQL(
         "SELECT {feature} FROM {rel} AS t{where}{order} LIMIT %s OFFSET %s"
     ).format(
-        feature=feature_json(table, names, query.crs),
+        feature=feature,
         rel=table.relation,
         where=where(parts),
         order=order_by(table, query),

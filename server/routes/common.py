@@ -9,9 +9,9 @@ from starlette.responses import Response
 
 from config.i18n import text_for
 from openapi.standard import answers
-from processes.status import REL_JOBS, REL_PROCESSES
 from server.http.caching import cache_headers, etag_of, not_modified
-from server.http.links import HTML, JSON, OPENAPI, link, self_links, url_for
+from server.http.landing import LandingLink
+from server.http.links import HTML, JSON, OPENAPI, self_links
 from server.http.negotiation import format_of, language_of
 from server.http.responses import json_bytes, render_html
 from server.i18n import translate
@@ -19,8 +19,12 @@ from server.routes.dependencies import LANG as LANG
 from server.routes.dependencies import BasicLanguage, TolerantLanguage
 from server.routes.dependencies import F as F
 from server.state import get_state
-from server.tiling.tilesets import REL_SCHEMES, REL_VECTOR_TILES
 
+LANDING = (
+    LandingLink("/api", "service-desc", OPENAPI, "ui.api_json"),
+    LandingLink("/api", "service-doc", HTML, "ui.api_html", {"f": "html"}),
+    LandingLink("/conformance", "conformance", JSON, "ui.conformance_json"),
+)
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/landing-page",
@@ -69,69 +73,17 @@ router = APIRouter(tags=["Common"])
 async def landing(request: Request, language: TolerantLanguage) -> Response:
     """The landing page: links to the API, conformance, data, tiles and processes."""
     server = get_state(request).settings.server
+    state = get_state(request)
     links = [
         *self_links(request, "/", language),
-        link(
-            url_for(request, "/api"),
-            "service-desc",
-            OPENAPI,
-            translate("ui.api_json", language),
-        ),
-        link(
-            url_for(request, "/api", f="html"),
-            "service-doc",
-            HTML,
-            translate("ui.api_html", language),
-        ),
-        link(
-            url_for(request, "/conformance"),
-            "conformance",
-            JSON,
-            translate("ui.conformance_json", language),
-        ),
-        link(
-            url_for(request, "/collections"),
-            "data",
-            JSON,
-            translate("ui.data", language),
-        ),
-        link(
-            url_for(request, "/tileMatrixSets"),
-            REL_SCHEMES,
-            JSON,
-            translate("ui.tile_matrix_sets", language),
-        ),
-        link(
-            url_for(request, "/tiles"),
-            REL_VECTOR_TILES,
-            JSON,
-            translate("ui.tiles", language),
-        ),
-        link(
-            url_for(request, "/processes"),
-            REL_PROCESSES,
-            JSON,
-            translate("ui.processes_json", language),
-        ),
-        link(
-            url_for(request, "/jobs"),
-            REL_JOBS,
-            JSON,
-            translate("ui.jobs", language),
-        ),
-        link(
-            url_for(request, "/map", lang=language),
-            "alternate",
-            HTML,
-            translate("ui.web_map", language),
-        ),
+        *(landing.render(request, language) for landing in state.landing_links),
     ]
     data = {
         "title": text_for(server.title, language),
         "description": text_for(server.description, language),
         "links": links,
     }
-    visible = get_state(request).catalog.visible(get_state(request).anonymous_scope)
+    visible = state.catalog.visible(state.anonymous_scope)
     return respond(
         request,
         data,

@@ -16,6 +16,8 @@ from fastapi import Depends, Path, Query, Request
 from config.i18n import Language
 from providers.base import AccessScope, ItemsQuery
 from providers.catalog import Collection, RasterCollection
+from server.http.cursor import parse_cursor
+from server.http.errors import InvalidParameterError
 from server.http.negotiation import check_language, language_of
 from server.http.params import (
     check_known,
@@ -52,6 +54,7 @@ TOLERATED = BASIC | {
     "datetime",
     "limit",
     "offset",
+    "cursor",
     "properties",
     "sortby",
     "crs",
@@ -120,6 +123,13 @@ class ItemsParams:
     ] = None
     limit: Annotated[str | None, Query(description="Page size (1 to the maximum)")] = None
     offset: Annotated[str | None, Query(description="Features to skip")] = None
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="Where the page follows on (from a next link; costs the same "
+            "at any depth)"
+        ),
+    ] = None
     properties: Annotated[
         str | None, Query(description="Comma-separated properties to return")
     ] = None
@@ -182,14 +192,21 @@ async def items_query(
     server = get_state(request).settings.server
     crs = list(c.crs)
     bbox_crs = parse_crs_param("bbox-crs", params.bbox_crs, crs)
-    return ItemsQuery(
+    sortby = parse_sortby(params.sortby, c.info, scope)
+    offset = parse_offset(params.offset)
+    position, after = offset, None
+    if params.cursor is not None:
+        if params.offset is not None:
+            raise InvalidParameterError("err.cursor_offset", "cursor")
+        position, after = parse_cursor(params.cursor, len(sortby) + 1)
+    query = ItemsQuery(
         limit=parse_limit(params.limit, server.default_limit, server.max_limit),
-        offset=parse_offset(params.offset),
+        offset=offset,
         crs=parse_crs_param("crs", params.crs, crs),
         bbox=parse_bbox(params.bbox, bbox_crs),
         datetime=parse_datetime(params.datetime),
         properties=parse_properties(params.properties, c.info, scope),
-        sortby=parse_sortby(params.sortby, c.info, scope),
+        sortby=sortby,
         equals=tuple(equals),
         count=parse_count(params.count),
         filter=parse_filter(
@@ -197,7 +214,12 @@ async def items_query(
             params.filter_lang,
             parse_crs_param("filter-crs", params.filter_crs, crs),
         ),
+        after=after,
+        position=position,
     )
+    if after is not None and not query.keyset(c.info):
+        raise InvalidParameterError("err.cursor", "cursor")
+    return query
 
 
 ItemsQueryDep = Annotated[ItemsQuery, Depends(items_query)]

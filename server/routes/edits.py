@@ -25,6 +25,7 @@ from server.http.errors import (
     NotFoundError,
     PreconditionRequiredError,
 )
+from server.http.landing import LandingLink
 from server.http.links import JSON, link, url_for
 from server.http.negotiation import language_of
 from server.http.params import json_body, parse_crs_param
@@ -34,6 +35,7 @@ from server.security.access import actor_allowed_to
 from server.security.audit import audit_record
 from server.state import get_state
 
+LANDING: tuple[LandingLink, ...] = ()
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",

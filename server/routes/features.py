@@ -17,7 +17,9 @@ from providers.catalog import Collection, RasterCollection
 from providers.crs import CRS84_URI
 from providers.geojson import with_links
 from server.http.caching import cache_headers, etag_of, not_modified
+from server.http.cursor import encode_cursor
 from server.http.errors import NotFoundError
+from server.http.landing import LandingLink
 from server.http.links import GEOJSON, HTML, JSON, link, same_query, self_links, url_for
 from server.http.negotiation import format_of, language_of
 from server.http.params import (
@@ -40,6 +42,7 @@ from server.routes.webmap import map_config
 from server.state import get_state
 from server.tiling.tilesets import raster_collection_document, tile_links
 
+LANDING = (LandingLink("/collections", "data", JSON, "ui.data"),)
 CONFORMANCE = {
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -208,23 +211,33 @@ def _items_links(
     if page.has_more:
         links.append(
             link(
-                same_query(request, offset=query.offset + query.limit, f="json"),
+                _next_page(request, query, page),
                 "next",
                 GEOJSON,
                 translate("ui.next", lang),
             )
         )
-    if query.offset > 0:
-        prev = max(query.offset - query.limit, 0)
+    if query.position > 0:
+        prev = max(query.position - query.limit, 0)
         links.append(
             link(
-                same_query(request, offset=prev or None, f="json"),
+                same_query(request, offset=prev or None, cursor=None, f="json"),
                 "prev",
                 GEOJSON,
                 translate("ui.prev", lang),
             )
         )
     return links
+
+
+def _next_page(request: Request, query: ItemsQuery, page: ItemPage) -> str:
+    """The next page: after the last key where the order allows (the same cost at any
+    depth), else by offset."""
+    position = query.position + page.number_returned
+    cursor = None if page.last_key is None else encode_cursor(position, page.last_key)
+    if cursor is None:
+        return same_query(request, offset=position, cursor=None, f="json")
+    return same_query(request, offset=None, cursor=cursor, f="json")
 
 
 _HEAD = b'{"type":"FeatureCollection","features":['

@@ -21,9 +21,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processes.worker import HEARTBEAT_S
+from server.http.landing import LandingLink
 from server.http.responses import json_bytes
 from server.state import get_state
 
+LANDING: tuple[LandingLink, ...] = ()
 CONFORMANCE: set[str] = set()
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 

@@ -19,7 +19,7 @@ from openapi.standard import answers
 from processes.base import Process
 from processes.jobs import FINISHED, Job, JobStore
 from processes.registry import PROCESSES
-from processes.status import REL_EXECUTE, REL_JOBS, status_info
+from processes.status import REL_EXECUTE, REL_JOBS, REL_PROCESSES, status_info
 from processes.worker import scope_document
 from providers.base import AccessScope
 from providers.catalog import RasterCollection
@@ -31,6 +31,7 @@ from server.http.errors import (
     ResultNotReadyError,
     ServiceError,
 )
+from server.http.landing import LandingLink
 from server.http.links import HTML, JSON, link, self_links, url_for
 from server.http.negotiation import language_of
 from server.http.params import check_known, json_body
@@ -44,6 +45,10 @@ from server.security.grants import ADMIN
 from server.state import get_state
 
 _PROCESSES = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
+LANDING = (
+    LandingLink("/processes", REL_PROCESSES, JSON, "ui.processes_json"),
+    LandingLink("/jobs", REL_JOBS, JSON, "ui.jobs"),
+)
 CONFORMANCE = {
     _PROCESSES + name
     for name in (

@@ -20,6 +20,7 @@ from providers.base import AccessScope, TileQuery
 from providers.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers, etag_of, not_modified
 from server.http.errors import InvalidParameterError, NotFoundError
+from server.http.landing import LandingLink
 from server.http.links import HTML, JSON, link, self_links, url_for
 from server.http.negotiation import check_language, language_of
 from server.http.params import (
@@ -50,6 +51,8 @@ from server.tiling.tile_params import (
 )
 from server.tiling.tilesets import (
     PNG,
+    REL_SCHEMES,
+    REL_VECTOR_TILES,
     TILEJSON,
     Tiled,
     layer_minzoom,
@@ -65,6 +68,10 @@ from tiles.tms import WEB_MERCATOR, tile_matrix_sets, tms_crs, tms_document
 from tiles.tms import tms_id as id_of
 
 _TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
+LANDING = (
+    LandingLink("/tileMatrixSets", REL_SCHEMES, JSON, "ui.tile_matrix_sets"),
+    LandingLink("/tiles", REL_VECTOR_TILES, JSON, "ui.tiles"),
+)
 CONFORMANCE = {
     _TILES + name
     for name in (

@@ -12,6 +12,7 @@ from openapi.standard import answers
 from providers.catalog import Collection, RasterCollection
 from server.http.caching import cache_headers
 from server.http.errors import InvalidParameterError
+from server.http.landing import LandingLink
 from server.http.links import HTML, url_for
 from server.http.responses import render_html
 from server.i18n import translate
@@ -21,6 +22,7 @@ from server.state import get_state
 from server.tiling.tilesets import layer_minzoom, union
 from tiles.tms import CGCS2000_QUAD, WEB_MERCATOR, tile_matrix_sets
 
+LANDING = (LandingLink("/map", "alternate", HTML, "ui.web_map", with_language=True),)
 CONFORMANCE: set[str] = set()
 # the grids the web map draws in, and MapProxy's name of each (for basemaps)
 MAP_GRIDS = {WEB_MERCATOR: "webmercator", CGCS2000_QUAD: "cgcs2000"}
