@@ -147,7 +147,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_exception_handlers(app)
     app.add_middleware(LegacyServices)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=1024, compresslevel=settings.server.gzip_level
+    )
     # Tiles of callers with credentials replayed per grant (a quarter of the tile
     # budget): inside the rate limits, the audit trail and the edition (whose level
     # is part of the grant), outside compression (a replay is not compressed again).

@@ -64,10 +64,23 @@ def geometry_json(table: PgTable, out: CrsRef | None) -> sql.Composed:
     return sql.SQL("ST_AsGeoJSON({}, {}, 0)").format(geom, sql.Literal(digits))
 
 
+def _property(table: PgTable, name: str) -> sql.Composable:
+    """A property of row ``t`` for row_to_json. A whole number of a real column keeps
+    a decimal point (PostgreSQL writes 0 for 0.0): clients that type a field from the
+    first page's values (GDAL, QGIS) would make it an integer and cut later values."""
+    field = table.info.field(name)
+    if field is None or field.type != "number":
+        return _col(name)
+    return sql.SQL(
+        "CASE WHEN {c} = trunc({c}) AND abs({c}) < 1e15 "
+        "THEN (trunc({c})::bigint::text || '.0')::json ELSE to_json({c}) END AS {name}"
+    ).format(c=_col(name), name=sql.Identifier(name))
+
+
 def feature_json(table: PgTable, names: list[str], out: CrsRef | None) -> sql.Composed:
     """A text expression: the whole GeoJSON Feature of row ``t``."""
     if names:
-        columns = sql.SQL(", ").join(_col(n) for n in names)
+        columns = sql.SQL(", ").join(_property(table, n) for n in names)
         props: sql.Composable = sql.SQL(
             "(SELECT row_to_json(p) FROM (SELECT {}) AS p)::text"
         ).format(columns)
