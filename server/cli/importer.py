@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,27 +61,27 @@ def read_layer(
     layer: str | None = None,
     srs: str | None = None,
     encoding: str | None = None,
-) -> tuple[Layer, str]:
-    """Read a layer with GDAL; Chinese field aliases become the standard names."""
+) -> Layer:
+    """The layer as GDAL describes it (nothing read yet); Chinese field aliases become
+    the standard names."""
     try:
-        meta, fids, geometry, values = pyogrio.raw.read(
-            source, layer=layer, encoding=encoding, return_fids=True
-        )
+        meta = pyogrio.read_info(source, layer=layer, encoding=encoding)
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise ImportError_(f"cannot read {source}: {exc}") from exc
-    if geometry is None or meta.get("geometry_type") in (None, "Unknown"):
+    if meta.get("geometry_type") in (None, "Unknown"):
         raise ImportError_(f"{source}: the layer has no geometry")
     aliases = _alias_map()
-    read = Layer(
-        fids=fids,
-        wkb=geometry,
+    return Layer(
+        path=source,
+        name=layer,
+        encoding=encoding,
         fields=[aliases.get(str(name), str(name)) for name in meta["fields"]],
-        values=list(values),
         ogr_types=[str(t) for t in meta["ogr_types"]],
         ogr_subtypes=[str(t) for t in meta["ogr_subtypes"]],
         epsg=_epsg(meta.get("crs"), srs),
+        geometry_type=str(meta["geometry_type"]),
+        count=int(meta["features"]),
     )
-    return read, str(meta["geometry_type"])
 
 
 def import_file(
@@ -101,14 +102,21 @@ def import_file(
     target = directory / f"{collection}.gpkg"
     if target.exists() and not overwrite:
         raise ImportError_(f"{target} exists; pass --overwrite to replace it")
-    read, geometry_type = read_layer(source, layer=layer, srs=srs, encoding=encoding)
+    read = read_layer(source, layer=layer, srs=srs, encoding=encoding)
+    geometry_type = read.geometry_type
+    try:
+        _meta, _fids, wkb, values = pyogrio.raw.read(
+            source, layer=layer, encoding=encoding
+        )
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise ImportError_(f"cannot read {source}: {exc}") from exc
     directory.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     pyogrio.raw.write(
         partial,
-        read.wkb,
-        read.values,
+        wkb,
+        list(values),
         read.fields,
         layer=collection,
         driver="GPKG",
@@ -118,7 +126,7 @@ def import_file(
         layer_options={"IDENTIFIER": title or collection, "DESCRIPTION": description},
     )
     partial.replace(target)
-    return ImportResult(str(target), len(read.fids), read.epsg)
+    return ImportResult(str(target), len(wkb), read.epsg)
 
 
 def import_to_postgis(
@@ -131,19 +139,16 @@ def import_to_postgis(
     srs: str | None = None,
     encoding: str | None = None,
     overwrite: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Read ``source`` and load it into the PostGIS table ``table`` (``schema.name``)."""
+    """Read ``source`` and load it into the PostGIS table ``table`` (``schema.name``),
+    streamed in batches (``on_progress(done, total)`` hears of each: a progress bar)."""
     if not all(_TABLE_ID.match(part) for part in table.split(".", 1)):
         raise ImportError_(f"table name {table!r} must match {_TABLE_ID.pattern}")
-    read, geometry_type = read_layer(source, layer=layer, srs=srs, encoding=encoding)
+    read = read_layer(source, layer=layer, srs=srs, encoding=encoding)
     try:
         count = load_layer(
-            url,
-            table,
-            read,
-            overwrite=overwrite,
-            title=title,
-            declared_type=geometry_type,
+            url, table, read, overwrite=overwrite, title=title, on_progress=on_progress
         )
     except LoadError as exc:
         raise ImportError_(str(exc)) from exc

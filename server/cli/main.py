@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -355,6 +357,21 @@ def seed(
     typer.echo(f"Seeded {count} cache(s) in {time.monotonic() - started:.1f} s.")
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (a terminal only), fed with (done, total)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total if total >= 0 else None)
+
+        yield update
+
+
 @app.command("import")
 def import_(
     file: Annotated[
@@ -388,16 +405,18 @@ def import_(
         raise _fail(f"collection {collection!r} is already configured")
     try:
         if database is not None:
-            result = import_to_postgis(
-                file,
-                database,
-                f"public.{collection}",
-                title=title,
-                layer=layer,
-                srs=srs,
-                encoding=encoding,
-                overwrite=overwrite,
-            )
+            with _progress(f"{file.name} -> public.{collection}") as on_progress:
+                result = import_to_postgis(
+                    file,
+                    database,
+                    f"public.{collection}",
+                    title=title,
+                    layer=layer,
+                    srs=srs,
+                    encoding=encoding,
+                    overwrite=overwrite,
+                    on_progress=on_progress,
+                )
         else:
             directories = [d.directory for d in settings.discover if d.directory]
             if not directories:

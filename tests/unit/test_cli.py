@@ -267,3 +267,59 @@ def test_demo_settings_on_postgis(monkeypatch: pytest.MonkeyPatch) -> None:
     source = settings.collections["dltb"].source
     assert source.type == "postgis" and source.table == "public.dltb"
     assert settings.discover[0].schema_ == "public"
+
+
+# GDAL warns that a GeoPackage declaring Polygon gets MultiPolygons: the point here
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_import_streams_many_batches_with_nulls_times_and_mixed_types(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """More rows than a batch; a file that declares Polygon and also holds
+    MultiPolygons (shapefiles do) becomes a generic geometry column, not a failed
+    load; NULLs and times without an offset come through."""
+    import psycopg
+
+    from providers.postgis import load
+
+    rows = load._BATCH_ROWS + 1234
+    x = np.arange(rows) % 1000 * 0.001 + 109.5
+    y = np.arange(rows) // 1000 * 0.001 + 23.0
+    boxes = shapely.box(x, y, x + 0.0005, y + 0.0005)
+    geoms = np.where(
+        np.arange(rows) % 7 == 0, shapely.multipolygons(boxes[:, None]), boxes
+    )
+    src = tmp_path / "mixed.gpkg"
+    stamps = np.array(["2024-05-01T08:30:00"] * rows, dtype="datetime64[s]")
+    stamps[::5] = np.datetime64("NaT", "s")
+    names = np.array([f"图斑{i}" if i % 3 else None for i in range(rows)], dtype=object)
+    pyogrio.raw.write(
+        src,
+        shapely.to_wkb(geoms),
+        [names, np.arange(rows, dtype="float64") / 4, stamps],
+        ["DLMC", "TBMJ", "GXSJ"],
+        layer="mixed",
+        driver="GPKG",
+        crs="EPSG:4490",
+        geometry_type="Polygon",
+    )
+    result = _run("import", str(src), "--collection", "mixed", "--database", pg_url)
+    assert result.returncode == 0, result.stderr
+    assert f"Imported {rows} features" in result.stdout
+    with psycopg.connect(pg_url) as conn:
+        kind = conn.execute(
+            "SELECT type FROM geometry_columns WHERE f_table_name = 'mixed'"
+        ).fetchone()
+        counts = conn.execute(
+            'SELECT count(*), count("DLMC"), count("GXSJ"), '
+            "count(*) FILTER (WHERE GeometryType(geom) = 'MULTIPOLYGON'), "
+            'min("GXSJ") AT TIME ZONE \'UTC\', max("TBMJ"), min(ST_SRID(geom)) FROM mixed'
+        ).fetchone()
+        name = conn.execute('SELECT "DLMC" FROM mixed WHERE fid = 2').fetchone()
+    assert kind == ("GEOMETRY",)
+    assert counts is not None
+    total, named, timed, multi, first, largest, srid = counts
+    assert total == rows and named == rows - len(range(0, rows, 3))
+    assert timed == rows - len(range(0, rows, 5)) and multi == len(range(0, rows, 7))
+    assert str(first) == "2024-05-01 08:30:00" and largest == (rows - 1) / 4
+    assert srid == 4490 and name == ("图斑1",)
