@@ -11,7 +11,7 @@ import queue
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +243,11 @@ def _extent(
     return transform_bounds(bounds, storage, CRS84)
 
 
+# count=auto on a filtered request: exact up to this many matches, else omitted (the
+# default of database.exact_count_limit; SQLite has no planner estimate to ask first)
+_EXACT_COUNT_LIMIT = 20_000
+
+
 class _Where:
     """FROM and WHERE of a statement on one table (:func:`providers.where.conditions`),
     and their parameters."""
@@ -266,6 +271,7 @@ class GeoPackageProvider(FeaturesById[_Table]):
     def __init__(self, audit_path: Path | None = None) -> None:
         self._tables: dict[str, _Table] = {}
         self._pools: dict[Path, _Pool] = {}
+        self._totals: dict[str, tuple[str, int]] = {}  # (file version, rows) by table
         self._editors: dict[Path, GeoPackageEditor] = {}
         self._audit_path = audit_path
         # with an audit file, each edit's audit row commits in the edit's transaction
@@ -359,18 +365,43 @@ class GeoPackageProvider(FeaturesById[_Table]):
         params = [*where.params, query.limit + 1, query.offset]
         pool = self._pools[table.path]
 
-        matched = None
-        if query.count != "none":  # SQLite counts embedded-size tables quickly
-            matched = await to_thread.run_sync(
-                self._count, pool, "SELECT count(*)" + where.sql(), where.params
-            )
+        matched = await self._matched(collection_id, table, query, scope)
         page = ItemPage(features=[], number_matched=matched)
         keyed = len(keys) if query.keyset(table.info) else 0
         page.features = self._stream(page, pool, table, names, sql, params, query, keyed)
         return page
 
+    async def _matched(
+        self, collection_id: str, table: _Table, query: ItemsQuery, scope: AccessScope
+    ) -> int | None:
+        """numberMatched of the whole result (not what follows a cursor): a whole
+        table's count is kept per file version (exact: the version changes on every
+        write); a filtered one is counted up to ``_EXACT_COUNT_LIMIT`` matches unless
+        ``count=exact`` (more: omitted, as PostGIS does past its planner's estimate)."""
+        if query.count == "none":
+            return None
+        where = _Where(table, replace(query, after=None), scope)
+        pool = self._pools[table.path]
+        if not where.clauses:
+            version = self.version(collection_id)
+            kept = self._totals.get(collection_id)
+            if kept is None or kept[0] != version:
+                count = await to_thread.run_sync(self._count, pool, where, None)
+                self._totals[collection_id] = kept = (version, count)
+            return kept[1]
+        cap = None if query.count == "exact" else _EXACT_COUNT_LIMIT
+        count = await to_thread.run_sync(self._count, pool, where, cap)
+        return None if cap is not None and count > cap else count
+
     @staticmethod
-    def _count(pool: _Pool, sql: str, params: list[Any]) -> int:
+    def _count(pool: _Pool, where: _Where, cap: int | None) -> int:
+        """The rows of ``where`` (with ``cap``: at most cap + 1 of them)."""
+        sql = "SELECT count(*)" + where.sql()
+        params = list(where.params)
+        if cap is not None:
+            # where.sql(): quoted catalog names; every value is a parameter
+            sql = "SELECT count(*) FROM (SELECT 1" + where.sql() + " LIMIT ?)"  # noqa: S608
+            params.append(cap + 1)
         with pool.connection() as conn:
             return int(conn.execute(sql, params).fetchone()[0])
 

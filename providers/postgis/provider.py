@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -418,7 +419,9 @@ class PostgisProvider(FeaturesById[PgTable]):
         statement, params = page_query(table, query, scope, names)
         async with self._connection() as conn:
             with _filter_errors():
-                matched = await self._matched(conn, table, query, scope)
+                # numberMatched counts the whole result, not what follows a cursor
+                whole = replace(query, after=None)
+                matched = await self._matched(conn, table, whole, scope)
                 cursor = conn.cursor()
                 cursor.adapters.register_loader("text", _BytesLoader)
                 await cursor.execute(statement, params)

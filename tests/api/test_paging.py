@@ -62,8 +62,16 @@ def test_a_sorted_walk_keeps_the_order(client: TestClient, sortby: str) -> None:
 def test_a_walk_with_a_filter_and_a_bbox(client: TestClient) -> None:
     query = "filter=DLBM='0101'&bbox=109.5,23.0,109.55,23.05"
     whole = _get(client, f"/collections/parcels/items?limit=1000&{query}")
-    ids, _ = _walk(client, f"/collections/parcels/items?limit=4&{query}")
+    ids, followed = _walk(client, f"/collections/parcels/items?limit=4&{query}")
     assert ids == [f["id"] for f in whole["features"]] and len(ids) > 8
+    # numberMatched is the whole result's on every page, not what follows the cursor
+    matched = {_get(client, url)["numberMatched"] for url in followed}
+    assert matched == {len(ids)} == {whole["numberMatched"]}
+
+
+def test_number_matched_of_cursor_pages_of_the_whole_table(client: TestClient) -> None:
+    _ids, followed = _walk(client, "/collections/parcels/items?limit=90")
+    assert {_get(client, url)["numberMatched"] for url in followed} == {TOTAL}
 
 
 def test_dates_page_by_offset(client: TestClient) -> None:
