@@ -147,28 +147,45 @@ def _translate[F](
     return dialect.template("({})", translator.translate(cql.expr))
 
 
+def pk_descending(query: ItemsQuery) -> bool:
+    """The primary key, the last key of every order, runs the way the last sort key
+    does: then a sort in one direction is one row comparison an index can range over."""
+    return bool(query.sortby) and query.sortby[-1].descending
+
+
 def _after[F](dialect: Dialect[F], table: Table[F], query: ItemsQuery) -> F:
     """Rows after the key ``query.after`` in the order of the sort keys then the primary
-    key, NULL sorting as the largest value (PostgreSQL's default; SQLite is told so):
-    ``k1 beyond v1 OR (k1 = v1 AND (k2 beyond v2 OR (…)))``."""
+    key, NULL sorting as the largest value (PostgreSQL's default; SQLite is told so).
+    One direction over NOT NULL columns: ``(k1, k2, pk) > (v1, v2, p)``, a range of an
+    index on the keys; else ``k1 beyond v1 OR (k1 = v1 AND (k2 beyond v2 OR (…)))``."""
     assert query.after is not None
-    keys = [(k.name, k.descending, True) for k in query.sortby]
-    keys.append((table.pk, False, False))  # never NULL
-    pk_value = query.after[-1]
-    condition = dialect.template(
-        "{} > {}", dialect.column(table.pk), dialect.value(pk_value)
+    pk_desc = pk_descending(query)
+    directions = {k.descending for k in query.sortby} | {pk_desc}
+    nullable = any(
+        (field := table.info.field(k.name)) is None or not field.required
+        for k in query.sortby
     )
-    for (name, descending, _), value in reversed(
-        list(zip(keys[:-1], query.after[:-1], strict=True))
-    ):
-        column = dialect.column(name)
+    if len(directions) == 1 and not nullable:
+        columns = [dialect.column(k.name) for k in query.sortby]
+        columns.append(dialect.column(table.pk))
+        values = [dialect.value(v) for v in query.after]
+        holes = ", ".join(["{}"] * len(columns))
+        op = "<" if pk_desc else ">"
+        return dialect.template(f"({holes}) {op} ({holes})", *columns, *values)
+    condition = dialect.template(
+        "{} < {}" if pk_desc else "{} > {}",
+        dialect.column(table.pk),
+        dialect.value(query.after[-1]),
+    )
+    for key, value in reversed(list(zip(query.sortby, query.after[:-1], strict=True))):
+        column = dialect.column(key.name)
         same = (
             dialect.template("{} IS NULL", column)
             if value is None
             else dialect.template("{} = {}", column, dialect.value(value))
         )
         tie = dialect.template("({} AND {})", same, condition)
-        beyond = _beyond(dialect, column, descending, value)
+        beyond = _beyond(dialect, column, key.descending, value)
         condition = tie if beyond is None else dialect.template("({} OR {})", beyond, tie)
     return condition
 

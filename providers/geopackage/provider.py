@@ -44,7 +44,7 @@ from providers.geopackage.edit import (
 )
 from providers.geopackage.geometry import wkb_of
 from providers.geopackage.where import SqliteWhere
-from providers.where import GrantFilters, conditions
+from providers.where import GrantFilters, conditions, pk_descending
 
 CHUNK_ROWS = 500
 
@@ -343,7 +343,7 @@ class GeoPackageProvider(FeaturesById[_Table]):
             + ("DESC NULLS FIRST" if k.descending else "ASC NULLS LAST")
             for k in query.sortby
         ]
-        keys.append(f"t.{_ident(table.pk)} ASC")
+        keys.append(f"t.{_ident(table.pk)} {'DESC' if pk_descending(query) else 'ASC'}")
         return " ORDER BY " + ", ".join(keys)
 
     async def items(

@@ -22,7 +22,7 @@ from providers.crs import (
     transform_bounds,
 )
 from providers.mercator import mercator_affine
-from providers.where import Area, GrantFilters
+from providers.where import Area, GrantFilters, pk_descending
 from providers.where import conditions as where_conditions
 
 
@@ -212,7 +212,8 @@ def order_by(table: PgTable, query: ItemsQuery) -> sql.Composed:
         sql.SQL("{} {}").format(_col(k.name), sql.SQL("DESC" if k.descending else "ASC"))
         for k in query.sortby
     ]
-    keys.append(sql.SQL("{} ASC").format(_col(table.pk)))
+    direction = "DESC" if pk_descending(query) else "ASC"
+    keys.append(sql.SQL("{} {}").format(_col(table.pk), sql.SQL(direction)))
     return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
 
 

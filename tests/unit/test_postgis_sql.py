@@ -63,7 +63,8 @@ def test_page_query_parameters(conn: psycopg.Connection) -> None:
     assert hostile not in sql_text and "OR 1=1" not in sql_text
     assert params[-2:] == [11, 5]  # limit + 1, offset
     assert hostile in params
-    assert 't."TBMJ" DESC, t."fid" ASC' in sql_text
+    # the key runs the way the last sort key does (one range of an index by cursor)
+    assert 't."TBMJ" DESC, t."fid" DESC' in sql_text
     assert 'ST_Intersects(t."geom", ST_GeomFromWKB(%s, 4490))' in sql_text
     # CRS84 output from CGCS2000 storage: no ST_Transform (same datum), no flip
     assert "ST_Transform" not in sql_text and "ST_FlipCoordinates" not in sql_text
@@ -163,3 +164,28 @@ def test_a_bbox_inside_the_region_needs_no_region_test() -> None:
         text.count("ST_Intersects") == 1
         and sql_across.as_string().count("ST_Intersects") == 2
     )
+
+
+def test_keyset_conditions(conn: psycopg.Connection) -> None:
+    import dataclasses
+
+    required = dataclasses.replace(
+        INFO, fields=tuple(dataclasses.replace(f, required=True) for f in INFO.fields)
+    )
+    strict = dataclasses.replace(TABLE, info=required)
+    by_area = ItemsQuery(limit=5, sortby=(SortKey("TBMJ", descending=True),))
+    after = dataclasses.replace(by_area, after=(12.5, 7))
+    # NOT NULL keys in one direction: one row comparison (an index range)
+    statement, params = page_query(strict, after, UNRESTRICTED, ["DLBM"])
+    assert '(t."TBMJ", t."fid") < (%s, %s)' in text(statement, conn)
+    assert params[:2] == [12.5, 7]
+    # a key that may be NULL, or two directions: the expanded form
+    statement, _ = page_query(TABLE, after, UNRESTRICTED, ["DLBM"])
+    assert '(t."TBMJ" < %s OR (t."TBMJ" = %s AND t."fid" < %s))' in text(statement, conn)
+    mixed = dataclasses.replace(
+        after,
+        sortby=(SortKey("DLBM"), SortKey("TBMJ", descending=True)),
+        after=("0101", 1.0, 3),
+    )
+    statement, _ = page_query(strict, mixed, UNRESTRICTED, ["DLBM"])
+    assert 'OR t."DLBM" IS NULL' in text(statement, conn)
