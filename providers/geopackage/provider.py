@@ -376,8 +376,10 @@ class GeoPackageProvider(FeaturesById[_Table]):
     ) -> int | None:
         """numberMatched of the whole result (not what follows a cursor): a whole
         table's count is kept per file version (exact: the version changes on every
-        write); a filtered one is counted up to ``_EXACT_COUNT_LIMIT`` matches unless
-        ``count=exact`` (more: omitted, as PostGIS does past its planner's estimate)."""
+        write); with ``count=exact`` a filtered one is counted; else one with a bbox or
+        region (the R-tree finds its candidates) is counted up to
+        ``_EXACT_COUNT_LIMIT`` matches, and an attribute filter on a table of more rows
+        than that is omitted (a scan of the table; PostGIS omits past its estimate)."""
         if query.count == "none":
             return None
         where = _Where(table, replace(query, after=None), scope)
@@ -389,9 +391,14 @@ class GeoPackageProvider(FeaturesById[_Table]):
                 count = await to_thread.run_sync(self._count, pool, where, None)
                 self._totals[collection_id] = kept = (version, count)
             return kept[1]
-        cap = None if query.count == "exact" else _EXACT_COUNT_LIMIT
-        count = await to_thread.run_sync(self._count, pool, where, cap)
-        return None if cap is not None and count > cap else count
+        if query.count == "exact":
+            return await to_thread.run_sync(self._count, pool, where, None)
+        spatial = query.bbox is not None or scope.region is not None
+        if not spatial and table.info.feature_count > _EXACT_COUNT_LIMIT:
+            # an attribute filter on a big table is a scan of the table: not cheap
+            return None
+        count = await to_thread.run_sync(self._count, pool, where, _EXACT_COUNT_LIMIT)
+        return None if count > _EXACT_COUNT_LIMIT else count
 
     @staticmethod
     def _count(pool: _Pool, where: _Where, cap: int | None) -> int:

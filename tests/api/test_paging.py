@@ -283,3 +283,50 @@ def test_whole_table_count_is_kept_exact(store: Any, pg_store: str) -> None:
             assert time.monotonic() < deadline, "the outside delete never showed"
             time.sleep(0.2)
         assert _get(client, url + "&count=exact")["numberMatched"] == exact()
+
+
+def test_geopackage_counts_of_a_big_table(tmp_path: Any) -> None:
+    # a whole table: the kept exact count; a bbox: counted (the R-tree narrows it);
+    # an attribute filter on a table of more than 20,000 rows: omitted unless exact
+    import numpy as np
+    import pyogrio.raw
+    import shapely
+
+    from config.settings import CollectionConfig
+    from config.sources import GeoPackageSource
+    from server.app import create_app
+    from tests.conftest import make_settings
+
+    rows = 25_000
+    x = 109.0 + (np.arange(rows) % 500) * 0.001
+    y = 23.0 + (np.arange(rows) // 500) * 0.001
+    path = tmp_path / "big.gpkg"
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(shapely.points(x, y)),
+        [np.array(["0101" if i % 4 else "0102" for i in range(rows)], dtype=object)],
+        ["DLBM"],
+        layer="big",
+        driver="GPKG",
+        crs="EPSG:4490",
+        geometry_type="Point",
+    )
+    settings = make_settings(path).model_copy(
+        update={
+            "collections": {
+                "big": CollectionConfig(
+                    title="Big", source=GeoPackageSource(path=str(path), layer="big")
+                )
+            }
+        }
+    )
+    items = "/collections/big/items?limit=1"
+    with TestClient(create_app(settings)) as client:
+        assert _get(client, items)["numberMatched"] == rows
+        assert _get(client, items)["numberMatched"] == rows  # kept, same version
+        assert "numberMatched" not in _get(client, items + "&DLBM=0102")
+        exact = _get(client, items + "&DLBM=0102&count=exact")
+        assert exact["numberMatched"] == rows // 4
+        box = _get(client, items + "&bbox=109.0,23.0,109.0095,23.0095")
+        assert box["numberMatched"] == 100
+        assert "numberMatched" not in _get(client, items + "&count=none")

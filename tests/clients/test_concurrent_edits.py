@@ -1,13 +1,15 @@
 """Many clients editing one feature at once through a live server: no update is lost.
 
 Each client reads the feature, increments SJNF and PATCHes it with If-Match; a client
-whose version went stale gets 412 and tries again. At the end the value must have grown
+whose version went stale gets 412 and tries again (and waits on a 429 of the key's rate
+limit). At the end the value must have grown
 by exactly the number of successful PATCHes.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +50,8 @@ def _client(url: str, key: dict[str, str]) -> tuple[int, int]:
             done += 1
         elif status == 412:
             stale += 1
+        elif status == 429:  # the key's rate limit: wait, as a client should
+            time.sleep(0.5)
         else:
             raise AssertionError(f"unexpected status {status}")
     return done, stale
