@@ -9,14 +9,13 @@ GiST index on the geometry and is analysed, so it is ready to serve.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pyogrio.raw
 from psycopg import sql
+
+from providers.layer_file import Layer, open_batches
 
 # OGR field type (and subtype) -> PostgreSQL type
 _PG_TYPES = {
@@ -39,7 +38,6 @@ _COPY_TYPES = {
     "time": "time",
     "boolean": "bool",
 }
-_BATCH_ROWS = 65536
 # WKB geometry type codes (ISO: + 1000 per dimension) -> names
 _WKB_TYPES = dict(
     enumerate(
@@ -55,21 +53,6 @@ _RESERVED = ("fid", "geom")  # the columns the loader creates itself
 
 class LoadError(Exception):
     """The layer cannot be loaded (message says why)."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A layer of a file, as GDAL describes it: read in batches by :func:`load_layer`."""
-
-    path: Path
-    name: str | None
-    encoding: str | None
-    fields: list[str]  # the names the table gets (standard names for known aliases)
-    ogr_types: list[str]
-    ogr_subtypes: list[str]
-    epsg: int
-    geometry_type: str  # as the file declares it ("Unknown" when mixed or not said)
-    count: int  # features (-1 when the driver cannot tell without reading)
 
 
 def _column_type(ogr_type: str, subtype: str) -> str | None:
@@ -94,17 +77,7 @@ def _wkb_type(wkb: bytes) -> str:
 
 def _batches(layer: Layer) -> Iterator[list[list[Any]]]:
     """The layer's rows in batches of columns: fid, the fields, the WKB geometry."""
-    with pyogrio.raw.open_arrow(
-        layer.path,
-        layer=layer.name,
-        encoding=layer.encoding,
-        return_fids=True,
-        batch_size=_BATCH_ROWS,
-        use_pyarrow=True,
-    ) as (meta, reader):
-        fid_name = meta["fid_column"] or "OGC_FID"
-        geometry_name = meta["geometry_name"] or "wkb_geometry"
-        names = [fid_name, *[str(f) for f in meta["fields"]], geometry_name]
+    with open_batches(layer) as (names, reader):
         for batch in reader:
             yield [batch.column(name).to_pylist() for name in names]
 

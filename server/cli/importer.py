@@ -14,7 +14,9 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from providers.catalog import standard_field_titles
-from providers.postgis.load import Layer, LoadError, load_layer
+from providers.geopackage.load import write_geopackage
+from providers.layer_file import Layer
+from providers.postgis.load import LoadError, load_layer
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
 _TABLE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -103,30 +105,18 @@ def import_file(
     if target.exists() and not overwrite:
         raise ImportError_(f"{target} exists; pass --overwrite to replace it")
     read = read_layer(source, layer=layer, srs=srs, encoding=encoding)
-    geometry_type = read.geometry_type
-    try:
-        _meta, _fids, wkb, values = pyogrio.raw.read(
-            source, layer=layer, encoding=encoding
-        )
-    except (DataSourceError, DataLayerError, OSError) as exc:
-        raise ImportError_(f"cannot read {source}: {exc}") from exc
     directory.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    pyogrio.raw.write(
-        partial,
-        wkb,
-        list(values),
-        read.fields,
-        layer=collection,
-        driver="GPKG",
-        crs=f"EPSG:{read.epsg}",
-        geometry_type=geometry_type,
-        promote_to_multi=geometry_type in ("Polygon", "LineString"),
-        layer_options={"IDENTIFIER": title or collection, "DESCRIPTION": description},
-    )
+    try:
+        count = write_geopackage(
+            read, partial, collection, title or collection, description
+        )
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise ImportError_(f"cannot read {source}: {exc}") from exc
     partial.replace(target)
-    return ImportResult(str(target), len(wkb), read.epsg)
+    return ImportResult(str(target), count, read.epsg)
 
 
 def import_to_postgis(

@@ -280,9 +280,9 @@ def test_import_streams_many_batches_with_nulls_times_and_mixed_types(
     load; NULLs and times without an offset come through."""
     import psycopg
 
-    from providers.postgis import load
+    from providers.layer_file import BATCH_ROWS
 
-    rows = load._BATCH_ROWS + 1234
+    rows = BATCH_ROWS + 1234
     x = np.arange(rows) % 1000 * 0.001 + 109.5
     y = np.arange(rows) // 1000 * 0.001 + 23.0
     boxes = shapely.box(x, y, x + 0.0005, y + 0.0005)
