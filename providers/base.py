@@ -226,6 +226,15 @@ class ItemsQuery:
     after: tuple[Any, ...] | None = None
     position: int = 0  # features before this page (offset, or the cursor's count)
 
+    def matched_from_page(self, returned: int, more: bool) -> int | None:
+        """numberMatched as the page itself tells it, when it does: the last page of an
+        offset walk holds all the rest (None: count it)."""
+        if self.count == "none" or more or self.after is not None:
+            return None
+        if returned == 0 and self.offset > 0:
+            return None  # past the end: the rows may be fewer than the offset
+        return self.offset + returned
+
     def keyset(self, info: CollectionInfo) -> bool:
         """Whether pages of this query can follow on by key: its sort keys are scalar
         properties (dates and times page by offset)."""

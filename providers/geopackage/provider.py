@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -265,6 +265,17 @@ class _Where:
         return f" FROM {_ident(self.table.name)} AS t{self.joins}{where}"
 
 
+async def _then(
+    features: AsyncIterator[bytes],
+    page: ItemPage,
+    matched: Callable[[], Awaitable[int | None]],
+) -> AsyncIterator[bytes]:
+    """The features, then numberMatched set on the page (read after the stream)."""
+    async for feature in features:
+        yield feature
+    page.number_matched = await matched()
+
+
 class GeoPackageProvider(FeaturesById[_Table]):
     """Serves feature tables of GeoPackage files."""
 
@@ -365,10 +376,17 @@ class GeoPackageProvider(FeaturesById[_Table]):
         params = [*where.params, query.limit + 1, query.offset]
         pool = self._pools[table.path]
 
-        matched = await self._matched(collection_id, table, query, scope)
-        page = ItemPage(features=[], number_matched=matched)
+        page = ItemPage(features=[], number_matched=None)
         keyed = len(keys) if query.keyset(table.info) else 0
+
+        async def matched() -> int | None:  # once the page is read: it may tell
+            told = query.matched_from_page(page.number_returned, page.has_more)
+            if told is not None:
+                return told
+            return await self._matched(collection_id, table, query, scope)
+
         page.features = self._stream(page, pool, table, names, sql, params, query, keyed)
+        page.features = _then(page.features, page, matched)
         return page
 
     async def _matched(

@@ -419,18 +419,20 @@ class PostgisProvider(FeaturesById[PgTable]):
         statement, params = page_query(table, query, scope, names)
         async with self._connection() as conn:
             with _filter_errors():
-                # numberMatched counts the whole result, not what follows a cursor
-                whole = replace(query, after=None)
-                matched = await self._matched(conn, table, whole, scope)
                 cursor = conn.cursor()
                 cursor.adapters.register_loader("text", _BytesLoader)
                 await cursor.execute(statement, params)
                 rows = await cursor.fetchall()
+                more = len(rows) > query.limit
+                matched = query.matched_from_page(min(len(rows), query.limit), more)
+                if matched is None:
+                    # numberMatched counts the whole result, not what follows a cursor
+                    whole = replace(query, after=None)
+                    matched = await self._matched(conn, table, whole, scope)
         page = rows[: query.limit]
         features = [r[0] for r in page]
         digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
         digest.update(str(matched).encode())
-        more = len(rows) > query.limit
         return ItemPage(
             features=features,
             number_matched=matched,
