@@ -106,6 +106,13 @@ class _BytesLoader(Loader):
         return bytes(data)
 
 
+class _CountNeeded:
+    """numberMatched is to be counted exactly (see PostgisProvider._matched)."""
+
+
+_COUNT = _CountNeeded()
+
+
 def _key(values: tuple[Any, ...]) -> tuple[Any, ...]:
     """A row's sort keys and primary key (text columns came as bytes: _BytesLoader)."""
     return tuple(v.decode() if isinstance(v, bytes) else v for v in values)
@@ -419,16 +426,21 @@ class PostgisProvider(FeaturesById[PgTable]):
         statement, params = page_query(table, query, scope, names)
         async with self._connection() as conn:
             with _filter_errors():
+                # numberMatched counts the whole result, not what follows a cursor
+                whole = replace(query, after=None)
+                matched = await self._matched(conn, table, whole, scope)
                 cursor = conn.cursor()
                 cursor.adapters.register_loader("text", _BytesLoader)
                 await cursor.execute(statement, params)
                 rows = await cursor.fetchall()
                 more = len(rows) > query.limit
-                matched = query.matched_from_page(min(len(rows), query.limit), more)
-                if matched is None:
-                    # numberMatched counts the whole result, not what follows a cursor
-                    whole = replace(query, after=None)
-                    matched = await self._matched(conn, table, whole, scope)
+                if matched is _COUNT:  # exact and not kept: unless the page tells it
+                    told = query.matched_from_page(min(len(rows), query.limit), more)
+                    matched = (
+                        told
+                        if told is not None
+                        else await self._exact(conn, table, whole, scope)
+                    )
         page = rows[: query.limit]
         features = [r[0] for r in page]
         digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
@@ -448,8 +460,10 @@ class PostgisProvider(FeaturesById[PgTable]):
         table: PgTable,
         query: ItemsQuery,
         scope: AccessScope,
-    ) -> int | None:
-        """numberMatched by the request's mode; exact only when asked for or cheap."""
+    ) -> int | _CountNeeded | None:
+        """numberMatched by the request's mode, or _COUNT where it is to be counted
+        exactly (asked for, or cheap by the planner's estimate): a last page tells it
+        without the count."""
         if query.count == "none":
             return None
         unfiltered = (
@@ -478,6 +492,16 @@ class PostgisProvider(FeaturesById[PgTable]):
                 return estimate
             if estimate > self._exact_count_limit:
                 return None
+        return _COUNT
+
+    async def _exact(
+        self,
+        conn: AsyncConnection[Any],
+        table: PgTable,
+        query: ItemsQuery,
+        scope: AccessScope,
+    ) -> int:
+        count_sql, params = count_query(table, query, scope)
         cur = await conn.execute(count_sql, params)
         found = await cur.fetchone()
         return int(found[0]) if found else 0
