@@ -428,19 +428,19 @@ class PostgisProvider(FeaturesById[PgTable]):
             with _filter_errors():
                 # numberMatched counts the whole result, not what follows a cursor
                 whole = replace(query, after=None)
-                matched = await self._matched(conn, table, whole, scope)
+                plan = await self._matched(conn, table, whole, scope)
                 cursor = conn.cursor()
                 cursor.adapters.register_loader("text", _BytesLoader)
                 await cursor.execute(statement, params)
                 rows = await cursor.fetchall()
                 more = len(rows) > query.limit
-                if matched is _COUNT:  # exact and not kept: unless the page tells it
-                    told = query.matched_from_page(min(len(rows), query.limit), more)
-                    matched = (
-                        told
-                        if told is not None
-                        else await self._exact(conn, table, whole, scope)
-                    )
+                matched: int | None
+                if isinstance(plan, _CountNeeded):  # unless the last page tells it
+                    matched = query.matched_from_page(min(len(rows), query.limit), more)
+                    if matched is None:
+                        matched = await self._exact(conn, table, whole, scope)
+                else:
+                    matched = plan
         page = rows[: query.limit]
         features = [r[0] for r in page]
         digest = hashlib.blake2b(b"\x00".join(features), digest_size=12)
