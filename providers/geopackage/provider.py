@@ -7,6 +7,7 @@ use the GeoPackage R-tree first and GEOS only on the candidates.
 
 from __future__ import annotations
 
+import os
 import queue
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -90,6 +91,19 @@ class _Table:
     grant_filters: GrantFilters[Frag] = field(
         default_factory=GrantFilters, compare=False, repr=False
     )
+
+
+def _recover_wal(path: Path) -> None:
+    """After a crash (kill -9 mid-write) the file's WAL must be recovered by a
+    connection that may write: a read-only one fails with "attempt to write a readonly
+    database". Nothing to do without a WAL, or for a file this server cannot write."""
+    if not path.with_name(path.name + "-wal").exists() or not os.access(path, os.W_OK):
+        return
+    conn = sqlite3.connect(path, timeout=_READ_BUSY_S)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        conn.close()
 
 
 class _Pool:
@@ -301,6 +315,8 @@ class GeoPackageProvider(FeaturesById[_Table]):
         """Open a table (blocking: call from a worker thread at start-up)."""
         if not path.is_file():
             raise GeoPackageError(f"{path}: file not found")
+        if path not in self._pools:
+            _recover_wal(path)
         pool = self._pools.setdefault(path, _Pool(path))
         editor = self._editors.setdefault(path, GeoPackageEditor(path, self._audit_path))
         with pool.connection() as conn:
