@@ -4,7 +4,7 @@ table holds one geometry type whatever mix the file had."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,15 @@ def _promote(wkb: pa.Array, single: int) -> pa.Array:
 
 
 def write_geopackage(
-    layer: Layer, path: Path, table: str, title: str, description: str
+    layer: Layer,
+    path: Path,
+    table: str,
+    title: str,
+    description: str,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Write ``layer`` as ``table`` of the new GeoPackage ``path``; the number of rows."""
+    """Write ``layer`` as ``table`` of the new GeoPackage ``path``; the number of rows.
+    ``on_progress(done, total)`` hears of every batch (total -1: unknown)."""
     promoted = _PROMOTED.get(layer.geometry_type)
     single = {"MultiPolygon": 3, "MultiLineString": 2}.get(promoted or "")
     count = 0
@@ -54,8 +60,10 @@ def write_geopackage(
                 if single is not None:
                     geometry = _promote(geometry, single)
                 columns = [batch.column(name) for name in names[1:-1]]
-                count += batch.num_rows
                 yield pa.RecordBatch.from_arrays([*columns, geometry], schema=schema)
+                count += batch.num_rows
+                if on_progress is not None:
+                    on_progress(count, layer.count)
 
         pyogrio.raw.write_arrow(
             pa.RecordBatchReader.from_batches(schema, batches()),

@@ -97,8 +97,10 @@ def import_file(
     srs: str | None = None,
     encoding: str | None = None,
     overwrite: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Read ``source`` and write it as table ``collection`` of its own GeoPackage."""
+    """Read ``source`` and write it as table ``collection`` of its own GeoPackage,
+    streamed in batches (``on_progress(done, total)`` hears of each: a progress bar)."""
     if not _ID.match(collection):
         raise ImportError_(f"collection id {collection!r} must match {_ID.pattern}")
     target = directory / f"{collection}.gpkg"

@@ -423,17 +423,20 @@ def import_(
                 raise _fail(
                     "this configuration has no 'discover' directory to import into"
                 )
-            result = import_file(
-                file,
-                settings.resolve(directories[0]),
-                collection,
-                title=title,
-                description=description,
-                layer=layer,
-                srs=srs,
-                encoding=encoding,
-                overwrite=overwrite,
-            )
+            target = settings.resolve(directories[0])
+            with _progress(f"{file.name} -> {target}") as on_progress:
+                result = import_file(
+                    file,
+                    target,
+                    collection,
+                    title=title,
+                    description=description,
+                    layer=layer,
+                    srs=srs,
+                    encoding=encoding,
+                    overwrite=overwrite,
+                    on_progress=on_progress,
+                )
     except ImportError_ as exc:
         raise _fail(f"import failed: {exc}") from None
     typer.echo(
