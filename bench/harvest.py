@@ -24,11 +24,10 @@ import psycopg
 import pyogrio
 import pyogrio.raw
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
+from tests.support.live_server import LiveServer, clean_env, serve_command
+from tests.support.ports import free_port
 
-from tests.support.live_server import LiveServer, clean_env, serve_command  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
+BENCH = Path(__file__).resolve().parent
 
 
 def _pg(dsn: str) -> str:

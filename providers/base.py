@@ -238,8 +238,10 @@ class ItemsQuery:
     def keyset(self, info: CollectionInfo) -> bool:
         """Whether pages of this query can follow on by key: its sort keys are scalar
         properties (dates and times page by offset)."""
-        kinds = {f.name: f.type for f in info.fields}
-        return all(kinds.get(k.name) in _KEYSET_TYPES for k in self.sortby)
+        return all(
+            (field := info.field(k.name)) is not None and field.type in _KEYSET_TYPES
+            for k in self.sortby
+        )
 
 
 @dataclass(frozen=True)

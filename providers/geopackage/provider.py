@@ -383,8 +383,10 @@ class GeoPackageProvider(FeaturesById[_Table]):
         names = self._columns(table, scope.visible(query.properties))
         # the sort keys and primary key of each row, when pages follow on by key
         keys = [k.name for k in query.sortby] + [table.pk]
+        if not query.keyset(table.info):
+            keys = []
         sql = (
-            self._select(table, names, keys if query.keyset(table.info) else [])
+            self._select(table, names, keys)
             + where.sql()
             + self._order(table, query)
             + " LIMIT ? OFFSET ?"
@@ -393,7 +395,6 @@ class GeoPackageProvider(FeaturesById[_Table]):
         pool = self._pools[table.path]
 
         page = ItemPage(features=[], number_matched=None)
-        keyed = len(keys) if query.keyset(table.info) else 0
 
         async def matched() -> int | None:  # once the page is read: it may tell
             told = query.matched_from_page(page.number_returned, page.has_more)
@@ -401,7 +402,9 @@ class GeoPackageProvider(FeaturesById[_Table]):
                 return told
             return await self._matched(collection_id, table, query, scope)
 
-        page.features = self._stream(page, pool, table, names, sql, params, query, keyed)
+        page.features = self._stream(
+            page, pool, table, names, sql, params, query, len(keys)
+        )
         page.features = _then(page.features, page, matched)
         return page
 

@@ -507,11 +507,11 @@ router = APIRouter(tags=["Tiles"])
 
 
 def _description(
-    path: str, summary: str, schema: str | None = None
+    path: str, summary: str, schema: str | None = None, *, tilejson: bool = False
 ) -> Callable[[Handler], Handler]:
-    """A route of tile matrix sets or tilesets (f and lang documented); a tileset's
-    metadata is also TileJSON."""
-    media = (JSON, HTML) if schema else (JSON, HTML, TILEJSON)
+    """A route of tile matrix sets or tilesets (f and lang documented; ``tilejson``:
+    a tileset's metadata, also as TileJSON)."""
+    media = (JSON, HTML, TILEJSON) if tilejson else (JSON, HTML)
     return router.get(
         path, summary=summary, dependencies=_DESCRIBED, **answers(*media, schema=schema)
     )
@@ -559,6 +559,7 @@ async def collection_tilesets(
 @_description(
     "/collections/{collectionId}/tiles/{tileMatrixSetId}",
     "Tileset metadata of a collection (f=tilejson: TileJSON)",
+    tilejson=True,
 )
 async def collection_tileset(
     request: Request, collection_id: CollectionId, tms_id: TmsId, scope: Scope
@@ -600,6 +601,7 @@ async def map_tilesets(
 @_description(
     "/collections/{collectionId}/map/tiles/{tileMatrixSetId}",
     "Map tileset metadata of a vector collection (f=tilejson: TileJSON)",
+    tilejson=True,
 )
 async def map_tileset(
     request: Request, collection_id: CollectionId, tms_id: TmsId, scope: Scope
@@ -635,7 +637,9 @@ async def dataset_tilesets(request: Request, scope: Scope) -> Response:
     return _describe(request, Tiled(None, _dataset_collections(request, scope)), None)
 
 
-@_description("/tiles/{tileMatrixSetId}", "Dataset vector tileset metadata")
+@_description(
+    "/tiles/{tileMatrixSetId}", "Dataset vector tileset metadata", tilejson=True
+)
 async def dataset_tileset(request: Request, tms_id: TmsId, scope: Scope) -> Response:
     tiled = Tiled(None, _dataset_collections(request, scope))
     return _describe(request, tiled, tms_id)

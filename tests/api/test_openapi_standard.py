@@ -126,9 +126,3 @@ def test_media_types_of_the_answers(document: dict[str, Any]) -> None:
         "$ref": "#/components/schemas/featureCollectionGeoJSON"
     }
     assert "304" in paths[ITEMS]["get"]["responses"]
-
-
-def test_limit_above_the_maximum_is_served_as_the_maximum(client: TestClient) -> None:
-    r = client.get(f"/collections/parcels/items?limit={MAX_LIMIT * 10}")
-    assert r.status_code == 200
-    assert r.json()["numberReturned"] <= MAX_LIMIT
